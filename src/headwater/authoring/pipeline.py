@@ -1,0 +1,171 @@
+"""``@pipeline``: declare a pipeline from a function that calls tasks."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, overload
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from headwater.authoring.definition import PipelineBuilder
+from headwater.authoring.retry import TASK_OPTION_NAMES, check_identifier, resolve_options
+from headwater.errors import DefinitionError
+from headwater.graph.build import build_plan
+from headwater.graph.plan import ExecutionPlan
+
+if TYPE_CHECKING:
+    from headwater.testing.runs import TestRun
+
+Callback = Callable[..., Any]
+
+
+def _parse_moment(name: str, value: object, zone: ZoneInfo, where: str) -> datetime | None:
+    """A ``start``/``end`` value as an aware datetime (naive values are in the pipeline zone)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise DefinitionError(
+                f"{where}: {name} must be an ISO date such as '2026-01-01', got {value!r}"
+            ) from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if not isinstance(value, datetime):
+        raise DefinitionError(f"{where}: {name} must be a date or datetime, got {value!r}")
+    return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+
+
+class Pipeline:
+    """A pipeline: its graph (``plan``) and the options that say when and how it runs."""
+
+    def __init__(
+        self,
+        fn: Callable[[], Any],
+        *,
+        pipeline_id: str | None = None,
+        schedule: str | timedelta | None = None,
+        start: str | date | datetime | None = None,
+        end: str | date | datetime | None = None,
+        timezone: str = "UTC",
+        catchup: bool = False,
+        max_active_runs: int | None = None,
+        default_task_args: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: list[str] | tuple[str, ...] = (),
+        description: str | None = None,
+        on_failure: Callback | None = None,
+        on_success: Callback | None = None,
+    ) -> None:
+        self.fn = fn
+        self.pipeline_id = pipeline_id or fn.__name__
+        code = fn.__code__
+        where = f"pipeline {self.pipeline_id!r} ({code.co_filename}:{code.co_firstlineno})"
+        check_identifier("pipeline id", self.pipeline_id, where)
+        try:
+            self.zone = ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise DefinitionError(
+                f"{where}: unknown timezone {timezone!r}; use an IANA name such as "
+                "'UTC' or 'Europe/Paris'"
+            ) from None
+        if schedule is not None and not isinstance(schedule, (str, timedelta)):
+            raise DefinitionError(
+                f"{where}: schedule must be a cron string, a preset such as '@daily', "
+                f"a timedelta or None, got {schedule!r}"
+            )
+        if max_active_runs is not None and (
+            isinstance(max_active_runs, bool)
+            or not isinstance(max_active_runs, int)
+            or max_active_runs < 1
+        ):
+            raise DefinitionError(
+                f"{where}: max_active_runs must be a whole number of 1 or more, "
+                f"got {max_active_runs!r}"
+            )
+        for name, callback in (("on_failure", on_failure), ("on_success", on_success)):
+            if callback is not None and not callable(callback):
+                raise DefinitionError(f"{where}: {name} must be callable, got {callback!r}")
+        self.default_task_args = dict(default_task_args or {})
+        unknown = sorted(set(self.default_task_args) - TASK_OPTION_NAMES)
+        if unknown:
+            raise DefinitionError(
+                f"{where}: default_task_args has unknown option(s) {unknown}; "
+                f"known options are {', '.join(sorted(TASK_OPTION_NAMES))}"
+            )
+        resolve_options({}, self.default_task_args, where)
+        self.schedule = schedule
+        self.timezone = timezone
+        self.start = _parse_moment("start", start, self.zone, where)
+        self.end = _parse_moment("end", end, self.zone, where)
+        self.catchup = bool(catchup)
+        self.max_active_runs = max_active_runs
+        self.params: dict[str, Any] = dict(params or {})
+        self.tags = tuple(tags)
+        self.description = description if description is not None else (inspect.getdoc(fn) or "")
+        self.on_failure = on_failure
+        self.on_success = on_success
+        self.module_name = fn.__module__
+        module = sys.modules.get(fn.__module__)
+        self.source_file: str | None = getattr(module, "__file__", None) or code.co_filename
+        self.plan: ExecutionPlan = self._build()
+
+    def _build(self) -> ExecutionPlan:
+        builder = PipelineBuilder(self.pipeline_id)
+        with builder.activate():
+            self.fn()
+        return build_plan(self.pipeline_id, builder.calls, self.default_task_args)
+
+    def __repr__(self) -> str:
+        return f"<Pipeline {self.pipeline_id!r} ({len(self.plan.nodes)} tasks)>"
+
+    @property
+    def task_ids(self) -> list[str]:
+        return [node.task_id for node in self.plan.nodes]
+
+    def test(
+        self,
+        date: str | date | datetime | None = None,
+        params: Mapping[str, Any] | None = None,
+        *,
+        executor: str = "thread",
+    ) -> TestRun:
+        """Run this pipeline once, in this process, against a temporary store.
+
+        For users' unit tests: no database or server to set up. Returns the finished run
+        with each task's state, tries and result.
+        """
+        # The testing helpers sit above the engine and the store; importing them here
+        # keeps ``import headwater`` free of database code until a test actually runs.
+        from headwater.testing.runs import run_pipeline_test
+
+        return run_pipeline_test(self, date=date, params=params, executor=executor)
+
+
+@overload
+def pipeline(fn: Callable[[], Any], /) -> Pipeline: ...
+
+
+@overload
+def pipeline(
+    fn: None = None, /, **options: Any
+) -> Callable[[Callable[[], Any]], Pipeline]: ...
+
+
+def pipeline(
+    fn: Callable[[], Any] | None = None, /, **options: Any
+) -> Pipeline | Callable[[Callable[[], Any]], Pipeline]:
+    """Declare a pipeline. The function body calls tasks; their calls become the graph.
+
+    Options: ``pipeline_id``, ``schedule``, ``start``, ``end``, ``timezone``, ``catchup``,
+    ``max_active_runs``, ``default_task_args``, ``params``, ``tags``, ``description``,
+    ``on_failure``, ``on_success``.
+    """
+
+    def decorate(function: Callable[[], Any]) -> Pipeline:
+        return Pipeline(function, **options)
+
+    return decorate(fn) if fn is not None else decorate

@@ -1,0 +1,222 @@
+"""``@task``: turn a function into a task that pipelines call to declare work."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from headwater.authoring.context import Context
+from headwater.authoring.definition import TaskCall, TaskHandle, active_builder
+from headwater.authoring.retry import TASK_OPTION_NAMES, check_identifier, resolve_options
+from headwater.errors import DefinitionError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskKind:
+    """What the engine does with a task's return value."""
+
+    name: str  # "python", "branch" or "shell"
+
+
+PYTHON = TaskKind("python")
+BRANCH = TaskKind("branch")
+SHELL = TaskKind("shell")
+
+
+def _context_parameters(fn: Callable[..., Any]) -> tuple[str, ...]:
+    """Names of the parameters annotated ``Context`` (also as a string annotation)."""
+    names = []
+    for name, parameter in inspect.signature(fn).parameters.items():
+        annotation = parameter.annotation
+        if annotation is Context or (
+            isinstance(annotation, str) and annotation.split(".")[-1] == "Context"
+        ):
+            names.append(name)
+    return tuple(names)
+
+
+class Task(Generic[P, R]):
+    """A function declared as a task. Call it inside a ``@pipeline`` function.
+
+    Inside a pipeline function a call records a task instance and returns a
+    ``TaskHandle``; outside one it simply calls the function.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        options: dict[str, Any],
+        *,
+        task_id: str | None = None,
+        kind: TaskKind = PYTHON,
+        explicit_id: bool = False,
+    ) -> None:
+        self.fn = fn
+        self.explicit_id = explicit_id
+        self.kind = kind
+        self.task_id = task_id or fn.__name__
+        where = f"task {self.task_id!r} ({_where_defined(fn)})"
+        check_identifier("task id", self.task_id, where)
+        resolve_options(options, {}, where)  # fail at decoration time, naming the task
+        self.options = dict(options)
+        self.description = inspect.getdoc(fn) or ""
+        self.signature = inspect.signature(fn)
+        self.context_parameters = _context_parameters(fn)
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", self.task_id)
+        self.__wrapped__ = fn
+
+    def __repr__(self) -> str:
+        return f"<Task {self.task_id!r}>"
+
+    def override(self, *, task_id: str | None = None, **options: Any) -> Task[P, R]:
+        """A copy of this task with another id or other options, as in Airflow."""
+        unknown = sorted(set(options) - TASK_OPTION_NAMES)
+        if unknown:
+            raise DefinitionError(
+                f"task {self.task_id!r}: override() got unknown option(s) {unknown}; "
+                f"known options are {', '.join(sorted(TASK_OPTION_NAMES))}"
+            )
+        return Task(
+            self.fn,
+            {**self.options, **options},
+            task_id=task_id or self.task_id,
+            kind=self.kind,
+            explicit_id=task_id is not None or self.explicit_id,
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        builder = active_builder()
+        if builder is None:
+            return self.fn(*args, **kwargs)  # type: ignore[arg-type]  # plain call outside a pipeline
+        return self._declare(args, kwargs, map_over=None)
+
+    def map(self, *args: Any, **kwargs: Any) -> TaskHandle:
+        """Run one task instance per item of the first argument (a list, or a task's result).
+
+        Other arguments are passed unchanged to every instance. Downstream tasks receive
+        the results as a list, in the order of the items.
+        """
+        if active_builder() is None:
+            raise DefinitionError(f"task {self.task_id!r}: .map() must be called in a @pipeline")
+        if not args and not kwargs:
+            raise DefinitionError(f"task {self.task_id!r}: .map() needs the items to map over")
+        parameters = [
+            name for name in self.signature.parameters if name not in self.context_parameters
+        ]
+        if args:
+            if not parameters:
+                raise DefinitionError(f"task {self.task_id!r} takes no argument to map over")
+            map_over = parameters[0]
+            kwargs = {map_over: args[0], **kwargs}
+            args = args[1:]
+        else:
+            map_over = next(iter(kwargs))
+        return self._declare(args, kwargs, map_over=map_over)
+
+    def _declare(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], *, map_over: str | None
+    ) -> TaskHandle:
+        builder = active_builder()
+        assert builder is not None  # callers check; not user input
+        where = f"pipeline {builder.pipeline_id!r}, task {self.task_id!r}"
+        placeholders = {name: None for name in self.context_parameters}
+        try:
+            self.signature.bind(*args, **kwargs, **placeholders)
+        except TypeError as exc:
+            raise DefinitionError(f"{where}: {exc}") from None
+        task_id = builder.new_task_id(self.task_id, explicit=self.explicit_id)
+        call = TaskCall(
+            task_id=task_id,
+            task=self,
+            args=args,
+            kwargs=kwargs,
+            options=self.options,
+            map_over=map_over,
+            line=_caller_line(),
+        )
+        handle = builder.add(call)
+        for upstream_id in _handles_in((args, kwargs)):
+            builder.add_edge(upstream_id, task_id)
+        return handle
+
+
+def _handles_in(value: Any) -> list[str]:
+    """Task ids of the handles found in ``value`` (searched through lists, tuples, dicts)."""
+    if isinstance(value, TaskHandle):
+        return [value.task_id]
+    if isinstance(value, (list, tuple, set)):
+        return [tid for item in value for tid in _handles_in(item)]
+    if isinstance(value, dict):
+        return [tid for item in value.values() for tid in _handles_in(item)]
+    return []
+
+
+def _where_defined(fn: Callable[..., Any]) -> str:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return "defined in an unknown file"
+    return f"{code.co_filename}:{code.co_firstlineno}"
+
+
+def _caller_line() -> int | None:
+    """The line of the pipeline function that declared the task, for error messages."""
+    frame = sys._getframe(1)
+    package_dir = __file__.rsplit("/", 2)[0]
+    while frame is not None and frame.f_code.co_filename.startswith(package_dir):
+        frame = frame.f_back
+    return frame.f_lineno if frame is not None else None
+
+
+class _TaskDecorator:
+    """``@task``, ``@task(...)`` and ``@task.branch``."""
+
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def __call__(
+        self, fn: None = None, /, *, task_id: str | None = None, **options: Any
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def __call__(
+        self, fn: Callable[P, R] | None = None, /, *, task_id: str | None = None, **options: Any
+    ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+        return _make(fn, task_id, options, PYTHON)
+
+    @overload
+    def branch(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def branch(
+        self, fn: None = None, /, *, task_id: str | None = None, **options: Any
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def branch(
+        self, fn: Callable[P, R] | None = None, /, *, task_id: str | None = None, **options: Any
+    ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+        """A task that returns which of its direct downstream tasks run; the rest are skipped.
+
+        It returns a task id, a task, a list of them, or None to skip them all.
+        """
+        return _make(fn, task_id, options, BRANCH)
+
+
+def _make(
+    fn: Callable[P, R] | None, task_id: str | None, options: dict[str, Any], kind: TaskKind
+) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+    def decorate(function: Callable[P, R]) -> Task[P, R]:
+        if not callable(function):
+            raise DefinitionError(f"@task decorates a function, got {function!r}")
+        return Task(function, options, task_id=task_id, kind=kind)
+
+    return decorate(fn) if fn is not None else decorate
+
+
+task = _TaskDecorator()

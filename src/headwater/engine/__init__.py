@@ -1,0 +1,1 @@
+"""The engine: task and run states, trigger rules and the loop that drives a run."""

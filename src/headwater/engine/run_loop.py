@@ -1,0 +1,647 @@
+"""RunEngine: drives one run to completion, event by event.
+
+Each turn of the loop commits, in one transaction, the outcomes of the tries that just
+ended together with the start of the tries they unblocked, then hands those to the
+executor; so a task's final state is durable before any downstream task starts. When a
+try ends, only its node's downstream tasks are evaluated: the work per task is
+proportional to its edges, never to the size of the graph.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import queue
+import socket
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from headwater.authoring.context import Context, RunContext
+from headwater.authoring.retry import compute_retry_delay
+from headwater.engine.callbacks import call_safely
+from headwater.engine.results import ResultStore
+from headwater.engine.run_state import Instance, InstanceKey, RunView, label
+from headwater.engine.states import RunState, TaskState
+from headwater.engine.trigger_rules import Decision
+from headwater.errors import BranchError, HeadwaterError
+from headwater.executors.base import Executor, PipelineRef, TryKey, TryOutcome, TryRequest
+from headwater.executors.invoke import TryLog, try_logger
+from headwater.graph.plan import PlanNode, Ref
+from headwater.scheduling.clock import Clock, SystemClock
+from headwater.store.base import StateStore
+from headwater.store.records import (
+    AddInstances,
+    Batch,
+    FinishTry,
+    RunRecord,
+    RunUpdate,
+    SetState,
+    StartTry,
+)
+
+logger = logging.getLogger("headwater.engine")
+
+Listener = Callable[[str, str], None]  # (instance label, new state)
+
+
+@dataclass(slots=True)
+class _Flight:
+    instance: Instance
+    log_path: str
+    deadline: float | None
+
+
+class RunEngine:
+    """Drives runs of one pipeline through an executor, recording everything in a store."""
+
+    def __init__(
+        self,
+        pipeline: Any,
+        store: StateStore,
+        executor: Executor,
+        *,
+        result_store: ResultStore,
+        logs_dir: Path,
+        clock: Clock | None = None,
+        listener: Listener | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.plan = pipeline.plan
+        self.store = store
+        self.executor = executor
+        self.result_store = result_store
+        self.logs_dir = logs_dir
+        self.clock = clock or SystemClock()
+        self.listener = listener
+        self.hostname = socket.gethostname()
+        self.pipeline_ref = PipelineRef(
+            pipeline_id=pipeline.pipeline_id,
+            module_name=pipeline.module_name,
+            source_file=pipeline.source_file,
+        )
+
+    def drive(self, run_id: str) -> RunRecord:
+        """Run ``run_id`` until every task is final; returns the run as recorded."""
+        run = self.store.get_run(run_id)
+        _RunDriver(self, run).drive()
+        return self.store.get_run(run_id)
+
+
+class _RunDriver:
+    """The state of one drive of one run; discarded when the run is done."""
+
+    def __init__(self, engine: RunEngine, run: RunRecord) -> None:
+        self.engine = engine
+        self.run = run
+        self.plan = engine.plan
+        self.view = RunView(engine.plan)
+        self.clock = engine.clock
+        self.outcomes: queue.SimpleQueue[TryOutcome] = queue.SimpleQueue()
+        self.ready: deque[InstanceKey] = deque()
+        self.in_flight: dict[TryKey, _Flight] = {}
+        self.deadlines: list[tuple[float, TryKey]] = []
+        self.retries: list[tuple[datetime, int, InstanceKey]] = []
+        self.sequence = itertools.count()
+        self.pending = Batch()
+        self.after_commit: list[Callable[[], None]] = []
+        self.log_root = f"{engine.logs_dir}/{run.pipeline_id}/{run.run_id}"
+
+    # the loop
+
+    def drive(self) -> None:
+        if self._load() and RunState(self.run.state).is_final:
+            return  # nothing left to do: a finished run stays as recorded
+        self.engine.executor.start(self.outcomes.put)
+        try:
+            while True:
+                self._commit_and_dispatch()
+                if not (self.in_flight or self.ready or self.retries):
+                    break
+                self._handle(self._wait())
+        finally:
+            self.engine.executor.shutdown()
+        self._finish()
+
+    def _load(self) -> bool:
+        """Load the run's instances; returns True when every instance is already final."""
+        now = self.clock.now()
+        missing = self.view.load(self.engine.store.get_task_instances(self.run.run_id))
+        if missing:
+            self.pending.changes.append(
+                AddInstances(
+                    run_id=self.run.run_id,
+                    instances=tuple(
+                        (task_id, -1, self.plan.node(task_id).options.retries + 1, 0)
+                        for task_id in missing
+                    ),
+                )
+            )
+        all_final = all(view.final is not None for view in self.view.nodes) and not missing
+        if all_final and RunState(self.run.state).is_final:
+            return True
+        for key, instance in self.view.instances.items():
+            if instance.state in (TaskState.RUNNING, TaskState.QUEUED):
+                self._close_interrupted(key, instance, now)
+            elif instance.state is TaskState.UP_FOR_RETRY:
+                due = instance.next_try_at or now
+                heapq.heappush(self.retries, (due, next(self.sequence), key))
+            elif instance.state is TaskState.NONE and key[1] >= 0:
+                self.ready.append(key)  # expanded before a crash, never started
+        if missing:
+            self._add_missing(missing)
+        for index in range(len(self.plan.nodes)):
+            if not self.view.nodes[index].released:
+                self._evaluate(index)
+        self.pending.run_update = RunUpdate(
+            run_id=self.run.run_id,
+            expected=tuple(state.value for state in RunState),
+            state=RunState.RUNNING.value,
+            started_at=self.run.started_at or now,
+            clear_ended_at=True,
+        )
+        return False
+
+    def _add_missing(self, missing: list[str]) -> None:
+        for task_id in missing:
+            index = self.plan.index_by_id[task_id]
+            options = self.plan.nodes[index].options
+            self.view.instances[(index, -1)] = Instance(
+                node=index, map_index=-1, state=TaskState.NONE, try_number=0,
+                max_tries=options.retries + 1,
+            )
+
+    def _close_interrupted(self, key: InstanceKey, instance: Instance, now: datetime) -> None:
+        """A try that was running when its driver died: close it and grant a new try."""
+        node = self.plan.nodes[key[0]]
+        if instance.try_number > 0:
+            self.pending.changes.append(
+                FinishTry(
+                    run_id=self.run.run_id,
+                    task_id=node.task_id,
+                    map_index=key[1],
+                    try_number=instance.try_number,
+                    try_state=TaskState.FAILED.value,
+                    instance_state=TaskState.UP_FOR_RETRY.value,
+                    ended_at=now,
+                    duration=0.0,
+                    error="interrupted: the process running this try stopped before it "
+                    "ended; a new try was started",
+                    next_try_at=now,
+                    max_tries=instance.max_tries + 1,
+                )
+            )
+            instance.max_tries += 1
+            instance.state = TaskState.UP_FOR_RETRY
+        heapq.heappush(self.retries, (now, next(self.sequence), key))
+
+    def _commit_and_dispatch(self) -> None:
+        starts: list[tuple[TryRequest, Callable[..., Any], _Flight]] = []
+        capacity = self.engine.executor.max_concurrency
+        while self.ready and len(self.in_flight) + len(starts) < capacity:
+            key = self.ready.popleft()
+            started = self._prepare_start(key)
+            if started is not None:
+                starts.append(started)
+        if self.pending:
+            batch, self.pending = self.pending, Batch()
+            self.engine.store.apply(batch)
+        callbacks, self.after_commit = self.after_commit, []
+        for callback in callbacks:
+            callback()
+        for request, fn, flight in starts:
+            self.in_flight[request.key] = flight
+            if flight.deadline is not None:
+                heapq.heappush(self.deadlines, (flight.deadline, request.key))
+            self.engine.executor.submit(request, fn)
+            self._notify(flight.instance, TaskState.RUNNING)
+
+    def _wait(self) -> list[TryOutcome]:
+        """Block until a try ends, a timeout passes or a retry is due."""
+        if not self.in_flight:
+            due = self.retries[0][0]
+            self.clock.sleep((due - self.clock.now()).total_seconds())
+            self._release_due_retries()
+            return []
+        timeout = self._seconds_to_next_event()
+        results: list[TryOutcome] = []
+        try:
+            results.append(self.outcomes.get(timeout=timeout))
+            while True:
+                results.append(self.outcomes.get_nowait())
+        except queue.Empty:
+            pass
+        results.extend(self._expire_timeouts())
+        self._release_due_retries()
+        return results
+
+    def _seconds_to_next_event(self) -> float | None:
+        candidates = []
+        if self.deadlines:
+            candidates.append(self.deadlines[0][0] - self.clock.monotonic())
+        if self.retries:
+            candidates.append((self.retries[0][0] - self.clock.now()).total_seconds())
+        return max(0.0, min(candidates)) if candidates else None
+
+    def _expire_timeouts(self) -> list[TryOutcome]:
+        expired = []
+        now_monotonic = self.clock.monotonic()
+        while self.deadlines and self.deadlines[0][0] <= now_monotonic:
+            _, key = heapq.heappop(self.deadlines)
+            flight = self.in_flight.get(key)
+            if flight is None:
+                continue
+            self.engine.executor.cancel(key)
+            timeout = self.plan.nodes[key[0]].options.timeout
+            now = self.clock.now()
+            TryLog(flight.log_path).write(f"timed out after {timeout}; the try was stopped\n")
+            expired.append(
+                TryOutcome(
+                    key=key,
+                    ok=False,
+                    started_at=now,
+                    ended_at=now,
+                    error=f"TaskTimeoutError: task ran longer than its timeout of {timeout}",
+                )
+            )
+        return expired
+
+    def _release_due_retries(self) -> None:
+        now = self.clock.now()
+        while self.retries and self.retries[0][0] <= now:
+            _, _, key = heapq.heappop(self.retries)
+            self.ready.append(key)
+
+    # starting tries
+
+    def _prepare_start(
+        self, key: InstanceKey
+    ) -> tuple[TryRequest, Callable[..., Any], _Flight] | None:
+        index, map_index = key
+        node = self.plan.nodes[index]
+        instance = self.view.instances[key]
+        try:
+            args, kwargs = self._arguments(node, map_index)
+        except Exception as exc:  # an upstream result could not be read back
+            self._fail_without_try(key, f"{type(exc).__name__}: {exc}")
+            return None
+        try_number = instance.try_number + 1
+        suffix = f".{map_index}" if map_index >= 0 else ""
+        log_path = f"{self.log_root}/{node.task_id}{suffix}/try-{try_number}.log"
+        now = self.clock.now()
+        self.pending.changes.append(
+            StartTry(
+                run_id=self.run.run_id,
+                task_id=node.task_id,
+                map_index=map_index,
+                try_number=try_number,
+                expected=instance.state.value,
+                started_at=now,
+                log_path=log_path,
+                hostname=self.engine.hostname,
+            )
+        )
+        instance.state = TaskState.RUNNING
+        instance.try_number = try_number
+        timeout = node.options.timeout
+        request = TryRequest(
+            key=(index, map_index, try_number),
+            pipeline=self.engine.pipeline_ref,
+            task_id=node.task_id,
+            run_id=self.run.run_id,
+            map_index=map_index,
+            try_number=try_number,
+            args=args,
+            kwargs=kwargs,
+            context_parameters=node.context_parameters,
+            logical_date=self.run.logical_date,
+            data_interval_start=self.run.data_interval_start,
+            data_interval_end=self.run.data_interval_end,
+            params=self.run.params,
+            upstream_states=self.view.upstream_states(index),
+            log_path=log_path,
+            timeout=timeout.total_seconds() if timeout else None,
+        )
+        deadline = self.clock.monotonic() + timeout.total_seconds() if timeout else None
+        return request, node.fn, _Flight(instance, log_path, deadline)
+
+    def _arguments(self, node: PlanNode, map_index: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        args: tuple[Any, ...] = node.args
+        kwargs: dict[str, Any] = dict(node.kwargs)
+        if node.has_refs:
+            args = tuple(self._resolve(value) for value in args)
+            kwargs = {name: self._resolve(value) for name, value in kwargs.items()}
+        if node.map_over is not None:
+            kwargs[node.map_over] = kwargs[node.map_over][map_index]
+        return args, kwargs
+
+    def _resolve(self, value: Any) -> Any:
+        if isinstance(value, Ref):
+            return self.view.value_of(value.index)
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._resolve(item) for item in value)
+        if isinstance(value, dict):
+            return {key: self._resolve(item) for key, item in value.items()}
+        return value
+
+    # handling outcomes
+
+    def _handle(self, outcomes: list[TryOutcome]) -> None:
+        for outcome in outcomes:
+            flight = self.in_flight.pop(outcome.key, None)
+            if flight is None:
+                continue  # a try already given up on (timed out): its late outcome is moot
+            if outcome.ok:
+                self._succeeded(outcome, flight)
+            else:
+                self._failed(outcome, flight, outcome.error or "failed", outcome.traceback)
+
+    def _succeeded(self, outcome: TryOutcome, flight: _Flight) -> None:
+        instance = flight.instance
+        node = self.plan.nodes[instance.node]
+        value = outcome.value
+        try:
+            skipped = self._branch_skips(node, value) if node.kind == "branch" else []
+            result, result_ref = self.engine.result_store.encode(
+                self.run.run_id, node.task_id, instance.map_index, value
+            )
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, HeadwaterError):
+                message = f"the result of task {node.task_id!r} cannot be stored: {message}"
+            TryLog(flight.log_path).write(message + "\n")
+            self._failed(outcome, flight, message, None)
+            return
+        self.pending.changes.append(
+            FinishTry(
+                run_id=self.run.run_id,
+                task_id=node.task_id,
+                map_index=instance.map_index,
+                try_number=instance.try_number,
+                try_state=TaskState.SUCCESS.value,
+                instance_state=TaskState.SUCCESS.value,
+                ended_at=outcome.ended_at,
+                duration=(outcome.ended_at - outcome.started_at).total_seconds(),
+                result=result,
+                result_ref=result_ref,
+            )
+        )
+        instance.state = TaskState.SUCCESS
+        instance.value, instance.has_value = value, True
+        instance.result, instance.result_ref = result, result_ref
+        self._notify(instance, TaskState.SUCCESS)
+        self._task_callback(node, instance, flight, "on_success")
+        for downstream in skipped:
+            self._settle(downstream, TaskState.SKIPPED, None)
+        self._instance_final(instance)
+
+    def _branch_skips(self, node: PlanNode, chosen: Any) -> list[int]:
+        """Direct downstream nodes a branch did not choose; raises BranchError if invalid."""
+        downstream = [self.plan.nodes[i] for i in node.downstream]
+        if chosen is None:
+            picks: list[Any] = []
+        elif isinstance(chosen, (list, tuple, set)):
+            picks = list(chosen)
+        else:
+            picks = [chosen]
+        selected: set[int] = set()
+        for pick in picks:
+            name = getattr(pick, "task_id", pick)
+            matches = [d.index for d in downstream if d.task_id == name] or [
+                d.index for d in downstream if d.base_id == name
+            ]
+            if not isinstance(name, str) or not matches:
+                options = ", ".join(repr(d.task_id) for d in downstream) or "none"
+                raise BranchError(
+                    f"branch task {node.task_id!r} in pipeline {self.run.pipeline_id!r} "
+                    f"returned {pick!r}, which is not one of its direct downstream tasks "
+                    f"({options}); return one of those ids, a list of them, or None"
+                )
+            selected.update(matches)
+        return [d.index for d in downstream if d.index not in selected]
+
+    def _failed(
+        self, outcome: TryOutcome, flight: _Flight, error: str, traceback: str | None
+    ) -> None:
+        instance = flight.instance
+        node = self.plan.nodes[instance.node]
+        retry = instance.try_number < instance.max_tries
+        next_try_at = None
+        if retry:
+            delay = compute_retry_delay(node.options, instance.try_number)
+            next_try_at = outcome.ended_at + delay
+        state = TaskState.UP_FOR_RETRY if retry else TaskState.FAILED
+        self.pending.changes.append(
+            FinishTry(
+                run_id=self.run.run_id,
+                task_id=node.task_id,
+                map_index=instance.map_index,
+                try_number=instance.try_number,
+                try_state=TaskState.FAILED.value,
+                instance_state=state.value,
+                ended_at=outcome.ended_at,
+                duration=(outcome.ended_at - outcome.started_at).total_seconds(),
+                error=error,
+                traceback=traceback,
+                next_try_at=next_try_at,
+            )
+        )
+        instance.state = state
+        instance.next_try_at = next_try_at
+        self._notify(instance, state)
+        if retry:
+            assert next_try_at is not None
+            heapq.heappush(self.retries, (next_try_at, next(self.sequence), (node.index, instance.map_index)))
+            self._task_callback(node, instance, flight, "on_retry", error=error)
+            return
+        self._task_callback(node, instance, flight, "on_failure", error=error)
+        self._instance_final(instance)
+
+    def _fail_without_try(self, key: InstanceKey, error: str) -> None:
+        instance = self.view.instances[key]
+        node = self.plan.nodes[key[0]]
+        logger.error("task %s of run %s failed before starting: %s", label(node.task_id, key[1]),
+                     self.run.run_id, error)
+        self.pending.changes.append(
+            SetState(
+                run_id=self.run.run_id,
+                task_id=node.task_id,
+                map_index=key[1],
+                expected=instance.state.value,
+                state=TaskState.FAILED.value,
+                error=error,
+                ended_at=self.clock.now(),
+            )
+        )
+        instance.state = TaskState.FAILED
+        self._notify(instance, TaskState.FAILED)
+        self._instance_final(instance)
+
+    # propagation
+
+    def _instance_final(self, instance: Instance) -> None:
+        index = instance.node
+        final = self.view.aggregate(index)
+        if final is None:
+            return
+        self.view.nodes[index].final = final
+        for downstream in self.plan.nodes[index].downstream:
+            view = self.view.nodes[downstream]
+            view.counts.add(final)
+            if not view.released:
+                self._evaluate(downstream)
+
+    def _evaluate(self, index: int) -> None:
+        decision = self.view.decide(index)
+        if decision is Decision.WAIT:
+            return
+        if decision is Decision.SKIP:
+            self._settle(index, TaskState.SKIPPED, None)
+        elif decision is Decision.UPSTREAM_FAILED:
+            self._settle(index, TaskState.UPSTREAM_FAILED, None)
+        elif self.plan.nodes[index].is_mapped:
+            self._expand(index)
+        else:
+            self.view.nodes[index].released = True
+            self.ready.append((index, -1))
+
+    def _settle(self, index: int, state: TaskState, error: str | None) -> None:
+        """Give an unreleased node a final state without running it."""
+        view = self.view.nodes[index]
+        if view.released:
+            return
+        view.released = True
+        instance = self.view.instances[(index, -1)]
+        self.pending.changes.append(
+            SetState(
+                run_id=self.run.run_id,
+                task_id=self.plan.nodes[index].task_id,
+                map_index=-1,
+                expected=instance.state.value,
+                state=state.value,
+                error=error,
+                ended_at=self.clock.now(),
+            )
+        )
+        instance.state = state
+        self._notify(instance, state)
+        self._instance_final(instance)
+
+    def _expand(self, index: int) -> None:
+        """Create one instance per item of a mapped task's list."""
+        node = self.plan.nodes[index]
+        assert node.map_over is not None
+        try:
+            items = self._arguments_for_map(node)
+        except Exception as exc:
+            self._settle(index, TaskState.FAILED, f"{type(exc).__name__}: {exc}")
+            return
+        if not items:
+            self._settle(index, TaskState.SKIPPED, "mapped over an empty list")
+            return
+        view = self.view.nodes[index]
+        view.released = True
+        view.map_indices = list(range(len(items)))
+        placeholder = self.view.instances.pop((index, -1), None)
+        tries = placeholder.try_number if placeholder is not None else 0
+        max_tries = tries + node.options.retries + 1
+        self.pending.changes.append(
+            AddInstances(
+                run_id=self.run.run_id,
+                instances=tuple((node.task_id, m, max_tries, tries) for m in view.map_indices),
+                remove_placeholder=node.task_id,
+            )
+        )
+        for m in view.map_indices:
+            self.view.instances[(index, m)] = Instance(
+                node=index, map_index=m, state=TaskState.NONE, try_number=tries,
+                max_tries=max_tries,
+            )
+            self.ready.append((index, m))
+
+    def _arguments_for_map(self, node: PlanNode) -> list[Any]:
+        assert node.map_over is not None
+        items = self._resolve(node.kwargs[node.map_over])
+        if isinstance(items, (str, bytes, dict)) or not hasattr(items, "__len__"):
+            raise HeadwaterError(
+                f"task {node.task_id!r} in pipeline {self.run.pipeline_id!r} maps over "
+                f"{node.map_over!r}, which must be a list, got {type(items).__name__}"
+            )
+        return list(items)
+
+    # callbacks and the end of the run
+
+    def _notify(self, instance: Instance, state: TaskState) -> None:
+        if self.engine.listener is not None:
+            task_id = self.plan.nodes[instance.node].task_id
+            self.engine.listener(label(task_id, instance.map_index), state.value)
+
+    def _task_callback(
+        self, node: PlanNode, instance: Instance, flight: _Flight, name: str, **extra: Any
+    ) -> None:
+        callback = getattr(node.options, name)
+        if callback is None:
+            return
+        log = TryLog(flight.log_path)
+        context = Context(
+            run_id=self.run.run_id,
+            pipeline_id=self.run.pipeline_id,
+            task_id=node.task_id,
+            map_index=instance.map_index,
+            try_number=instance.try_number,
+            logical_date=self.run.logical_date,
+            data_interval_start=self.run.data_interval_start,
+            data_interval_end=self.run.data_interval_end,
+            params=self.run.params,
+            log=try_logger(f"headwater.task.{node.task_id}", log),
+            upstream_states=self.view.upstream_states(node.index),
+        )
+        what = f"{name} callback of task {node.task_id!r}"
+
+        def call() -> None:
+            call_safely(callback, context, what=what, log=context.log, **extra)
+            log.close()
+
+        self.after_commit.append(call)
+
+    def _finish(self) -> None:
+        leaves = self.plan.leaves
+        failed = any(
+            self.view.nodes[leaf.index].final in (TaskState.FAILED, TaskState.UPSTREAM_FAILED, None)
+            for leaf in leaves
+        )
+        state = RunState.FAILED if failed else RunState.SUCCESS
+        self.engine.store.apply(
+            Batch(
+                run_update=RunUpdate(
+                    run_id=self.run.run_id,
+                    expected=(RunState.RUNNING.value,),
+                    state=state.value,
+                    ended_at=self.clock.now(),
+                )
+            )
+        )
+        pipeline = self.engine.pipeline
+        callback = pipeline.on_failure if failed else pipeline.on_success
+        if callback is not None:
+            task_states = self.view.task_states()
+            context = RunContext(
+                run_id=self.run.run_id,
+                pipeline_id=self.run.pipeline_id,
+                state=state.value,
+                logical_date=self.run.logical_date,
+                data_interval_start=self.run.data_interval_start,
+                data_interval_end=self.run.data_interval_end,
+                params=self.run.params,
+                task_states=task_states,
+                failed_tasks=tuple(k for k, v in task_states.items() if v == "failed"),
+                log=logger,
+            )
+            name = "on_failure" if failed else "on_success"
+            call_safely(callback, context, what=f"{name} callback of pipeline "
+                        f"{self.run.pipeline_id!r}")
+

@@ -1,0 +1,76 @@
+"""Task and run states, and the one table of the transitions allowed between them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TaskState(StrEnum):
+    """State of a task instance; the values are what is stored and shown."""
+
+    NONE = "none"  # not yet decided
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UPSTREAM_FAILED = "upstream_failed"
+    UP_FOR_RETRY = "up_for_retry"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_TASK_STATES
+
+
+class RunState(StrEnum):
+    """State of a run."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (RunState.SUCCESS, RunState.FAILED)
+
+
+FINAL_TASK_STATES = frozenset(
+    {TaskState.SUCCESS, TaskState.FAILED, TaskState.SKIPPED, TaskState.UPSTREAM_FAILED}
+)
+
+# Every change of a task instance's state must be listed here. Clearing (headwater clear,
+# retry) is the move of a final state back to NONE; resuming after a crash moves
+# QUEUED/RUNNING back to NONE once the interrupted try is closed.
+TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
+    TaskState.NONE: frozenset(
+        {
+            TaskState.QUEUED,
+            TaskState.RUNNING,
+            TaskState.SKIPPED,
+            TaskState.UPSTREAM_FAILED,
+            TaskState.FAILED,
+        }
+    ),
+    TaskState.QUEUED: frozenset({TaskState.RUNNING, TaskState.NONE}),
+    TaskState.RUNNING: frozenset(
+        {TaskState.SUCCESS, TaskState.FAILED, TaskState.UP_FOR_RETRY, TaskState.NONE}
+    ),
+    TaskState.UP_FOR_RETRY: frozenset({TaskState.RUNNING, TaskState.NONE}),
+    TaskState.SUCCESS: frozenset({TaskState.NONE}),
+    TaskState.FAILED: frozenset({TaskState.NONE}),
+    TaskState.SKIPPED: frozenset({TaskState.NONE}),
+    TaskState.UPSTREAM_FAILED: frozenset({TaskState.NONE}),
+}
+
+RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
+    RunState.QUEUED: frozenset({RunState.RUNNING}),
+    RunState.RUNNING: frozenset({RunState.SUCCESS, RunState.FAILED, RunState.QUEUED}),
+    RunState.SUCCESS: frozenset({RunState.QUEUED, RunState.RUNNING}),
+    RunState.FAILED: frozenset({RunState.QUEUED, RunState.RUNNING}),
+}
+
+
+def can_transition(current: TaskState, new: TaskState) -> bool:
+    """Whether the transition table allows ``current`` → ``new``."""
+    return new in TASK_TRANSITIONS[current]

@@ -1,0 +1,57 @@
+"""The exception hierarchy: one root, a family per layer."""
+
+from __future__ import annotations
+
+
+class HeadwaterError(Exception):
+    """Root of every error headwater raises on purpose."""
+
+
+class DefinitionError(HeadwaterError, ValueError):
+    """A pipeline or task is defined wrongly (cycle, duplicate id, bad option)."""
+
+
+class ConfigError(HeadwaterError, ValueError):
+    """A setting, an environment variable or a command-line value is invalid."""
+
+
+class NotFoundError(HeadwaterError, LookupError):
+    """A pipeline, run, task or try that was asked for does not exist."""
+
+
+class PipelineLoadError(HeadwaterError):
+    """A pipeline file could not be imported.
+
+    Attributes:
+        path: the file that failed.
+        line: the line in that file where the failure happened, when known.
+    """
+
+    def __init__(self, message: str, *, path: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+
+
+class TransitionRejected(HeadwaterError):
+    """A state change was refused because the stored state was not the expected one."""
+
+
+class StoreError(HeadwaterError):
+    """The metadata store could not be reached or is in an unexpected shape."""
+
+
+class ExecutorError(HeadwaterError):
+    """An executor could not start or lost its workers."""
+
+
+class TaskTimeoutError(HeadwaterError, TimeoutError):
+    """A try ran longer than its task's ``timeout``."""
+
+
+class WorkerCrashedError(ExecutorError):
+    """The process running a try died before reporting a result."""
+
+
+class BranchError(HeadwaterError, ValueError):
+    """A ``@task.branch`` returned something other than its direct downstream tasks."""

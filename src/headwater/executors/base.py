@@ -1,0 +1,85 @@
+"""The Executor contract and the messages exchanged with it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+TryKey = tuple[int, int, int]  # (node index, map index, try number)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineRef:
+    """Where a worker process finds the pipeline: its module, else its file."""
+
+    pipeline_id: str
+    module_name: str
+    source_file: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TryRequest:
+    """Everything needed to run one try, picklable so it can cross to another process."""
+
+    key: TryKey
+    pipeline: PipelineRef
+    task_id: str
+    run_id: str
+    map_index: int
+    try_number: int
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    context_parameters: tuple[str, ...]
+    logical_date: datetime
+    data_interval_start: datetime
+    data_interval_end: datetime
+    params: Mapping[str, Any]
+    upstream_states: Mapping[str, str]
+    log_path: str
+    timeout: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TryOutcome:
+    """How a try ended. ``value`` is the return value when ``ok``."""
+
+    key: TryKey
+    ok: bool
+    started_at: datetime
+    ended_at: datetime
+    value: Any = None
+    error: str | None = None
+    traceback: str | None = None
+
+
+ReportOutcome = Callable[[TryOutcome], None]
+
+
+class Executor(ABC):
+    """Runs tries and reports each outcome exactly once through ``report``.
+
+    The engine never submits more than ``max_concurrency`` tries at once. ``report`` may
+    be called from any thread; it must not block.
+    """
+
+    name: str
+    max_concurrency: int
+
+    @abstractmethod
+    def start(self, report: ReportOutcome) -> None:
+        """Get ready to run tries (start threads or processes)."""
+
+    @abstractmethod
+    def submit(self, request: TryRequest, fn: Callable[..., Any]) -> None:
+        """Start a try. ``fn`` is the task's function, for executors in this process."""
+
+    @abstractmethod
+    def cancel(self, key: TryKey) -> None:
+        """Stop a try the engine gave up on (timeout). Its outcome, if any, is ignored."""
+
+    @abstractmethod
+    def shutdown(self) -> None:
+        """Stop workers once the running tries are done or cancelled."""

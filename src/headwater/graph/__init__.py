@@ -1,0 +1,1 @@
+"""The pipeline graph: validation and the immutable ExecutionPlan."""

@@ -1,0 +1,165 @@
+"""Importing pipeline files: each in isolation, so one broken file never hides the others."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import re
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from headwater.authoring.pipeline import Pipeline
+from headwater.errors import NotFoundError, PipelineLoadError
+from headwater.executors.base import PipelineRef
+
+MODULE_PREFIX = "headwater_pipelines"
+
+
+@dataclass(slots=True)
+class LoadedFile:
+    """The pipelines a file defines, or the error that stopped its import."""
+
+    path: Path
+    pipelines: dict[str, Pipeline] = field(default_factory=dict)
+    error: PipelineLoadError | None = None
+
+
+def module_name_for(path: Path) -> str:
+    """A stable module name for a pipeline file, the same in every process."""
+    resolved = path.resolve()
+    digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:8]
+    stem = re.sub(r"\W", "_", resolved.stem)
+    return f"{MODULE_PREFIX}.{stem}_{digest}"
+
+
+def _error_line(exc: BaseException, path: Path) -> int | None:
+    if isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename).resolve() == path:
+        return exc.lineno
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if Path(frame.f_code.co_filename).resolve() == path:
+            line = lineno
+    return line
+
+
+def import_file(path: Path, module_name: str | None = None) -> ModuleType:
+    """Import ``path`` as a module; its folder goes on ``sys.path`` for its own imports.
+
+    Raises:
+        PipelineLoadError: with the file, the line and the original error chained.
+    """
+    path = path.resolve()
+    if not path.is_file():
+        raise PipelineLoadError(f"{path}: no such pipeline file", path=str(path))
+    name = module_name or module_name_for(path)
+    if MODULE_PREFIX not in sys.modules:
+        sys.modules[MODULE_PREFIX] = ModuleType(MODULE_PREFIX)
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.append(folder)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None  # a .py file always has a spec
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:
+        sys.modules.pop(name, None)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        line = _error_line(exc, path)
+        where = f"{path}:{line}" if line else str(path)
+        raise PipelineLoadError(
+            f"{where}: {type(exc).__name__}: {exc}", path=str(path), line=line
+        ) from exc
+    return module
+
+
+def pipelines_in(module: ModuleType) -> dict[str, Pipeline]:
+    found: dict[str, Pipeline] = {}
+    for value in vars(module).values():
+        if isinstance(value, Pipeline):
+            found[value.pipeline_id] = value
+    return found
+
+
+def load_file(path: Path) -> LoadedFile:
+    """Import one file and collect its pipelines; an error is returned, not raised."""
+    loaded = LoadedFile(path=path)
+    try:
+        loaded.pipelines = pipelines_in(import_file(path))
+    except PipelineLoadError as exc:
+        loaded.error = exc
+    return loaded
+
+
+def find_files(paths: list[Path]) -> list[Path]:
+    """The ``.py`` files named, or found in the folders named (sorted, no hidden ones)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                p
+                for p in sorted(path.rglob("*.py"))
+                if not any(part.startswith((".", "__")) for part in p.relative_to(path).parts)
+            )
+        else:
+            files.append(path)
+    return files
+
+
+def load_pipeline(spec: str) -> Pipeline:
+    """Load ``FILE[:PIPELINE]``; PIPELINE may be left out when the file defines one.
+
+    Raises:
+        PipelineLoadError: the file is missing or fails to import.
+        NotFoundError: the file has no such pipeline, or several and none was named.
+    """
+    file_part, _, pipeline_id = spec.partition(":")
+    if ":" in spec and Path(spec).is_file():  # a path that itself contains ':'
+        file_part, pipeline_id = spec, ""
+    path = Path(file_part)
+    pipelines = pipelines_in(import_file(path))
+    if pipeline_id:
+        if pipeline_id not in pipelines:
+            known = ", ".join(sorted(pipelines)) or "none"
+            raise NotFoundError(
+                f"{path}: no pipeline {pipeline_id!r}; the file defines: {known}"
+            )
+        return pipelines[pipeline_id]
+    if len(pipelines) == 1:
+        return next(iter(pipelines.values()))
+    if not pipelines:
+        raise NotFoundError(f"{path}: defines no pipeline (no @pipeline function found)")
+    raise NotFoundError(
+        f"{path}: defines several pipelines ({', '.join(sorted(pipelines))}); "
+        f"name one as {path}:PIPELINE"
+    )
+
+
+def resolve_pipeline(ref: PipelineRef) -> Pipeline:
+    """Find a pipeline again in another process, from its module name or its file."""
+    module = sys.modules.get(ref.module_name)
+    if module is None:
+        if ref.module_name.startswith(MODULE_PREFIX + ".") or ref.module_name == "__main__":
+            if ref.source_file is None:
+                raise NotFoundError(f"pipeline {ref.pipeline_id!r} has no source file")
+            module = import_file(Path(ref.source_file), ref.module_name if
+                                 ref.module_name != "__main__" else None)
+        else:
+            try:
+                module = importlib.import_module(ref.module_name)
+            except ImportError:
+                if ref.source_file is None:
+                    raise
+                module = import_file(Path(ref.source_file), ref.module_name)
+    pipelines = pipelines_in(module)
+    if ref.pipeline_id not in pipelines:
+        raise NotFoundError(
+            f"pipeline {ref.pipeline_id!r} is no longer defined in {ref.source_file}"
+        )
+    return pipelines[ref.pipeline_id]

@@ -1,0 +1,156 @@
+"""Runtime: settings, store, result store and executor wired together for one process.
+
+The CLI and the testing helpers use it; it is the one place that builds an engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from headwater.authoring.pipeline import Pipeline
+from headwater.config import Settings
+from headwater.engine.results import ResultStore
+from headwater.engine.run_loop import Listener, RunEngine
+from headwater.engine.run_state import label
+from headwater.engine.runs import create_run, prepare_clear, prepare_retry
+from headwater.errors import PipelineLoadError
+from headwater.executors.factory import create_executor
+from headwater.loader import import_file, pipelines_in
+from headwater.scheduling.clock import Clock, SystemClock
+from headwater.store.records import RunRecord
+from headwater.store.sql.store import SqlStore
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+class Runtime:
+    """Everything a process needs to run pipelines against one metadata store."""
+
+    def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.clock = clock or SystemClock()
+        self.store = SqlStore.from_settings(self.settings)
+        self.result_store = ResultStore(self.settings.results_url)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def engine(
+        self,
+        pipeline: Pipeline,
+        *,
+        executor: str = "thread",
+        max_concurrency: int | None = None,
+        listener: Listener | None = None,
+    ) -> RunEngine:
+        return RunEngine(
+            pipeline,
+            self.store,
+            create_executor(executor, max_concurrency=max_concurrency, clock=self.clock),
+            result_store=self.result_store,
+            logs_dir=self.settings.logs_dir,
+            clock=self.clock,
+            listener=listener,
+        )
+
+    def create_run(
+        self,
+        pipeline: Pipeline,
+        *,
+        logical_date: datetime | date | None = None,
+        params: Mapping[str, Any] | None = None,
+        triggered_by: str = "cli",
+    ) -> RunRecord:
+        return create_run(
+            self.store,
+            pipeline,
+            clock=self.clock,
+            logical_date=logical_date,
+            params=params,
+            triggered_by=triggered_by,
+        )
+
+    def run(
+        self,
+        pipeline: Pipeline,
+        *,
+        logical_date: datetime | date | None = None,
+        params: Mapping[str, Any] | None = None,
+        executor: str = "thread",
+        listener: Listener | None = None,
+        triggered_by: str = "cli",
+    ) -> RunRecord:
+        """Create a run and drive it to completion."""
+        run = self.create_run(
+            pipeline, logical_date=logical_date, params=params, triggered_by=triggered_by
+        )
+        return self.engine(pipeline, executor=executor, listener=listener).drive(run.run_id)
+
+    def pipeline_of(self, run_id: str) -> Pipeline:
+        """Import the file a run's pipeline came from and return that pipeline."""
+        run = self.store.get_run(run_id)
+        if run.source_file is None:
+            raise PipelineLoadError(
+                f"run {run_id!r} has no recorded pipeline file", path="<unknown>"
+            )
+        pipelines = pipelines_in(import_file(Path(run.source_file)))
+        if run.pipeline_id not in pipelines:
+            raise PipelineLoadError(
+                f"{run.source_file}: pipeline {run.pipeline_id!r} of run {run_id!r} is no "
+                "longer defined there",
+                path=run.source_file,
+            )
+        return pipelines[run.pipeline_id]
+
+    def resume(self, run_id: str, pipeline: Pipeline | None = None, **options: Any) -> RunRecord:
+        """Continue a run from the store: what succeeded is not run again."""
+        pipeline = pipeline or self.pipeline_of(run_id)
+        return self.engine(pipeline, **options).drive(run_id)
+
+    def retry(self, run_id: str, pipeline: Pipeline | None = None, **options: Any) -> RunRecord:
+        """Re-run the failed and upstream-failed tasks of a finished run."""
+        pipeline = pipeline or self.pipeline_of(run_id)
+        prepare_retry(self.store, pipeline.plan, run_id, self.clock)
+        return self.engine(pipeline, **options).drive(run_id)
+
+    def clear(
+        self,
+        run_id: str,
+        task_ids: list[str],
+        *,
+        downstream: bool = False,
+        run: bool = True,
+        pipeline: Pipeline | None = None,
+        **options: Any,
+    ) -> RunRecord:
+        """Reset tasks so they run again, then (unless ``run`` is False) run them."""
+        pipeline = pipeline or self.pipeline_of(run_id)
+        prepare_clear(self.store, pipeline.plan, run_id, task_ids, self.clock, downstream=downstream)
+        if not run:
+            return self.store.get_run(run_id)
+        return self.engine(pipeline, **options).drive(run_id)
+
+    def summary(self, run_id: str) -> dict[str, Any]:
+        """The run as ``run --json`` and ``runs show --json`` print it."""
+        run = self.store.get_run(run_id)
+        tasks = {
+            label(ti.task_id, ti.map_index): {
+                "state": ti.state,
+                "tries": ti.try_number,
+                "started_at": _iso(ti.started_at),
+                "ended_at": _iso(ti.ended_at),
+            }
+            for ti in self.store.get_task_instances(run_id)
+        }
+        return {
+            "run_id": run.run_id,
+            "pipeline": run.pipeline_id,
+            "state": run.state,
+            "logical_date": _iso(run.logical_date),
+            "tasks": tasks,
+        }

@@ -1,0 +1,1 @@
+"""Time: the clock every component reads, and the data intervals of schedules."""

@@ -1,0 +1,1 @@
+"""The metadata store: pipelines, runs, task instances and their tries."""

@@ -1,0 +1,68 @@
+"""StateStore: the contract every metadata store implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from headwater.store.records import (
+    Batch,
+    PipelineRecord,
+    RunRecord,
+    TaskInstanceRecord,
+    TryRecord,
+)
+
+
+class StateStore(ABC):
+    """Durable record of pipelines, runs, task instances and tries.
+
+    Every write is a transaction: when a method returns, its changes survive a killed
+    process. Changes of state are guarded: they apply only if the stored state is the
+    one expected, else ``TransitionRejected`` is raised and nothing of the batch is kept.
+    """
+
+    @abstractmethod
+    def upsert_pipeline(self, record: PipelineRecord) -> None:
+        """Insert or replace the pipeline's description."""
+
+    @abstractmethod
+    def get_pipeline(self, pipeline_id: str) -> PipelineRecord:
+        """Raises NotFoundError when no such pipeline was recorded."""
+
+    @abstractmethod
+    def create_run(
+        self, run: RunRecord, instances: Sequence[tuple[str, int, int, int]]
+    ) -> None:
+        """Insert a run and its instances ``(task_id, map_index, max_tries, try_number)``."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunRecord:
+        """Raises NotFoundError when no such run exists."""
+
+    @abstractmethod
+    def list_runs(self, pipeline_id: str | None = None, limit: int = 50) -> list[RunRecord]:
+        """The newest runs first, of one pipeline or of all."""
+
+    @abstractmethod
+    def get_task_instances(self, run_id: str) -> list[TaskInstanceRecord]:
+        """Every task instance of the run, ordered by task id and map index."""
+
+    @abstractmethod
+    def get_tries(
+        self, run_id: str, task_id: str | None = None, map_index: int | None = None
+    ) -> list[TryRecord]:
+        """Tries of a run, optionally of one task (and map index), oldest first."""
+
+    @abstractmethod
+    def apply(self, batch: Batch) -> None:
+        """Apply the batch's changes, in order, in one transaction.
+
+        Raises:
+            TransitionRejected: a guarded change found another state than expected;
+                nothing of the batch is kept.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""

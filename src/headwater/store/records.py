@@ -1,0 +1,172 @@
+"""Records read from and written to the store: frozen, keyword-only, slotted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineRecord:
+    pipeline_id: str
+    source_file: str | None
+    description: str
+    schedule: str | None
+    timezone: str
+    graph: dict[str, Any]
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRecord:
+    run_id: str
+    pipeline_id: str
+    logical_date: datetime
+    data_interval_start: datetime
+    data_interval_end: datetime
+    params: dict[str, Any]
+    state: str
+    run_type: str
+    triggered_by: str
+    source_file: str | None
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskInstanceRecord:
+    """The current state of one task (one map index) in a run."""
+
+    run_id: str
+    task_id: str
+    map_index: int
+    state: str
+    try_number: int
+    max_tries: int
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration: float | None = None
+    next_try_at: datetime | None = None
+    result: str | None = None  # the JSON text of a small result
+    result_ref: str | None = None  # where a large or non-JSON result was written
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TryRecord:
+    """One try of a task instance."""
+
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+    state: str
+    started_at: datetime | None
+    ended_at: datetime | None = None
+    duration: float | None = None
+    error: str | None = None
+    traceback: str | None = None
+    log_path: str | None = None
+    hostname: str | None = None
+
+
+# Changes applied to task instances by StateStore.apply, all in one transaction.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddInstances:
+    """Create task instances (a new run's tasks, or a mapped task's expansion)."""
+
+    run_id: str
+    instances: tuple[tuple[str, int, int, int], ...]  # (task_id, map_index, max_tries, tries)
+    remove_placeholder: str | None = None  # task id whose map_index -1 row is replaced
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartTry:
+    """A try starts: the instance goes ``expected`` → running and a try row is added."""
+
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+    expected: str
+    started_at: datetime
+    log_path: str
+    hostname: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FinishTry:
+    """A try ends: its row gets its outcome, the instance its new state."""
+
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+    try_state: str  # success or failed
+    instance_state: str  # success, failed or up_for_retry
+    ended_at: datetime
+    duration: float
+    error: str | None = None
+    traceback: str | None = None
+    result: str | None = None
+    result_ref: str | None = None
+    next_try_at: datetime | None = None
+    max_tries: int | None = None  # set when an interrupted try is given back
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetState:
+    """An instance moves ``expected`` → ``state`` without a try (skipped, cleared...)."""
+
+    run_id: str
+    task_id: str
+    map_index: int
+    expected: str
+    state: str
+    error: str | None = None
+    ended_at: datetime | None = None
+    max_tries: int | None = None  # set when clearing, to grant new tries
+    clear_result: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResetMapped:
+    """Forget a mapped task's expansion: its instances go, an unexpanded one comes back.
+
+    Their tries stay in the history.
+    """
+
+    run_id: str
+    task_id: str
+    try_number: int  # tries made so far: the next expansion numbers its tries after them
+    max_tries: int
+
+
+Change = AddInstances | StartTry | FinishTry | SetState | ResetMapped
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunUpdate:
+    """A guarded change of a run's state, applied with the task changes."""
+
+    run_id: str
+    expected: tuple[str, ...]
+    state: str
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    clear_ended_at: bool = False
+
+
+@dataclass(slots=True)
+class Batch:
+    """Changes committed together: task changes in order, then an optional run update."""
+
+    changes: list[Change] = field(default_factory=list)
+    run_update: RunUpdate | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.changes) or self.run_update is not None

@@ -1,0 +1,105 @@
+"""The tables. Stored names are a contract: change them only with a migration."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData()
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, whatever the database keeps."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to the store; use aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+pipelines = sa.Table(
+    "pipelines",
+    metadata,
+    sa.Column("pipeline_id", sa.String(250), primary_key=True),
+    sa.Column("source_file", sa.Text),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("schedule", sa.String(250)),
+    sa.Column("timezone", sa.String(100), nullable=False),
+    sa.Column("graph", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String(250), primary_key=True),
+    sa.Column("pipeline_id", sa.String(250), nullable=False),
+    sa.Column("logical_date", UTCDateTime, nullable=False),
+    sa.Column("data_interval_start", UTCDateTime, nullable=False),
+    sa.Column("data_interval_end", UTCDateTime, nullable=False),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("run_type", sa.String(20), nullable=False),
+    sa.Column("triggered_by", sa.String(250), nullable=False),
+    sa.Column("source_file", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("ended_at", UTCDateTime),
+    sa.Index("ix_runs_pipeline_logical_date", "pipeline_id", "logical_date"),
+    sa.Index("ix_runs_created_at", "created_at"),
+)
+
+task_instances = sa.Table(
+    "task_instances",
+    metadata,
+    sa.Column("run_id", sa.String(250), primary_key=True),
+    sa.Column("task_id", sa.String(250), primary_key=True),
+    sa.Column("map_index", sa.Integer, primary_key=True),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("try_number", sa.Integer, nullable=False),
+    sa.Column("max_tries", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("ended_at", UTCDateTime),
+    sa.Column("duration", sa.Float),
+    sa.Column("next_try_at", UTCDateTime),
+    sa.Column("result", sa.Text),
+    sa.Column("result_ref", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE"),
+)
+
+task_tries = sa.Table(
+    "task_tries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("task_id", sa.String(250), nullable=False),
+    sa.Column("map_index", sa.Integer, nullable=False),
+    sa.Column("try_number", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("ended_at", UTCDateTime),
+    sa.Column("duration", sa.Float),
+    sa.Column("error", sa.Text),
+    sa.Column("traceback", sa.Text),
+    sa.Column("log_path", sa.Text),
+    sa.Column("hostname", sa.String(250)),
+    sa.UniqueConstraint("run_id", "task_id", "map_index", "try_number", name="uq_task_tries"),
+    sa.ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE"),
+)

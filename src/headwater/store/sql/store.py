@@ -1,0 +1,310 @@
+"""SqlStore: the StateStore on SQLAlchemy Core, for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from collections.abc import Sequence
+from itertools import groupby
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from headwater.config import Settings
+from headwater.errors import NotFoundError, StoreError, TransitionRejected
+from headwater.store.base import StateStore
+from headwater.store.records import (
+    AddInstances,
+    Batch,
+    Change,
+    FinishTry,
+    PipelineRecord,
+    ResetMapped,
+    RunRecord,
+    SetState,
+    StartTry,
+    TaskInstanceRecord,
+    TryRecord,
+)
+from headwater.store.sql import queries
+from headwater.store.sql.migrate import ensure_schema
+from headwater.store.sql.schema import pipelines, runs, task_instances, task_tries
+
+
+def create_engine(settings: Settings) -> Engine:
+    """An Engine for the configured database; SQLite gets WAL and its synchronous mode."""
+    url = sa.make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    database = url.database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    synchronous = settings.sqlite_synchronous
+
+    @sa.event.listens_for(engine, "connect")
+    def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # WAL lets readers (the CLI, the UI) read while a run writes; with synchronous
+        # NORMAL a commit survives a killed process (not a power cut) at a tenth of
+        # the cost of FULL. See docs/store.md.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return engine
+
+
+def _run_from_row(row: Any) -> RunRecord:
+    return RunRecord(
+        run_id=row.run_id,
+        pipeline_id=row.pipeline_id,
+        logical_date=row.logical_date,
+        data_interval_start=row.data_interval_start,
+        data_interval_end=row.data_interval_end,
+        params=json.loads(row.params),
+        state=row.state,
+        run_type=row.run_type,
+        triggered_by=row.triggered_by,
+        source_file=row.source_file,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+    )
+
+
+class SqlStore(StateStore):
+    """The metadata store on a SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine, *, migrate: bool = True) -> None:
+        self.engine = engine
+        self._sane_multi_rowcount = engine.dialect.supports_sane_multi_rowcount
+        if migrate:
+            try:
+                ensure_schema(engine)
+            except sa.exc.OperationalError as exc:
+                raise StoreError(
+                    f"cannot open the metadata database {engine.url!r}: {exc.orig}; "
+                    "check HEADWATER_DATABASE_URL and that the server is running"
+                ) from exc
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SqlStore:
+        return cls(create_engine(settings))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # pipelines
+
+    def upsert_pipeline(self, record: PipelineRecord) -> None:
+        values = {
+            "pipeline_id": record.pipeline_id,
+            "source_file": record.source_file,
+            "description": record.description,
+            "schedule": record.schedule,
+            "timezone": record.timezone,
+            "graph": json.dumps(record.graph, sort_keys=True),
+            "updated_at": record.updated_at,
+        }
+        with self.engine.begin() as connection:
+            updated = connection.execute(
+                pipelines.update()
+                .where(pipelines.c.pipeline_id == record.pipeline_id)
+                .values(values)
+            )
+            if updated.rowcount == 0:
+                connection.execute(pipelines.insert().values(values))
+
+    def get_pipeline(self, pipeline_id: str) -> PipelineRecord:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                pipelines.select().where(pipelines.c.pipeline_id == pipeline_id)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"no pipeline {pipeline_id!r} in the metadata store")
+        return PipelineRecord(
+            pipeline_id=row.pipeline_id,
+            source_file=row.source_file,
+            description=row.description,
+            schedule=row.schedule,
+            timezone=row.timezone,
+            graph=json.loads(row.graph),
+            updated_at=row.updated_at,
+        )
+
+    # runs
+
+    def create_run(
+        self, run: RunRecord, instances: Sequence[tuple[str, int, int, int]]
+    ) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                runs.insert().values(
+                    run_id=run.run_id,
+                    pipeline_id=run.pipeline_id,
+                    logical_date=run.logical_date,
+                    data_interval_start=run.data_interval_start,
+                    data_interval_end=run.data_interval_end,
+                    params=json.dumps(run.params, sort_keys=True, default=str),
+                    state=run.state,
+                    run_type=run.run_type,
+                    triggered_by=run.triggered_by,
+                    source_file=run.source_file,
+                    created_at=run.created_at,
+                    started_at=run.started_at,
+                    ended_at=run.ended_at,
+                )
+            )
+            self._add_instances(connection, run.run_id, instances)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self.engine.connect() as connection:
+            row = connection.execute(runs.select().where(runs.c.run_id == run_id)).first()
+        if row is None:
+            raise NotFoundError(
+                f"no run {run_id!r} in the metadata store; 'headwater runs list' shows the runs"
+            )
+        return _run_from_row(row)
+
+    def list_runs(self, pipeline_id: str | None = None, limit: int = 50) -> list[RunRecord]:
+        query = runs.select().order_by(runs.c.created_at.desc(), runs.c.run_id.desc())
+        if pipeline_id is not None:
+            query = query.where(runs.c.pipeline_id == pipeline_id)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.limit(limit)).all()
+        return [_run_from_row(row) for row in rows]
+
+    # task instances and tries
+
+    def get_task_instances(self, run_id: str) -> list[TaskInstanceRecord]:
+        query = (
+            task_instances.select()
+            .where(task_instances.c.run_id == run_id)
+            .order_by(task_instances.c.task_id, task_instances.c.map_index)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [TaskInstanceRecord(**row._asdict()) for row in rows]
+
+    def get_tries(
+        self, run_id: str, task_id: str | None = None, map_index: int | None = None
+    ) -> list[TryRecord]:
+        query = task_tries.select().where(task_tries.c.run_id == run_id)
+        if task_id is not None:
+            query = query.where(task_tries.c.task_id == task_id)
+        if map_index is not None:
+            query = query.where(task_tries.c.map_index == map_index)
+        query = query.order_by(task_tries.c.task_id, task_tries.c.map_index, task_tries.c.try_number)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            TryRecord(**{k: v for k, v in row._asdict().items() if k != "id"}) for row in rows
+        ]
+
+    def apply(self, batch: Batch) -> None:
+        if not batch:
+            return
+        with self.engine.begin() as connection:
+            for change_type, group in groupby(batch.changes, key=type):
+                self._apply_group(connection, change_type, list(group))
+            if batch.run_update is not None:
+                update = batch.run_update
+                values: dict[str, Any] = {"state": update.state}
+                if update.started_at is not None:
+                    values["started_at"] = update.started_at
+                if update.ended_at is not None:
+                    values["ended_at"] = update.ended_at
+                elif update.clear_ended_at:
+                    values["ended_at"] = None
+                result = connection.execute(
+                    runs.update()
+                    .where(runs.c.run_id == update.run_id, runs.c.state.in_(update.expected))
+                    .values(values)
+                )
+                if result.rowcount != 1:
+                    raise TransitionRejected(
+                        f"run {update.run_id!r}: cannot move to {update.state!r}, its state "
+                        f"is not one of {list(update.expected)} (changed by another process?)"
+                    )
+
+    def _apply_group(
+        self, connection: Connection, change_type: type[Change], group: list[Any]
+    ) -> None:
+        if change_type is AddInstances:
+            for change in group:
+                if change.remove_placeholder is not None:
+                    connection.execute(
+                        task_instances.delete().where(
+                            task_instances.c.run_id == change.run_id,
+                            task_instances.c.task_id == change.remove_placeholder,
+                            task_instances.c.map_index == -1,
+                        )
+                    )
+                self._add_instances(connection, change.run_id, change.instances)
+            return
+        if change_type is ResetMapped:
+            for change in group:
+                connection.execute(
+                    task_instances.delete().where(
+                        task_instances.c.run_id == change.run_id,
+                        task_instances.c.task_id == change.task_id,
+                    )
+                )
+                self._add_instances(
+                    connection,
+                    change.run_id,
+                    [(change.task_id, -1, change.max_tries, change.try_number)],
+                )
+            return
+        if change_type is StartTry:
+            self._guarded(connection, queries.START_INSTANCE, queries.start_instance_params(group))
+            connection.execute(task_tries.insert(), queries.insert_try_params(group))
+        elif change_type is FinishTry:
+            self._guarded(connection, queries.FINISH_TRY, queries.finish_try_params(group))
+            self._guarded(
+                connection, queries.FINISH_INSTANCE, queries.finish_instance_params(group)
+            )
+        elif change_type is SetState:
+            for clearing, changes in groupby(group, key=lambda c: c.max_tries is not None):
+                statement = queries.CLEAR_INSTANCE if clearing else queries.SET_STATE
+                self._guarded(connection, statement, queries.set_state_params(list(changes)))
+        else:  # pragma: no cover - the union is exhaustive
+            raise TypeError(f"unknown change {change_type!r}")
+
+    def _guarded(
+        self, connection: Connection, statement: Any, params: list[dict[str, Any]]
+    ) -> None:
+        result = connection.execute(statement, params)
+        if len(params) > 1 and not self._sane_multi_rowcount:
+            return
+        if result.rowcount != len(params):
+            first = params[0]
+            raise TransitionRejected(
+                f"run {first['b_run_id']!r}: {len(params) - result.rowcount} of "
+                f"{len(params)} task change(s) found an unexpected state "
+                f"(first: task {first['b_task_id']!r}); another process changed the run"
+            )
+
+    @staticmethod
+    def _add_instances(
+        connection: Connection, run_id: str, instances: Sequence[tuple[str, int, int, int]]
+    ) -> None:
+        if instances:
+            connection.execute(
+                task_instances.insert(),
+                [
+                    {
+                        "run_id": run_id,
+                        "task_id": task_id,
+                        "map_index": map_index,
+                        "state": "none",
+                        "try_number": try_number,
+                        "max_tries": max_tries,
+                    }
+                    for task_id, map_index, max_tries, try_number in instances
+                ],
+            )
