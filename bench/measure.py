@@ -1,0 +1,91 @@
+"""One measurement, in a fresh process: ``measure.py SHAPE N EXECUTOR HOME``.
+
+Prints one JSON object on stdout. ``bench/run.py`` starts this script once per repeat,
+so the peak memory (``ru_maxrss``) is that of one run alone and the process executor's
+workers are spawned fresh each time.
+
+Timestamps are ``time.time()`` so that the parent can subtract the moment it started
+this process from the moment the imports were done here.
+"""
+
+from __future__ import annotations
+
+import time
+
+STARTED = time.time()
+
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def main() -> None:
+    shape, n_text, executor, home = sys.argv[1:5]
+    n = int(n_text)
+    # Read by bench/pipelines.py at import, here and in the process executor's workers.
+    os.environ["HEADWATER_BENCH_PIPELINE"] = f"{shape}:{n}"
+
+    from headwater.config import Settings
+    from headwater.engine.results import ResultStore
+    from headwater.runtime import Runtime
+
+    imported = time.time()
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import pipelines
+
+    pipe = pipelines.bench_pipeline
+    built = time.time()
+
+    baseline_fn = pipelines.BASELINES[shape]
+    baseline_times = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        baseline_value = baseline_fn(n)
+        baseline_times.append(time.perf_counter() - t0)
+    assert baseline_value == pipelines.expected_result(shape, n)
+
+    t0 = time.perf_counter()
+    runtime = Runtime(Settings.for_home(Path(home)))
+    store_open = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    record = runtime.run(pipe, executor=executor)
+    wall = time.perf_counter() - t0
+
+    last = f"t{n - 1}" if shape == "chain" else "join"
+    instances = {ti.task_id: ti for ti in runtime.store.get_task_instances(record.run_id)}
+    runtime.close()
+    value = ResultStore.decode(instances[last].result, instances[last].result_ref)
+    if record.state != "success" or value != pipelines.expected_result(shape, n):
+        raise SystemExit(f"bad run: state {record.state}, result {value!r}")
+
+    self_usage = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(
+        json.dumps(
+            {
+                "shape": shape,
+                "n": n,
+                "tasks": len(pipe.plan.nodes),
+                "executor": executor,
+                "started": STARTED,
+                "imported": imported,
+                "build": built - imported,
+                "baseline": statistics.median(baseline_times),
+                "store_open": store_open,
+                "wall": wall,
+                "cpu": self_usage.ru_utime + self_usage.ru_stime,
+                "peak_kib": self_usage.ru_maxrss,  # KiB on Linux
+                "child_peak_kib": children.ru_maxrss,  # the largest worker, if any
+                "child_cpu": children.ru_utime + children.ru_stime,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

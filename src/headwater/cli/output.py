@@ -1,0 +1,105 @@
+"""How runs are shown: the live progress display and the end-of-run summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from headwater.engine.run_loop import Listener
+from headwater.store.records import RunRecord, TaskInstanceRecord
+
+FINAL = {"success", "failed", "skipped", "upstream_failed"}
+STATE_STYLES = {
+    "success": "green",
+    "failed": "red",
+    "upstream_failed": "dark_orange",
+    "skipped": "magenta",
+    "running": "cyan",
+    "up_for_retry": "yellow",
+    "queued": "grey50",
+    "none": "grey50",
+}
+
+console = Console()
+error_console = Console(stderr=True)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2) + "\n")
+
+
+@contextmanager
+def live_progress(total: int, enabled: bool) -> Iterator[Listener | None]:
+    """A progress bar fed by the engine's listener when stdout is a terminal."""
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    seen: dict[str, str] = {}
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        bar = progress.add_task("starting", total=total)
+
+        def listener(label: str, state: str) -> None:
+            seen[label] = state
+            done = sum(1 for s in seen.values() if s in FINAL)
+            progress.update(
+                bar,
+                completed=done,
+                total=max(total, len(seen)),
+                description=f"{label}: {state}",
+            )
+
+        yield listener
+
+
+def _duration(ti: TaskInstanceRecord) -> str:
+    return f"{ti.duration:.2f}s" if ti.duration is not None else "-"
+
+
+def _label(ti: TaskInstanceRecord) -> str:
+    return ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
+
+
+def _elapsed(start: datetime | None, end: datetime | None) -> str:
+    if start is None or end is None:
+        return "-"
+    return f"{(end - start).total_seconds():.2f}s"
+
+
+def print_summary(run: RunRecord, instances: list[TaskInstanceRecord]) -> None:
+    """The tasks' table and a one-line verdict with its reason."""
+    table = Table(title=f"run {run.run_id}", title_justify="left")
+    for column in ("task", "state", "tries", "duration"):
+        table.add_column(column, justify="right" if column in ("tries", "duration") else "left")
+    for ti in sorted(instances, key=lambda t: (t.started_at is None, t.started_at, t.task_id)):
+        style = STATE_STYLES.get(ti.state, "")
+        table.add_row(_label(ti), f"[{style}]{ti.state}[/]", str(ti.try_number), _duration(ti))
+    console.print(table)
+    console.print(verdict(run, instances), highlight=False)
+
+
+def verdict(run: RunRecord, instances: list[TaskInstanceRecord]) -> str:
+    elapsed = _elapsed(run.started_at, run.ended_at)
+    head = (
+        f"pipeline {run.pipeline_id} for {run.logical_date:%Y-%m-%d %H:%M} UTC: "
+        f"{run.state.upper()} in {elapsed}"
+    )
+    if run.state == "success":
+        return f"[green]{head}[/]"
+    failed = [f"{_label(t)} ({t.state})" for t in instances if t.state in ("failed", "upstream_failed")]
+    reason = f": {', '.join(failed)}" if failed else ""
+    return f"[red]{head}{reason}[/]"
