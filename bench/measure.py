@@ -19,7 +19,52 @@ import os  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+
+class WorkerMemory:
+    """Polls the peak RSS (VmHWM) of this process's children: the executor's workers.
+
+    ``RUSAGE_CHILDREN`` cannot be used: a child started by fork + exec is charged with
+    the parent's RSS at the fork, so it reports the parent's peak, not the worker's.
+    """
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> WorkerMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval):
+            for pid in self._children():
+                try:
+                    with open(f"/proc/{pid}/status") as status:
+                        for line in status:
+                            if line.startswith("VmHWM:"):
+                                self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+                except OSError:
+                    pass  # it just exited
+
+    @staticmethod
+    def _children() -> list[str]:
+        pids: list[str] = []
+        try:
+            for tid in os.listdir("/proc/self/task"):
+                with open(f"/proc/self/task/{tid}/children") as children:
+                    pids.extend(children.read().split())
+        except OSError:
+            pass
+        return pids
 
 
 def main() -> None:
@@ -52,9 +97,10 @@ def main() -> None:
     runtime = Runtime(Settings.for_home(Path(home)))
     store_open = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    record = runtime.run(pipe, executor=executor)
-    wall = time.perf_counter() - t0
+    with WorkerMemory() as workers:
+        t0 = time.perf_counter()
+        record = runtime.run(pipe, executor=executor)
+        wall = time.perf_counter() - t0
 
     last = f"t{n - 1}" if shape == "chain" else "join"
     instances = {ti.task_id: ti for ti in runtime.store.get_task_instances(record.run_id)}
@@ -64,7 +110,7 @@ def main() -> None:
         raise SystemExit(f"bad run: state {record.state}, result {value!r}")
 
     self_usage = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # CPU only: see WorkerMemory
     print(
         json.dumps(
             {
@@ -80,7 +126,7 @@ def main() -> None:
                 "wall": wall,
                 "cpu": self_usage.ru_utime + self_usage.ru_stime,
                 "peak_kib": self_usage.ru_maxrss,  # KiB on Linux
-                "child_peak_kib": children.ru_maxrss,  # the largest worker, if any
+                "worker_peak_kib": workers.peak_kib,  # the largest worker, if any
                 "child_cpu": children.ru_utime + children.ru_stime,
             }
         )

@@ -89,7 +89,7 @@ def print_summary(run: RunRecord, instances: list[TaskInstanceRecord]) -> None:
         style = STATE_STYLES.get(ti.state, "")
         table.add_row(_label(ti), f"[{style}]{ti.state}[/]", str(ti.try_number), _duration(ti))
     console.print(table)
-    console.print(verdict(run, instances), highlight=False)
+    console.print(verdict(run, instances), highlight=False, soft_wrap=True)
 
 
 def verdict(run: RunRecord, instances: list[TaskInstanceRecord]) -> str:

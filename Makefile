@@ -1,0 +1,40 @@
+# One entry point per chore; CI calls `make test` through .ci/run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bench lint typecheck clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.installed
+
+## demo: set up .venv and run the example pipeline end to end
+demo: $(VENV)/.installed
+	$(BIN)/headwater run examples/daily_etl.py --date 2026-01-05
+
+## test: set up .venv with the dev extras and run the whole test suite
+test: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest
+
+## bench: run the benchmarks and rewrite docs/benchmarks.md
+bench: $(VENV)/.installed
+	$(BIN)/python bench/run.py
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
+
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .headwater .pytest_cache

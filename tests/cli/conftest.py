@@ -1,0 +1,58 @@
+"""Running the real ``headwater`` command in a subprocess, against a store in tmp_path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RESOURCES = Path(__file__).parent.parent / "resources" / "cli"
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+Headwater = Callable[..., Result]
+
+
+def command_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
+    env["HEADWATER_HOME"] = str(home)
+    return env
+
+
+@pytest.fixture
+def headwater(tmp_path: Path) -> Headwater:
+    """Run ``headwater ARGS`` with HEADWATER_HOME in tmp_path; returns code and output."""
+
+    def run(*args: str, timeout: float = 60) -> Result:
+        completed = subprocess.run(
+            [sys.executable, "-m", "headwater", *args],
+            cwd=tmp_path,
+            env=command_env(tmp_path / "home"),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return Result(completed.returncode, completed.stdout, completed.stderr)
+
+    return run
+
+
+@pytest.fixture
+def resources() -> Path:
+    return RESOURCES

@@ -1,0 +1,120 @@
+"""``headwater run``: exit codes, JSON output and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli.conftest import Headwater
+
+
+def test_a_successful_run_prints_its_json_and_exits_0(
+    headwater: Headwater, resources: Path
+) -> None:
+    result = headwater("run", str(resources / "ok.py"), "--date", "2026-01-05", "--json")
+    assert result.code == 0, result.stderr
+    body = result.json()
+    assert set(body) == {"run_id", "pipeline", "state", "logical_date", "tasks"}
+    assert body["pipeline"] == "ok"
+    assert body["state"] == "success"
+    assert body["logical_date"] == "2026-01-05T00:00:00+00:00"
+    assert set(body["tasks"]) == {"extract", "double", "split", "square[0]", "square[1]",
+                                  "square[2]"}
+    extract = body["tasks"]["extract"]
+    assert set(extract) == {"state", "tries", "started_at", "ended_at"}
+    assert extract["state"] == "success"
+    assert extract["tries"] == 1
+    assert extract["started_at"].endswith("+00:00")
+
+
+def test_params_override_the_defaults(headwater: Headwater, resources: Path) -> None:
+    result = headwater("run", str(resources / "ok.py"), "--param", "n=5", "--json")
+    assert result.code == 0, result.stderr
+    assert len([k for k in result.json()["tasks"] if k.startswith("square[")]) == 5
+
+
+def test_a_failed_run_exits_1_and_says_why(headwater: Headwater, resources: Path) -> None:
+    result = headwater("run", str(resources / "gated.py"), "--param", "gate=/nonexistent")
+    assert result.code == 1
+    assert "FAILED" in result.stdout
+    assert "load (failed)" in result.stdout
+    assert "report (upstream_failed)" in result.stdout
+
+
+def test_the_process_executor_runs_the_same_pipeline(
+    headwater: Headwater, resources: Path
+) -> None:
+    result = headwater(
+        "run", str(resources / "ok.py"), "--executor", "process", "--json", timeout=120
+    )
+    assert result.code == 0, result.stderr
+    assert {task["state"] for task in result.json()["tasks"].values()} == {"success"}
+
+
+def test_bad_input_is_one_line_on_stderr_with_exit_2(
+    headwater: Headwater, resources: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("import headwater\n\nraise ValueError('bad config')\n")
+    cases = {
+        ("run", str(tmp_path / "missing.py")): "no such pipeline file",
+        ("run", str(broken)): f"{broken}:3: ValueError: bad config",
+        ("run", f"{resources / 'ok.py'}:nope"): "no pipeline 'nope'",
+        ("run", str(resources / "two.py")): "defines several pipelines (first, second)",
+        ("run", str(resources / "ok.py"), "--param", "novalue"): "malformed --param 'novalue'",
+        ("run", str(resources / "ok.py"), "--date", "2026-02-30"): "invalid date '2026-02-30'",
+        ("runs", "show", "nope"): "no run 'nope'",
+    }
+    for args, message in cases.items():
+        result = headwater(*args)
+        assert result.code == 2, (args, result.stdout, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_debug_shows_the_traceback(headwater: Headwater, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise ValueError('bad config')\n")
+    result = headwater("--debug", "run", str(broken))
+    assert result.code == 2
+    assert "Traceback" in result.stderr
+
+
+def test_a_named_pipeline_is_picked_from_a_file_with_several(
+    headwater: Headwater, resources: Path
+) -> None:
+    result = headwater("run", f"{resources / 'two.py'}:second", "--json")
+    assert result.code == 0, result.stderr
+    assert result.json()["pipeline"] == "second"
+
+
+def test_runs_list_and_show_report_recorded_runs(headwater: Headwater, resources: Path) -> None:
+    first = headwater("run", str(resources / "ok.py"), "--date", "2026-01-05", "--json").json()
+    headwater("run", f"{resources / 'two.py'}:first", "--json")
+    listed = headwater("runs", "list", "--json")
+    assert listed.code == 0
+    assert len(listed.json()) == 2
+    only_ok = headwater("runs", "list", "--pipeline", "ok", "--json").json()
+    assert [run["run_id"] for run in only_ok] == [first["run_id"]]
+    shown = headwater("runs", "show", first["run_id"], "--json")
+    assert shown.code == 0
+    assert shown.json() == first
+    table = headwater("runs", "list")
+    assert first["run_id"][:20] in table.stdout
+
+
+def test_logs_print_a_tries_output(headwater: Headwater, resources: Path) -> None:
+    run = headwater("run", str(resources / "ok.py"), "--date", "2026-01-05", "--json").json()
+    logs = headwater("logs", run["run_id"], "extract")
+    assert logs.code == 0
+    assert "extracting 2026-01-05" in logs.stdout
+    missing = headwater("logs", run["run_id"], "extract", "--try", "7")
+    assert missing.code == 2
+    assert "has no try 7" in missing.stderr
+
+
+def test_db_upgrade_is_idempotent(headwater: Headwater) -> None:
+    assert headwater("db", "upgrade").code == 0
+    again = headwater("db", "upgrade")
+    assert again.code == 0
+    assert "revision" in again.stdout

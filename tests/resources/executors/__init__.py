@@ -1,0 +1,1 @@
+"""Pipelines for the process-executor tests: workers are spawned and import them."""
