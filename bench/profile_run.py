@@ -45,8 +45,10 @@ def main() -> None:
         profiler.disable()
         elapsed = time.perf_counter() - started
         runtime.close()
-    print(f"{args.shape}-{args.n} on {args.executor}: {record.state} in {elapsed:.3f} s "
-          f"under the profiler\n")
+    print(
+        f"{args.shape}-{args.n} on {args.executor}: {record.state} in {elapsed:.3f} s "
+        f"under the profiler\n"
+    )
     stats = pstats.Stats(profiler)
     if args.save:
         stats.dump_stats(args.save)

@@ -15,6 +15,7 @@ opening the store, which are reported on their own.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -43,6 +44,7 @@ EXECUTORS = ("thread", "process")
 TARGET_MS = {"thread": 0.5, "process": 2.0}
 TARGET_PEAK_MIB = 500
 TARGET_CLI_S = 1.0
+FLAT_GROWTH = 1.25  # the largest N's overhead at most this times the lowest
 
 
 @dataclass
@@ -97,18 +99,31 @@ def measure_once(shape: str, n: int, executor: str) -> dict[str, Any]:
     return sample
 
 
-def measure(shape: str, n: int, executor: str, repeats: int) -> Summary:
-    samples = []
-    for _ in range(repeats):
-        samples.append(measure_once(shape, n, executor))
-    summary = Summary(shape, n, executor, samples)
-    print(
-        f"{shape:>6}-{n:<5} {executor:>7}: wall {summary.wall:7.3f} s, "
-        f"overhead {summary.overhead_ms:6.3f} ms/task, peak {summary.peak_mib:5.0f} MiB "
-        f"({repeats} run{'s' if repeats > 1 else ''})",
-        flush=True,
-    )
-    return summary
+def measure_all(configs: list[tuple[str, int, str, int]]) -> list[Summary]:
+    """Measure every (shape, n, executor, repeats), taking the repeats in rounds.
+
+    Round r runs the r-th repeat of every configuration that has one, so a burst of
+    load from elsewhere on the machine spreads over configurations instead of spoiling
+    every repeat of one of them.
+    """
+    summaries = [Summary(shape, n, executor, []) for shape, n, executor, _ in configs]
+    rounds = max(repeats for *_, repeats in configs)
+    for round_ in range(rounds):
+        for summary, (*_, repeats) in zip(summaries, configs, strict=True):
+            if round_ < repeats:
+                sample = measure_once(summary.shape, summary.n, summary.executor)
+                sample["loadavg"] = os.getloadavg()[0]
+                summary.samples.append(sample)
+        print(f"round {round_ + 1} of {rounds} done", flush=True)
+    for summary in summaries:
+        runs = len(summary.samples)
+        print(
+            f"{summary.shape:>6}-{summary.n:<5} {summary.executor:>7}: "
+            f"wall {summary.wall:7.3f} s, overhead {summary.overhead_ms:6.3f} ms/task, "
+            f"peak {summary.peak_mib:5.0f} MiB ({runs} run{'s' if runs > 1 else ''})",
+            flush=True,
+        )
+    return summaries
 
 
 def headwater_command() -> list[str] | None:
@@ -183,7 +198,9 @@ def git_revision() -> str:
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"], capture_output=True, text=True,
+            ["git", "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
             cwd=ROOT,
         ).stdout.strip()
     except OSError:
@@ -196,12 +213,10 @@ def machine_info() -> dict[str, str]:
 
     with tempfile.TemporaryDirectory(prefix="headwater-bench-") as home:
         filesystem = "unknown"
-        try:
+        with contextlib.suppress(OSError, IndexError):
             filesystem = subprocess.run(
                 ["df", "--output=fstype", home], capture_output=True, text=True
             ).stdout.split()[-1]
-        except (OSError, IndexError):
-            pass
     return {
         "CPUs": str(os.cpu_count()),
         "CPU": cpu_model(),
@@ -294,8 +309,11 @@ def render(
         " ms",
     ]
     for shape in SHAPES:
-        builds = {n: statistics.median(x["build"] for x in s.samples)
-                  for (sh, n, _), s in by_key.items() if sh == shape}
+        builds = {
+            n: statistics.median(x["build"] for x in s.samples)
+            for (sh, n, _), s in by_key.items()
+            if sh == shape
+        }
         if builds:
             parts = ", ".join(f"N={n}: {builds[n] * 1000:.0f} ms" for n in sorted(builds))
             lines.append(f"- Building the {shape} pipeline (declaring the tasks): {parts}")
@@ -322,11 +340,15 @@ def render(
         for shape in SHAPES:
             sized = sorted((s for s in rows if s.shape == shape), key=lambda s: s.n)
             if len(sized) >= 2:
-                ratio = sized[-1].overhead_ms / sized[0].overhead_ms
+                # Flat: the per-task overhead does not grow with N. (It may fall: the fixed
+                # cost of a run is spread over more tasks; the per-size target covers that.)
+                lowest = min(sized, key=lambda s: s.overhead_ms)
+                growth = sized[-1].overhead_ms / lowest.overhead_ms
+                values = " → ".join(f"{s.overhead_ms:.3f}" for s in sized)
                 lines.append(
                     f"| flat from N={sized[0].n} to N={sized[-1].n}, {shape}, {executor} "
-                    f"| {sized[-1].overhead_ms:.3f} / {sized[0].overhead_ms:.3f} = ×{ratio:.2f} "
-                    f"| {verdict(ratio <= 1.5)} (≤ ×1.5) |"
+                    f"| {values} ms/task; N={sized[-1].n} is ×{growth:.2f} the lowest "
+                    f"| {verdict(growth <= FLAT_GROWTH)} (≤ ×{FLAT_GROWTH}) |"
                 )
     chain = [s for s in summaries if s.shape == "chain" and s.n == 10000]
     if chain:
@@ -348,11 +370,36 @@ def render(
 
 TEMPLATE = """# Benchmarks
 
-How much time and memory headwater adds around the work of the tasks. Run
-`.venv/bin/python bench/run.py` (or `--quick`) to measure again; it rewrites the part
-of this page between the markers.
+How much time and memory headwater adds around the work of the tasks, with durable
+state on SQLite. Measure again with `.venv/bin/python bench/run.py` (`make bench`), or
+`--quick` for fewer repeats; it rewrites the part of this page between the markers and
+leaves the rest as written.
+
+What is measured (`bench/`):
+
+- **chain-N**: N tasks in a chain, each returning the previous value + 1.
+- **fanout-N**: a root, N independent tasks each adding 1 to its value, and a join
+  summing their N results (N + 2 tasks).
+- N = 100, 1000 and 10000, with the thread and the process executor, each repeat in a
+  fresh process (`bench/measure.py`), so the peak memory is that of one run and the
+  process executor's workers start fresh.
+- **Baseline**: the same functions called in a plain Python loop.
+- A 1-task `headwater run bench/one_task.py`, from process start to exit.
 
 {block}
+
+## For reference: other orchestrators
+
+Figures quoted in the issue for this kind of 2-core machine; not measured by this
+benchmark.
+
+| | Overhead per task | Notes |
+|---|---|---|
+| Prefect 3.9 | ~4 ms (~12 ms against its server) | after an 8.6 s start |
+| Dagster 1.13 | ~25 ms | |
+| Airflow 3.3 `dag.test` | ~100 ms at 100 tasks, ~740 ms at 1000 | |
+| Direct function call | well under 1 µs | |
+| One durable SQLite commit | ~20 µs | |
 """
 
 
@@ -377,16 +424,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, help="repeats for every size")
     parser.add_argument("--output", type=Path, default=REPORT, help="default: %(default)s")
     parser.add_argument("--no-write", action="store_true", help="print only")
-    parser.add_argument("--json", type=Path, help="also write every sample to this file")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=BENCH / "results" / "latest.json",
+        help="where every sample is written (default: %(default)s, not committed)",
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
-    summaries = []
-    for shape in args.shapes:
-        for n in args.sizes:
-            for executor in args.executors:
-                repeats = args.repeats or repeats_for(n, args.quick)
-                summaries.append(measure(shape, n, executor, repeats))
+    load_before = os.getloadavg()
+    summaries = measure_all(
+        [
+            (shape, n, executor, args.repeats or repeats_for(n, args.quick))
+            for shape in args.shapes
+            for n in args.sizes
+            for executor in args.executors
+        ]
+    )
     cli = time_cli_run(3 if args.quick else 7)
     if cli["status"] == "ok":
         print(f"1-task headwater run: {cli['median']:.3f} s")
@@ -397,11 +452,17 @@ def main() -> None:
 
     argv = [a for a in sys.argv[1:] if a != "--no-write"]
     command = shlex.join([".venv/bin/python", "bench/run.py", *argv])
-    block = render(summaries, cli, python_start, machine_info(), command, elapsed)
+    info = machine_info()
+    load_after = os.getloadavg()
+    info["Load average (1, 5, 15 min)"] = (
+        f"{', '.join(f'{x:.2f}' for x in load_before)} before, "
+        f"{', '.join(f'{x:.2f}' for x in load_after)} after"
+    )
+    block = render(summaries, cli, python_start, info, command, elapsed)
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
-            json.dumps({"samples": [x for s in summaries for x in s.samples], "cli": cli},
-                       indent=1)
+            json.dumps({"samples": [x for s in summaries for x in s.samples], "cli": cli}, indent=1)
         )
     if args.no_write:
         print(block)

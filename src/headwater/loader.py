@@ -62,7 +62,8 @@ def import_file(path: Path, module_name: str | None = None) -> ModuleType:
     if folder not in sys.path:
         sys.path.append(folder)
     spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None  # a .py file always has a spec
+    if spec is None or spec.loader is None:
+        raise PipelineLoadError(f"{path}: cannot be imported as a Python module", path=str(path))
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:

@@ -130,7 +130,9 @@ class Runtime:
     ) -> RunRecord:
         """Reset tasks so they run again, then (unless ``run`` is False) run them."""
         pipeline = pipeline or self.pipeline_of(run_id)
-        prepare_clear(self.store, pipeline.plan, run_id, task_ids, self.clock, downstream=downstream)
+        prepare_clear(
+            self.store, pipeline.plan, run_id, task_ids, self.clock, downstream=downstream
+        )
         if not run:
             return self.store.get_run(run_id)
         return self.engine(pipeline, **options).drive(run_id)

@@ -152,7 +152,8 @@ class PipelineBuilder:
             _active_builder.reset(token)
 
     def new_task_id(self, base_id: str, *, explicit: bool) -> str:
-        prefix = "".join(group.prefix for group in self._groups)
+        # a group's prefix already holds those of the groups around it
+        prefix = self._groups[-1].prefix if self._groups else ""
         task_id = prefix + base_id
         if explicit:
             if task_id in self.calls:

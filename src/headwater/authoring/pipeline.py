@@ -20,6 +20,24 @@ if TYPE_CHECKING:
 
 Callback = Callable[..., Any]
 
+PIPELINE_OPTION_NAMES = frozenset(
+    {
+        "pipeline_id",
+        "schedule",
+        "start",
+        "end",
+        "timezone",
+        "catchup",
+        "max_active_runs",
+        "default_task_args",
+        "params",
+        "tags",
+        "description",
+        "on_failure",
+        "on_success",
+    }
+)
+
 
 def _parse_moment(name: str, value: object, zone: ZoneInfo, where: str) -> datetime | None:
     """A ``start``/``end`` value as an aware datetime (naive values are in the pipeline zone)."""
@@ -33,7 +51,7 @@ def _parse_moment(name: str, value: object, zone: ZoneInfo, where: str) -> datet
                 f"{where}: {name} must be an ISO date such as '2026-01-01', got {value!r}"
             ) from None
     if isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
+        value = datetime(value.year, value.month, value.day, tzinfo=zone)
     if not isinstance(value, datetime):
         raise DefinitionError(f"{where}: {name} must be a date or datetime, got {value!r}")
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
@@ -164,6 +182,13 @@ def pipeline(
     ``max_active_runs``, ``default_task_args``, ``params``, ``tags``, ``description``,
     ``on_failure``, ``on_success``.
     """
+
+    unknown = sorted(set(options) - PIPELINE_OPTION_NAMES)
+    if unknown:
+        raise DefinitionError(
+            f"@pipeline got unknown option(s) {', '.join(map(repr, unknown))}; known options "
+            f"are {', '.join(sorted(PIPELINE_OPTION_NAMES))}"
+        )
 
     def decorate(function: Callable[[], Any]) -> Pipeline:
         return Pipeline(function, **options)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -32,10 +33,8 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 def _kill_group(process: subprocess.Popen[str]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     process.wait()
 
 
@@ -84,6 +83,7 @@ def run_command(
         _kill_group(process)  # the try was stopped (timeout in the thread executor)
         raise
     finally:
+        process.stdout.close()
         if timer is not None:
             timer.cancel()
     if timed_out.is_set():

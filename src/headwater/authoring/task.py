@@ -6,6 +6,7 @@ import inspect
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from headwater.authoring.context import Context
@@ -61,7 +62,9 @@ class Task(Generic[P, R]):
         self.explicit_id = explicit_id
         self.kind = kind
         self.task_id = task_id or fn.__name__
-        where = f"task {self.task_id!r} ({_where_defined(fn)})"
+        builder = active_builder()  # set when override() or shell_task() runs in a pipeline
+        in_pipeline = f"pipeline {builder.pipeline_id!r}, " if builder is not None else ""
+        where = f"{in_pipeline}task {self.task_id!r} ({_where_defined(fn)})"
         check_identifier("task id", self.task_id, where)
         resolve_options(options, {}, where)  # fail at decoration time, naming the task
         self.options = dict(options)
@@ -94,7 +97,7 @@ class Task(Generic[P, R]):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         builder = active_builder()
         if builder is None:
-            return self.fn(*args, **kwargs)  # type: ignore[arg-type]  # plain call outside a pipeline
+            return self.fn(*args, **kwargs)
         return self._declare(args, kwargs, map_over=None)
 
     def map(self, *args: Any, **kwargs: Any) -> TaskHandle:
@@ -126,7 +129,7 @@ class Task(Generic[P, R]):
         builder = active_builder()
         assert builder is not None  # callers check; not user input
         where = f"pipeline {builder.pipeline_id!r}, task {self.task_id!r}"
-        placeholders = {name: None for name in self.context_parameters}
+        placeholders = dict.fromkeys(self.context_parameters)
         try:
             self.signature.bind(*args, **kwargs, **placeholders)
         except TypeError as exc:
@@ -167,7 +170,7 @@ def _where_defined(fn: Callable[..., Any]) -> str:
 
 def _caller_line() -> int | None:
     """The line of the pipeline function that declared the task, for error messages."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     package_dir = __file__.rsplit("/", 2)[0]
     while frame is not None and frame.f_code.co_filename.startswith(package_dir):
         frame = frame.f_back

@@ -18,7 +18,9 @@ def parse_params(values: list[str] | None) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"malformed --param {item!r}; expected KEY=VALUE, e.g. full_refresh=true")
+            raise ConfigError(
+                f"malformed --param {item!r}; expected KEY=VALUE, e.g. full_refresh=true"
+            )
         try:
             params[key] = json.loads(raw)
         except ValueError:

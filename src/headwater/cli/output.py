@@ -100,6 +100,8 @@ def verdict(run: RunRecord, instances: list[TaskInstanceRecord]) -> str:
     )
     if run.state == "success":
         return f"[green]{head}[/]"
-    failed = [f"{_label(t)} ({t.state})" for t in instances if t.state in ("failed", "upstream_failed")]
+    failed = [
+        f"{_label(t)} ({t.state})" for t in instances if t.state in ("failed", "upstream_failed")
+    ]
     reason = f": {', '.join(failed)}" if failed else ""
     return f"[red]{head}{reason}[/]"

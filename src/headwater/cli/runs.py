@@ -16,7 +16,6 @@ from headwater.runtime import Runtime
 from headwater.store.records import RunRecord
 
 
-
 @click.group("runs")
 def runs_group() -> None:
     """List and inspect runs."""
@@ -117,7 +116,9 @@ def logs_command(run_id: str, task: str, try_number: int | None) -> int:
     )
     if chosen is None:
         numbers = ", ".join(str(t.try_number) for t in tries)
-        raise NotFoundError(f"task {task!r} of run {run_id!r} has no try {try_number}; tries: {numbers}")
+        raise NotFoundError(
+            f"task {task!r} of run {run_id!r} has no try {try_number}; tries: {numbers}"
+        )
     path = Path(chosen.log_path) if chosen.log_path else None
     if path is None or not path.exists():
         sys.stderr.write(f"(try {chosen.try_number} of {task} wrote no log output)\n")

@@ -82,4 +82,4 @@ class ResultStore:
 
             with fsspec.open(result_ref, "rb") as handle:
                 payload = handle.read()
-        return pickle.loads(payload)  # noqa: S301 - written by this result store
+        return pickle.loads(payload)  # written by this result store, not user input

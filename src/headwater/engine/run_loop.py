@@ -15,7 +15,7 @@ import logging
 import queue
 import socket
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +47,13 @@ from headwater.store.records import (
 logger = logging.getLogger("headwater.engine")
 
 Listener = Callable[[str, str], None]  # (instance label, new state)
+
+
+def _chosen_ids(choice: Any) -> Any:
+    """A branch's choice with each task replaced by its id, so that it can be stored."""
+    if isinstance(choice, (list, tuple, set)):
+        return [_chosen_ids(pick) for pick in choice]
+    return getattr(choice, "task_id", choice)
 
 
 @dataclass(slots=True)
@@ -109,6 +116,8 @@ class _RunDriver:
         self.sequence = itertools.count()
         self.pending = Batch()
         self.after_commit: list[Callable[[], None]] = []
+        # (final state, downstream nodes left to count it in): see _instance_final
+        self.propagation: list[tuple[TaskState, Iterator[int]]] = []
         self.log_root = f"{engine.logs_dir}/{run.pipeline_id}/{run.run_id}"
 
     # the loop
@@ -364,8 +373,11 @@ class _RunDriver:
         instance = flight.instance
         node = self.plan.nodes[instance.node]
         value = outcome.value
+        skipped: list[int] = []
         try:
-            skipped = self._branch_skips(node, value) if node.kind == "branch" else []
+            if node.kind == "branch":
+                skipped = self._branch_skips(node, value)
+                value = _chosen_ids(value)  # a returned task is stored as its id
             result, result_ref = self.engine.result_store.encode(
                 self.run.run_id, node.task_id, instance.map_index, value
             )
@@ -484,16 +496,36 @@ class _RunDriver:
     # propagation
 
     def _instance_final(self, instance: Instance) -> None:
+        """Once the instance's node is final, count it in its downstream tasks' inputs.
+
+        Settling a downstream task (skipped, upstream failed) makes it final in turn.
+        Rather than recursing, which a long chain of such tasks would take past
+        Python's recursion limit, a call made while propagating only pushes its node
+        on ``self.propagation``; the outermost call walks that stack, in the same
+        depth-first order a recursion would take.
+        """
         index = instance.node
         final = self.view.aggregate(index)
         if final is None:
             return
         self.view.nodes[index].final = final
-        for downstream in self.plan.nodes[index].downstream:
-            view = self.view.nodes[downstream]
-            view.counts.add(final)
-            if not view.released:
-                self._evaluate(downstream)
+        stack = self.propagation
+        stack.append((final, iter(self.plan.nodes[index].downstream)))
+        if len(stack) > 1:
+            return  # called from the loop below, which goes on with this node first
+        try:
+            while stack:
+                upstream_final, downstream = stack[-1]
+                following = next(downstream, None)
+                if following is None:
+                    stack.pop()
+                    continue
+                view = self.view.nodes[following]
+                view.counts.add(upstream_final)
+                if not view.released:
+                    self._evaluate(following)
+        finally:
+            stack.clear()
 
     def _evaluate(self, index: int) -> None:
         decision = self.view.decide(index)

@@ -201,7 +201,8 @@ def prepare_clear(
         )
     reset = set(task_ids)
     if downstream:
-        reset |= {plan.nodes[i].task_id for i in plan.descendants([plan.index_by_id[t] for t in task_ids])}
+        below = plan.descendants([plan.index_by_id[t] for t in task_ids])
+        reset |= {plan.nodes[i].task_id for i in below}
     return _apply_reset(store, run, plan, reset, clock.now())
 
 

@@ -75,10 +75,11 @@ class _RoutedStream(io.TextIOBase):
         self.fallback = fallback
 
     def write(self, text: str) -> int:
-        log = getattr(_current, "log", None)
+        log: TryLog | None = getattr(_current, "log", None)
         if log is not None:
             return log.write(text)
-        return self.fallback.write(text)
+        written: int = self.fallback.write(text)
+        return written
 
     def flush(self) -> None:
         if getattr(_current, "log", None) is None:

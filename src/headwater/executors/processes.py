@@ -9,6 +9,7 @@ started from a script must keep its ``.test()`` call under ``if __name__ == "__m
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -65,7 +66,7 @@ class ProcessExecutor(Executor):
         self._workers: list[_Worker] = []
         self._pending: deque[TryRequest] = deque()
         self._lock = threading.Lock()
-        self._wake_read, self._wake_write = os.pipe()
+        self._wake_read, self._wake_write = -1, -1  # a pipe from start() to shutdown()
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._report: ReportOutcome | None = None
@@ -73,6 +74,7 @@ class ProcessExecutor(Executor):
     def start(self, report: ReportOutcome) -> None:
         self._report = report
         self._stopping = False
+        self._wake_read, self._wake_write = os.pipe()
         self._workers = [_Worker(self._context) for _ in range(self.max_concurrency)]
         self._thread = threading.Thread(
             target=self._dispatch_loop, name="headwater-process-dispatch", daemon=True
@@ -101,10 +103,8 @@ class ProcessExecutor(Executor):
         self._thread.join()
         self._thread = None
         for worker in self._workers:
-            try:
+            with contextlib.suppress(BrokenPipeError, OSError):
                 worker.connection.send(None)
-            except (BrokenPipeError, OSError):
-                pass
         for worker in self._workers:
             worker.process.join(timeout=2)
             if worker.process.is_alive():
@@ -112,6 +112,8 @@ class ProcessExecutor(Executor):
                 worker.process.join()
             worker.connection.close()
         self._workers = []
+        os.close(self._wake_read)
+        os.close(self._wake_write)
 
     def _dispatch_loop(self) -> None:
         while not self._stopping:

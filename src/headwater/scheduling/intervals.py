@@ -35,14 +35,16 @@ def _next_fire(schedule: str, zone: ZoneInfo, after: datetime) -> datetime:
     from croniter import croniter
 
     expression = PRESETS.get(schedule, schedule)
-    return croniter(expression, after.astimezone(zone)).get_next(datetime).astimezone(UTC)
+    fire: datetime = croniter(expression, after.astimezone(zone)).get_next(datetime)
+    return fire.astimezone(UTC)
 
 
 def _prev_fire(schedule: str, zone: ZoneInfo, before: datetime) -> datetime:
     from croniter import croniter
 
     expression = PRESETS.get(schedule, schedule)
-    return croniter(expression, before.astimezone(zone)).get_prev(datetime).astimezone(UTC)
+    fire: datetime = croniter(expression, before.astimezone(zone)).get_prev(datetime)
+    return fire.astimezone(UTC)
 
 
 def parse_logical_date(value: str, zone: ZoneInfo) -> tuple[datetime, bool]:

@@ -37,9 +37,7 @@ def unpicklable() -> object:
 
 
 @task
-def combine(
-    small: dict[str, int], pair: tuple[int, str], big: list[int], point: Point
-) -> str:
+def combine(small: dict[str, int], pair: tuple[int, str], big: list[int], point: Point) -> str:
     return f"{small['rows']} {pair!r} {len(big)} {type(point).__name__}({point.x},{point.y})"
 
 

@@ -6,7 +6,7 @@ import time
 from headwater import Context, pipeline, task
 
 
-@task(timeout=0.5, retries=1, retry_delay=0)
+@task(timeout=1, retries=1, retry_delay=0)
 def sleeps_once(ctx: Context) -> int:
     print(f"pid={os.getpid()}")
     if ctx.try_number == 1:

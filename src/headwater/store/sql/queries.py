@@ -21,6 +21,13 @@ def _instance_key() -> Any:
     )
 
 
+# Statements built once: SQLAlchemy then computes their cache key once, not on every
+# execution (a fresh ``insert()`` per call cost about 8 µs of the ~170 µs a task's
+# start and end take in the store).
+INSERT_INSTANCES = task_instances.insert()
+
+INSERT_TRY = task_tries.insert()
+
 START_INSTANCE = (
     task_instances.update()
     .where(_instance_key(), _ti.state == sa.bindparam("b_expected"))

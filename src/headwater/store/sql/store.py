@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from collections.abc import Sequence
 from itertools import groupby
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -262,7 +262,7 @@ class SqlStore(StateStore):
             return
         if change_type is StartTry:
             self._guarded(connection, queries.START_INSTANCE, queries.start_instance_params(group))
-            connection.execute(task_tries.insert(), queries.insert_try_params(group))
+            connection.execute(queries.INSERT_TRY, queries.insert_try_params(group))
         elif change_type is FinishTry:
             self._guarded(connection, queries.FINISH_TRY, queries.finish_try_params(group))
             self._guarded(
@@ -295,7 +295,7 @@ class SqlStore(StateStore):
     ) -> None:
         if instances:
             connection.execute(
-                task_instances.insert(),
+                queries.INSERT_INSTANCES,
                 [
                     {
                         "run_id": run_id,
