@@ -309,3 +309,23 @@ def test_task_group_and_shell_task_need_a_pipeline() -> None:
         match=r"shell_task\('echo'\) must be called inside a @pipeline",
     ):
         shell_task("echo", "echo hi")
+
+
+def test_a_context_parameter_may_come_first() -> None:
+    from headwater import Context, pipeline, task
+
+    @task
+    def scale(ctx: Context, value: int, *, factor: int = 10) -> int:
+        return value * factor + ctx.try_number
+
+    @task
+    def total(values: list[int], ctx: Context) -> int:
+        return sum(values)
+
+    @pipeline
+    def context_first() -> None:
+        total(scale.map([1, 2], factor=100))
+
+    run = context_first.test()
+    assert run.result("scale") == [101, 201]
+    assert run.result("total") == 302

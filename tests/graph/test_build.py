@@ -48,7 +48,7 @@ def test_passing_a_result_makes_an_edge_and_a_reference() -> None:
     assert etl.task_ids == ["extract", "transform", "load"]
     assert edges(etl) == {("extract", "transform"), ("transform", "load")}
     node = etl.plan.node("transform")
-    assert node.args == (Ref(etl.plan.index_by_id["extract"]),)
+    assert node.kwargs == {"rows": Ref(etl.plan.index_by_id["extract"])}
     assert node.has_refs
 
 
@@ -65,9 +65,9 @@ def test_results_nested_in_lists_and_dicts_make_edges() -> None:
 
     assert edges(nested) == {("a", "gather"), ("b", "gather")}
     index = nested.plan.index_by_id
-    assert nested.plan.node("gather").args == (
-        {"first": Ref(index["a"]), "rest": [Ref(index["b"]), 3]},
-    )
+    assert nested.plan.node("gather").kwargs == {
+        "parts": {"first": Ref(index["a"]), "rest": [Ref(index["b"]), 3]},
+    }
 
 
 def test_right_shift_chains_and_returns_its_right_side() -> None:

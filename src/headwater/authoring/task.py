@@ -71,6 +71,13 @@ class Task(Generic[P, R]):
         self.description = inspect.getdoc(fn) or ""
         self.signature = inspect.signature(fn)
         self.context_parameters = _context_parameters(fn)
+        # The signature a pipeline calls: without the Context parameters, wherever they are.
+        self.call_signature = self.signature.replace(
+            parameters=[
+                p for p in self.signature.parameters.values()
+                if p.name not in self.context_parameters
+            ]
+        )
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", self.task_id)
         self.__wrapped__ = fn
@@ -129,11 +136,15 @@ class Task(Generic[P, R]):
         builder = active_builder()
         assert builder is not None  # callers check; not user input
         where = f"pipeline {builder.pipeline_id!r}, task {self.task_id!r}"
-        placeholders = dict.fromkeys(self.context_parameters)
         try:
-            self.signature.bind(*args, **kwargs, **placeholders)
+            bound = self.call_signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise DefinitionError(f"{where}: {exc}") from None
+        if not any(
+            p.kind is inspect.Parameter.VAR_POSITIONAL for p in self.signature.parameters.values()
+        ):
+            # Pass everything by name, so a Context parameter may stand anywhere.
+            args, kwargs = (), _as_keywords(bound)
         task_id = builder.new_task_id(self.task_id, explicit=self.explicit_id)
         call = TaskCall(
             task_id=task_id,
@@ -148,6 +159,16 @@ class Task(Generic[P, R]):
         for upstream_id in _handles_in((args, kwargs)):
             builder.add_edge(upstream_id, task_id)
         return handle
+
+
+def _as_keywords(bound: inspect.BoundArguments) -> dict[str, Any]:
+    keywords: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        if bound.signature.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+            keywords.update(value)
+        else:
+            keywords[name] = value
+    return keywords
 
 
 def _handles_in(value: Any) -> list[str]:
