@@ -48,6 +48,11 @@ class WorkerMemory:
         while not self._stop.wait(self.interval):
             for pid in self._children():
                 try:
+                    # Only workers: not the resource tracker, nor a child caught between
+                    # fork and exec, which still shows this process's memory.
+                    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                        if b"spawn_main" not in cmdline.read():
+                            continue
                     with open(f"/proc/{pid}/status") as status:
                         for line in status:
                             if line.startswith("VmHWM:"):

@@ -10,6 +10,10 @@ Overhead per task = (median wall time of the run − median time of the same fun
 called in a plain loop) / N. The run's wall time covers creating the run in the store
 and driving it to the end (``Runtime.run``), not the process start, the imports or
 opening the store, which are reported on their own.
+
+Repeats: 5 (3 at N = 10000), or 2 (1) with ``--quick``, taken in rounds over all the
+configurations. Every sample is also written to bench/results/latest.json (not
+committed). To see where the time goes: ``bench/profile_run.py chain 1000``.
 """
 
 from __future__ import annotations
@@ -136,28 +140,35 @@ def headwater_command() -> list[str] | None:
 
 
 def time_cli_run(repeats: int) -> dict[str, Any]:
-    """Time ``headwater run bench/one_task.py`` from process start to exit."""
+    """Time ``headwater run bench/one_task.py`` from process start to exit.
+
+    Each repeat uses a new HEADWATER_HOME and runs twice: the first run creates the
+    database (schema migration included), the second finds it ready.
+    """
     command = headwater_command()
     if command is None:
         return {"status": "pending", "reason": "no `headwater` console script installed"}
     command = [*command, "run", str(BENCH / "one_task.py")]
-    times = []
+    times: dict[str, list[float]] = {"new": [], "existing": []}
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="headwater-bench-") as home:
             env = {**os.environ, "HEADWATER_HOME": home}
             env.pop("HEADWATER_DATABASE_URL", None)
             env.pop("HEADWATER_RESULTS_URL", None)
-            started = time.perf_counter()
-            completed = subprocess.run(command, capture_output=True, text=True, env=env, cwd=home)
-            elapsed = time.perf_counter() - started
-        if completed.returncode != 0:
-            output = (completed.stderr or completed.stdout).strip().splitlines()
-            return {
-                "status": "pending",
-                "reason": f"`headwater run` exited with {completed.returncode}: "
-                + (output[-1] if output else "no output"),
-            }
-        times.append(elapsed)
+            for kind in ("new", "existing"):
+                started = time.perf_counter()
+                completed = subprocess.run(
+                    command, capture_output=True, text=True, env=env, cwd=home
+                )
+                elapsed = time.perf_counter() - started
+                if completed.returncode != 0:
+                    output = (completed.stderr or completed.stdout).strip().splitlines()
+                    return {
+                        "status": "pending",
+                        "reason": f"`headwater run` exited with {completed.returncode}: "
+                        + (output[-1] if output else "no output"),
+                    }
+                times[kind].append(elapsed)
     # `headwater --help`: the cost of starting the CLI alone, for comparison.
     help_times = []
     for _ in range(repeats):
@@ -166,8 +177,9 @@ def time_cli_run(repeats: int) -> dict[str, Any]:
         help_times.append(time.perf_counter() - started)
     return {
         "status": "ok",
-        "median": statistics.median(times),
-        "max": max(times),
+        "median": statistics.median(times["new"]),
+        "max": max(times["new"]),
+        "existing_median": statistics.median(times["existing"]),
         "help_median": statistics.median(help_times),
         "repeats": repeats,
     }
@@ -275,28 +287,28 @@ def render(
         )
     lines += [
         "",
-        "Marginal cost per task, from the difference between two sizes (removes the fixed "
-        "cost of a run, such as starting the executor's threads or worker processes):",
+        "Marginal cost per task, from the difference between two sizes, and the fixed "
+        "cost of a run (starting the executor's threads or worker processes, creating the "
+        "run, finishing it) as wall(100) − 100 × the 100 → 1000 marginal cost:",
         "",
         "| Pipeline | Executor | 100 → 1000 (ms/task) | 1000 → 10000 (ms/task) "
-        "| Fixed cost at N = 1000 (ms) |",
+        "| Fixed cost per run (ms) |",
         "|---|---|---:|---:|---:|",
     ]
     for shape in SHAPES:
         for executor in EXECUTORS:
-            cells = []
+            slopes: list[float | None] = []
             for small, large in ((100, 1000), (1000, 10000)):
                 a, b = by_key.get((shape, small, executor)), by_key.get((shape, large, executor))
-                cells.append(
-                    f"{(b.wall - a.wall) / (large - small) * 1000:.3f}" if a and b else "–"
-                )
-            a, b = by_key.get((shape, 1000, executor)), by_key.get((shape, 10000, executor))
+                slopes.append((b.wall - a.wall) / (large - small) if a and b else None)
+            if all(slope is None for slope in slopes):
+                continue
+            cells = [f"{slope * 1000:.3f}" if slope is not None else "–" for slope in slopes]
+            smallest = by_key.get((shape, 100, executor))
             fixed = "–"
-            if a and b:
-                slope = (b.wall - a.wall) / 9000
-                fixed = f"{(a.wall - slope * 1000) * 1000:.0f}"
-            if any(cell != "–" for cell in cells):
-                lines.append(f"| {shape} | {executor} | {cells[0]} | {cells[1]} | {fixed} |")
+            if smallest is not None and slopes[0] is not None:
+                fixed = f"{(smallest.wall - 100 * slopes[0]) * 1000:.0f}"
+            lines.append(f"| {shape} | {executor} | {cells[0]} | {cells[1]} | {fixed} |")
     lines += [
         "",
         "Outside the run (medians over all measurements):",
@@ -320,9 +332,11 @@ def render(
     lines += ["", "### 1-task `headwater run`", ""]
     if cli["status"] == "ok":
         lines.append(
-            f"`headwater run bench/one_task.py`, from process start to exit, in a new "
-            f"HEADWATER_HOME: median **{cli['median']:.3f} s** (max {cli['max']:.3f} s, "
-            f"{cli['repeats']} runs); `headwater --help` alone: {cli['help_median']:.3f} s."
+            f"`headwater run bench/one_task.py`, from process start to exit: median "
+            f"**{cli['median']:.3f} s** in a new HEADWATER_HOME (max {cli['max']:.3f} s; "
+            f"creating the database is included), {cli['existing_median']:.3f} s when the "
+            f"database exists ({cli['repeats']} runs each); `headwater --help` alone: "
+            f"{cli['help_median']:.3f} s."
         )
     else:
         lines.append(f"Pending: {cli['reason']}.")
@@ -434,6 +448,12 @@ def main() -> None:
 
     started = time.perf_counter()
     load_before = os.getloadavg()
+    if load_before[0] > 0.5:
+        print(
+            f"warning: load average {load_before[0]:.2f} before starting: something else is "
+            "running, the numbers will be noisy (the report records the load)",
+            file=sys.stderr,
+        )
     summaries = measure_all(
         [
             (shape, n, executor, args.repeats or repeats_for(n, args.quick))

@@ -33,6 +33,7 @@ class TaskCall:
     kwargs: dict[str, Any]
     options: dict[str, Any]
     upstream: list[str] = field(default_factory=list)
+    upstream_set: set[str] = field(default_factory=set)  # for O(1) duplicate checks
     map_over: str | None = None  # name of the parameter a mapped task iterates over
     line: int | None = None
 
@@ -192,9 +193,10 @@ class PipelineBuilder:
                 f"pipeline {self.pipeline_id!r}: task {upstream_id!r} cannot depend on "
                 f"itself (cycle: {upstream_id} -> {upstream_id})"
             )
-        upstream = self.calls[downstream_id].upstream
-        if upstream_id not in upstream:
-            upstream.append(upstream_id)
+        call = self.calls[downstream_id]
+        if upstream_id not in call.upstream_set:
+            call.upstream_set.add(upstream_id)
+            call.upstream.append(upstream_id)
 
     def _ends(self, value: Any, *, upstream: bool) -> list[str]:
         if isinstance(value, (list, tuple, set)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import sys
 from collections.abc import Callable
@@ -62,12 +63,7 @@ class Task(Generic[P, R]):
         self.explicit_id = explicit_id
         self.kind = kind
         self.task_id = task_id or fn.__name__
-        builder = active_builder()  # set when override() or shell_task() runs in a pipeline
-        in_pipeline = f"pipeline {builder.pipeline_id!r}, " if builder is not None else ""
-        where = f"{in_pipeline}task {self.task_id!r} ({_where_defined(fn)})"
-        check_identifier("task id", self.task_id, where)
-        resolve_options(options, {}, where)  # fail at decoration time, naming the task
-        self.options = dict(options)
+        self.options = self._checked(self.task_id, options)
         self.description = inspect.getdoc(fn) or ""
         self.signature = inspect.signature(fn)
         self.context_parameters = _context_parameters(fn)
@@ -85,6 +81,15 @@ class Task(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<Task {self.task_id!r}>"
 
+    def _checked(self, task_id: str, options: dict[str, Any]) -> dict[str, Any]:
+        """Validate an id and options now, naming the task (and pipeline, inside one)."""
+        builder = active_builder()  # set when override() or shell_task() runs in a pipeline
+        in_pipeline = f"pipeline {builder.pipeline_id!r}, " if builder is not None else ""
+        where = f"{in_pipeline}task {task_id!r} ({_where_defined(self.fn)})"
+        check_identifier("task id", task_id, where)
+        resolve_options(options, {}, where)
+        return dict(options)
+
     def override(self, *, task_id: str | None = None, **options: Any) -> Task[P, R]:
         """A copy of this task with another id or other options, as in Airflow."""
         unknown = sorted(set(options) - TASK_OPTION_NAMES)
@@ -93,13 +98,12 @@ class Task(Generic[P, R]):
                 f"task {self.task_id!r}: override() got unknown option(s) {unknown}; "
                 f"known options are {', '.join(sorted(TASK_OPTION_NAMES))}"
             )
-        return Task(
-            self.fn,
-            {**self.options, **options},
-            task_id=task_id or self.task_id,
-            kind=self.kind,
-            explicit_id=task_id is not None or self.explicit_id,
-        )
+        # A shallow copy keeps the signature work already done (override is called in loops).
+        overridden = copy.copy(self)
+        overridden.task_id = task_id or self.task_id
+        overridden.options = self._checked(overridden.task_id, {**self.options, **options})
+        overridden.explicit_id = task_id is not None or self.explicit_id
+        return overridden
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         builder = active_builder()

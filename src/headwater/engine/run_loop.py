@@ -224,7 +224,9 @@ class _RunDriver:
             callback()
         for request, fn, flight in starts:
             self.in_flight[request.key] = flight
-            if flight.deadline is not None:
+            if request.timeout is not None:
+                # counted from the hand-over to the executor, not from before the commit
+                flight.deadline = self.clock.monotonic() + request.timeout
                 heapq.heappush(self.deadlines, (flight.deadline, request.key))
             self.engine.executor.submit(request, fn)
             self._notify(flight.instance, TaskState.RUNNING)
@@ -335,8 +337,7 @@ class _RunDriver:
             log_path=log_path,
             timeout=timeout.total_seconds() if timeout else None,
         )
-        deadline = self.clock.monotonic() + timeout.total_seconds() if timeout else None
-        return request, node.fn, _Flight(instance, log_path, deadline)
+        return request, node.fn, _Flight(instance, log_path, None)
 
     def _arguments(self, node: PlanNode, map_index: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
         args: tuple[Any, ...] = node.args
