@@ -97,9 +97,7 @@ def load(rows: list[dict[str, object]], ctx: Context) -> int:
             "CREATE TABLE IF NOT EXISTS orders (order_id TEXT, day TEXT, amount REAL, size TEXT)"
         )
         db.execute("DELETE FROM orders WHERE day = ?", (ctx.ds,))
-        db.executemany(
-            "INSERT INTO orders VALUES (:order_id, :day, :amount, :size)", rows
-        )
+        db.executemany("INSERT INTO orders VALUES (:order_id, :day, :amount, :size)", rows)
     db.close()
     ctx.log.info("loaded %d rows for %s", len(rows), ctx.ds)
     return len(rows)

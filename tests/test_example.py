@@ -29,7 +29,9 @@ def test_the_example_succeeds_after_retrying_extract(tmp_path: Path) -> None:
     assert run.tasks["extract"].tries == 2
     assert run.tasks["quarantine"].state == "skipped"
     assert run.result("report") == {
-        "day": "2026-01-05", "orders": 100, "revenue": run.result("report")["revenue"],
+        "day": "2026-01-05",
+        "orders": 100,
+        "revenue": run.result("report")["revenue"],
         "loaded": 100,
     }
     assert run.result("notify").startswith("daily_etl 2026-01-05: ok")

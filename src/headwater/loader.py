@@ -128,9 +128,7 @@ def load_pipeline(spec: str) -> Pipeline:
     if pipeline_id:
         if pipeline_id not in pipelines:
             known = ", ".join(sorted(pipelines)) or "none"
-            raise NotFoundError(
-                f"{path}: no pipeline {pipeline_id!r}; the file defines: {known}"
-            )
+            raise NotFoundError(f"{path}: no pipeline {pipeline_id!r}; the file defines: {known}")
         return pipelines[pipeline_id]
     if len(pipelines) == 1:
         return next(iter(pipelines.values()))
@@ -149,8 +147,9 @@ def resolve_pipeline(ref: PipelineRef) -> Pipeline:
         if ref.module_name.startswith(MODULE_PREFIX + ".") or ref.module_name == "__main__":
             if ref.source_file is None:
                 raise NotFoundError(f"pipeline {ref.pipeline_id!r} has no source file")
-            module = import_file(Path(ref.source_file), ref.module_name if
-                                 ref.module_name != "__main__" else None)
+            module = import_file(
+                Path(ref.source_file), ref.module_name if ref.module_name != "__main__" else None
+            )
         else:
             try:
                 module = importlib.import_module(ref.module_name)

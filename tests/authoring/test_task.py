@@ -312,7 +312,6 @@ def test_task_group_and_shell_task_need_a_pipeline() -> None:
 
 
 def test_a_context_parameter_may_come_first() -> None:
-    from headwater import Context, pipeline, task
 
     @task
     def scale(ctx: Context, value: int, *, factor: int = 10) -> int:

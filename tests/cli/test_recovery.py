@@ -9,9 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+from tests.cli.conftest import Headwater, command_env
+
 from headwater.config import Settings
 from headwater.store.sql.store import SqlStore
-from tests.cli.conftest import Headwater, command_env
 
 
 def test_retry_reruns_only_what_failed(
@@ -38,9 +39,7 @@ def test_retry_reruns_only_what_failed(
     assert tasks["report"]["tries"] == 1
 
 
-def test_clear_with_downstream_runs_the_tasks_again(
-    headwater: Headwater, resources: Path
-) -> None:
+def test_clear_with_downstream_runs_the_tasks_again(headwater: Headwater, resources: Path) -> None:
     run = headwater("run", str(resources / "ok.py"), "--json").json()
     cleared = headwater("clear", run["run_id"], "extract", "--downstream", "--json")
     assert cleared.code == 0, cleared.stderr
@@ -64,8 +63,11 @@ def test_clear_without_running_resets_and_resume_finishes(
     assert shown["tasks"]["double"]["state"] == "none"
     resumed = headwater("resume", run["run_id"], "--json")
     assert resumed.code == 0
-    assert resumed.json()["tasks"]["double"] == {**resumed.json()["tasks"]["double"],
-                                                 "state": "success", "tries": 2}
+    assert resumed.json()["tasks"]["double"] == {
+        **resumed.json()["tasks"]["double"],
+        "state": "success",
+        "tries": 2,
+    }
 
 
 def test_clear_names_unknown_tasks(headwater: Headwater, resources: Path) -> None:
@@ -89,8 +91,16 @@ def test_a_run_killed_mid_way_resumes_without_redoing_work(
     home = tmp_path / "home"
     # Given a run whose third task is running when its process is killed with SIGKILL
     process = subprocess.Popen(
-        [sys.executable, "-m", "headwater", "run", str(resources / "slow_chain.py"),
-         "--param", f"marks={marks}", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "headwater",
+            "run",
+            str(resources / "slow_chain.py"),
+            "--param",
+            f"marks={marks}",
+            "--json",
+        ],
         cwd=tmp_path,
         env=command_env(home),
         stdout=subprocess.DEVNULL,
@@ -109,7 +119,11 @@ def test_a_run_killed_mid_way_resumes_without_redoing_work(
     # Then succeeded tasks are not re-run, the interrupted one gets a new try
     assert resumed.code == 0, resumed.stdout + resumed.stderr
     assert marks.read_text().splitlines() == [
-        "first 1", "second 1", "third 1", "third 2", "fourth 1",
+        "first 1",
+        "second 1",
+        "third 1",
+        "third 2",
+        "fourth 1",
     ]
     tasks = resumed.json()["tasks"]
     assert [tasks[t]["tries"] for t in ("first", "second", "third", "fourth")] == [1, 1, 2, 1]
@@ -126,4 +140,5 @@ def test_a_run_killed_mid_way_resumes_without_redoing_work(
         ("third", 1, "failed"),
         ("third", 2, "success"),
     ]
-    assert interrupted.error is not None and "interrupted" in interrupted.error
+    assert interrupted.error is not None
+    assert "interrupted" in interrupted.error

@@ -17,8 +17,14 @@ def test_a_successful_run_prints_its_json_and_exits_0(
     assert body["pipeline"] == "ok"
     assert body["state"] == "success"
     assert body["logical_date"] == "2026-01-05T00:00:00+00:00"
-    assert set(body["tasks"]) == {"extract", "double", "split", "square[0]", "square[1]",
-                                  "square[2]"}
+    assert set(body["tasks"]) == {
+        "extract",
+        "double",
+        "split",
+        "square[0]",
+        "square[1]",
+        "square[2]",
+    }
     extract = body["tasks"]["extract"]
     assert set(extract) == {"state", "tries", "started_at", "ended_at"}
     assert extract["state"] == "success"
@@ -40,9 +46,7 @@ def test_a_failed_run_exits_1_and_says_why(headwater: Headwater, resources: Path
     assert "report (upstream_failed)" in result.stdout
 
 
-def test_the_process_executor_runs_the_same_pipeline(
-    headwater: Headwater, resources: Path
-) -> None:
+def test_the_process_executor_runs_the_same_pipeline(headwater: Headwater, resources: Path) -> None:
     result = headwater(
         "run", str(resources / "ok.py"), "--executor", "process", "--json", timeout=120
     )

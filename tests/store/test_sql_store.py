@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from pathlib import Path
 import sqlalchemy as sa
+from tests.resources.store_pipeline import store_pipeline
 
 from headwater.config import Settings
 from headwater.errors import NotFoundError, TransitionRejected
@@ -25,7 +26,6 @@ from headwater.store.records import (
     StartTry,
 )
 from headwater.store.sql.store import SqlStore
-from tests.resources.store_pipeline import store_pipeline
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -107,8 +107,17 @@ def test_a_try_starts_and_finishes_with_its_own_record(store: SqlStore) -> None:
     store.apply(Batch(changes=[start("a")]))
     assert store.get_task_instances("r1")[0].state == "running"
     store.apply(
-        Batch(changes=[finish("a", "up_for_retry", error="boom", traceback="tb",
-                              next_try_at=T0 + timedelta(seconds=30))])
+        Batch(
+            changes=[
+                finish(
+                    "a",
+                    "up_for_retry",
+                    error="boom",
+                    traceback="tb",
+                    next_try_at=T0 + timedelta(seconds=30),
+                )
+            ]
+        )
     )
     store.apply(Batch(changes=[start("a", 2, expected="up_for_retry")]))
     store.apply(Batch(changes=[finish("a", "success", 2, result="42")]))
@@ -158,10 +167,17 @@ def test_skips_clears_and_mapped_expansions(store: SqlStore) -> None:
     store.apply(
         Batch(
             changes=[
-                SetState(run_id="r1", task_id="a", map_index=-1, expected="none",
-                         state="skipped", ended_at=T0),
-                AddInstances(run_id="r1", instances=(("m", 0, 1, 0), ("m", 1, 1, 0)),
-                             remove_placeholder="m"),
+                SetState(
+                    run_id="r1",
+                    task_id="a",
+                    map_index=-1,
+                    expected="none",
+                    state="skipped",
+                    ended_at=T0,
+                ),
+                AddInstances(
+                    run_id="r1", instances=(("m", 0, 1, 0), ("m", 1, 1, 0)), remove_placeholder="m"
+                ),
             ]
         )
     )
@@ -170,8 +186,14 @@ def test_skips_clears_and_mapped_expansions(store: SqlStore) -> None:
     store.apply(
         Batch(
             changes=[
-                SetState(run_id="r1", task_id="a", map_index=-1, expected="skipped",
-                         state="none", max_tries=4),
+                SetState(
+                    run_id="r1",
+                    task_id="a",
+                    map_index=-1,
+                    expected="skipped",
+                    state="none",
+                    max_tries=4,
+                ),
                 ResetMapped(run_id="r1", task_id="m", try_number=1, max_tries=2),
             ]
         )

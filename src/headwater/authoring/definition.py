@@ -237,9 +237,7 @@ def task_group(group_id: str) -> Iterator[TaskGroup]:
     """
     builder = active_builder()
     if builder is None:
-        raise DefinitionError(
-            f"task_group({group_id!r}) must be used inside a @pipeline function"
-        )
+        raise DefinitionError(f"task_group({group_id!r}) must be used inside a @pipeline function")
     check_identifier("task group id", group_id, f"pipeline {builder.pipeline_id!r}")
     with builder.group(group_id) as group:
         yield group

@@ -168,9 +168,7 @@ def pipeline(fn: Callable[[], Any], /) -> Pipeline: ...
 
 
 @overload
-def pipeline(
-    fn: None = None, /, **options: Any
-) -> Callable[[Callable[[], Any]], Pipeline]: ...
+def pipeline(fn: None = None, /, **options: Any) -> Callable[[Callable[[], Any]], Pipeline]: ...
 
 
 def pipeline(

@@ -148,8 +148,10 @@ def resolve_options(
     for name in ("pool_slots", "priority_weight"):
         if name in merged:
             number = merged[name]
-            if isinstance(number, bool) or not isinstance(number, int) or (
-                name == "pool_slots" and number < 1
+            if (
+                isinstance(number, bool)
+                or not isinstance(number, int)
+                or (name == "pool_slots" and number < 1)
             ):
                 raise DefinitionError(f"{where}: {name} must be a whole number, got {number!r}")
             values[name] = number

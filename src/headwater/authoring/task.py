@@ -70,7 +70,8 @@ class Task(Generic[P, R]):
         # The signature a pipeline calls: without the Context parameters, wherever they are.
         self.call_signature = self.signature.replace(
             parameters=[
-                p for p in self.signature.parameters.values()
+                p
+                for p in self.signature.parameters.values()
                 if p.name not in self.context_parameters
             ]
         )

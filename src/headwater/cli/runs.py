@@ -111,8 +111,10 @@ def logs_command(run_id: str, task: str, try_number: int | None) -> int:
         raise NotFoundError(f"run {run_id!r} has no try of task {task!r}")
     if map_index is None and len({t.map_index for t in tries}) > 1:
         raise NotFoundError(f"task {task!r} is mapped; name one instance, e.g. {task_id}[0]")
-    chosen = tries[-1] if try_number is None else next(
-        (t for t in tries if t.try_number == try_number), None
+    chosen = (
+        tries[-1]
+        if try_number is None
+        else next((t for t in tries if t.try_number == try_number), None)
     )
     if chosen is None:
         numbers = ", ".join(str(t.try_number) for t in tries)
@@ -127,8 +129,9 @@ def logs_command(run_id: str, task: str, try_number: int | None) -> int:
     return 0
 
 
-def _drive_and_report(runtime: Runtime, action: str, run_id: str, json_output: bool,
-                      executor: str, **extra: object) -> int:
+def _drive_and_report(
+    runtime: Runtime, action: str, run_id: str, json_output: bool, executor: str, **extra: object
+) -> int:
     with live_progress(0, enabled=not json_output) as listener:
         method = getattr(runtime, action)
         run = method(run_id, executor=executor, listener=listener, **extra)
@@ -188,7 +191,12 @@ def clear_command(
             console.print(f"reset {', '.join(tasks)}; run them with: headwater resume {run_id}")
             return 0
         return _drive_and_report(
-            runtime, "clear", run_id, json_output, executor, task_ids=list(tasks),
+            runtime,
+            "clear",
+            run_id,
+            json_output,
+            executor,
+            task_ids=list(tasks),
             downstream=downstream,
         )
     finally:

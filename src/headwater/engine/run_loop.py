@@ -180,7 +180,10 @@ class _RunDriver:
             index = self.plan.index_by_id[task_id]
             options = self.plan.nodes[index].options
             self.view.instances[(index, -1)] = Instance(
-                node=index, map_index=-1, state=TaskState.NONE, try_number=0,
+                node=index,
+                map_index=-1,
+                state=TaskState.NONE,
+                try_number=0,
                 max_tries=options.retries + 1,
             )
 
@@ -468,7 +471,8 @@ class _RunDriver:
         self._notify(instance, state)
         if retry:
             assert next_try_at is not None
-            heapq.heappush(self.retries, (next_try_at, next(self.sequence), (node.index, instance.map_index)))
+            key = (node.index, instance.map_index)
+            heapq.heappush(self.retries, (next_try_at, next(self.sequence), key))
             self._task_callback(node, instance, flight, "on_retry", error=error)
             return
         self._task_callback(node, instance, flight, "on_failure", error=error)
@@ -477,8 +481,12 @@ class _RunDriver:
     def _fail_without_try(self, key: InstanceKey, error: str) -> None:
         instance = self.view.instances[key]
         node = self.plan.nodes[key[0]]
-        logger.error("task %s of run %s failed before starting: %s", label(node.task_id, key[1]),
-                     self.run.run_id, error)
+        logger.error(
+            "task %s of run %s failed before starting: %s",
+            label(node.task_id, key[1]),
+            self.run.run_id,
+            error,
+        )
         self.pending.changes.append(
             SetState(
                 run_id=self.run.run_id,
@@ -591,7 +599,10 @@ class _RunDriver:
         )
         for m in view.map_indices:
             self.view.instances[(index, m)] = Instance(
-                node=index, map_index=m, state=TaskState.NONE, try_number=tries,
+                node=index,
+                map_index=m,
+                state=TaskState.NONE,
+                try_number=tries,
                 max_tries=max_tries,
             )
             self.ready.append((index, m))
@@ -675,6 +686,6 @@ class _RunDriver:
                 log=logger,
             )
             name = "on_failure" if failed else "on_success"
-            call_safely(callback, context, what=f"{name} callback of pipeline "
-                        f"{self.run.pipeline_id!r}")
-
+            call_safely(
+                callback, context, what=f"{name} callback of pipeline {self.run.pipeline_id!r}"
+            )

@@ -58,9 +58,7 @@ def create_run(
 ) -> RunRecord:
     """Record a new queued run of ``pipeline`` with every task instance in state none."""
     now = clock.now()
-    interval = manual_interval(
-        pipeline.schedule, pipeline.zone, now=now, logical_date=logical_date
-    )
+    interval = manual_interval(pipeline.schedule, pipeline.zone, now=now, logical_date=logical_date)
     run = RunRecord(
         run_id=new_run_id(run_type, interval.logical_date),
         pipeline_id=pipeline.pipeline_id,
@@ -170,9 +168,7 @@ def prepare_retry(store: StateStore, plan: ExecutionPlan, run_id: str, clock: Cl
         and r.task_id in plan.index_by_id
     }
     below = plan.descendants([plan.index_by_id[t] for t in failed])
-    not_succeeded = {
-        r.task_id for r in instances if r.state != TaskState.SUCCESS.value
-    }
+    not_succeeded = {r.task_id for r in instances if r.state != TaskState.SUCCESS.value}
     reset = failed | {
         plan.nodes[i].task_id for i in below if plan.nodes[i].task_id in not_succeeded
     }

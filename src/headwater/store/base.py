@@ -31,9 +31,7 @@ class StateStore(ABC):
         """Raises NotFoundError when no such pipeline was recorded."""
 
     @abstractmethod
-    def create_run(
-        self, run: RunRecord, instances: Sequence[tuple[str, int, int, int]]
-    ) -> None:
+    def create_run(self, run: RunRecord, instances: Sequence[tuple[str, int, int, int]]) -> None:
         """Insert a run and its instances ``(task_id, map_index, max_tries, try_number)``."""
 
     @abstractmethod

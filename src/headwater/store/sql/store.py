@@ -138,9 +138,7 @@ class SqlStore(StateStore):
 
     # runs
 
-    def create_run(
-        self, run: RunRecord, instances: Sequence[tuple[str, int, int, int]]
-    ) -> None:
+    def create_run(self, run: RunRecord, instances: Sequence[tuple[str, int, int, int]]) -> None:
         with self.engine.begin() as connection:
             connection.execute(
                 runs.insert().values(
@@ -198,12 +196,12 @@ class SqlStore(StateStore):
             query = query.where(task_tries.c.task_id == task_id)
         if map_index is not None:
             query = query.where(task_tries.c.map_index == map_index)
-        query = query.order_by(task_tries.c.task_id, task_tries.c.map_index, task_tries.c.try_number)
+        query = query.order_by(
+            task_tries.c.task_id, task_tries.c.map_index, task_tries.c.try_number
+        )
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
-        return [
-            TryRecord(**{k: v for k, v in row._asdict().items() if k != "id"}) for row in rows
-        ]
+        return [TryRecord(**{k: v for k, v in row._asdict().items() if k != "id"}) for row in rows]
 
     def apply(self, batch: Batch) -> None:
         if not batch:

@@ -76,9 +76,7 @@ def upgrade() -> None:
         sa.Column("traceback", sa.Text),
         sa.Column("log_path", sa.Text),
         sa.Column("hostname", sa.String(250)),
-        sa.UniqueConstraint(
-            "run_id", "task_id", "map_index", "try_number", name="uq_task_tries"
-        ),
+        sa.UniqueConstraint("run_id", "task_id", "map_index", "try_number", name="uq_task_tries"),
         sa.ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE"),
     )
 
