@@ -142,3 +142,28 @@ def test_pipeline_test_runs_it_against_a_temporary_store(
     assert run.home.parent == tmp_path
     with pytest.raises(NotFoundError, match="test run of 'doubling' has no task 'triple'"):
         run.result("triple")
+
+
+def test_a_test_run_gives_each_tries_log() -> None:
+    from headwater import Context, pipeline, task
+
+    @task(retries=1, retry_delay=0)
+    def noisy(ctx: Context) -> None:
+        print(f"try {ctx.try_number}")
+        if ctx.try_number == 1:
+            raise RuntimeError("first try fails")
+
+    @task
+    def quiet() -> None:
+        return None
+
+    @pipeline
+    def logs() -> None:
+        noisy() >> quiet()
+
+    run = logs.test()
+    assert "try 2" in run.log("noisy")
+    first = run.log("noisy", 1)
+    assert "try 1" in first
+    assert "RuntimeError: first try fails" in first
+    assert run.log("quiet") == ""

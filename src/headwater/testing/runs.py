@@ -66,6 +66,18 @@ class TestRun:
     def state_of(self, task_id: str) -> str:
         return self.tasks[task_id].state
 
+    def log(self, task_id: str, try_number: int | None = None) -> str:
+        """The log of a task's try (the last one by default); empty if it wrote nothing.
+
+        ``task_id`` may name a mapped instance as ``"task[2]"``.
+        """
+        if task_id not in self.tasks or self.home is None:
+            raise NotFoundError(f"test run of {self.pipeline_id!r} has no task {task_id!r}")
+        number = try_number or self.tasks[task_id].tries
+        name = task_id.replace("[", ".").rstrip("]")
+        path = self.home / "logs" / self.pipeline_id / self.run_id / name / f"try-{number}.log"
+        return path.read_text(encoding="utf-8") if path.exists() else ""
+
 
 def run_pipeline_test(
     pipeline: Pipeline,
