@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-TryKey = tuple[int, int, int]  # (node index, map index, try number)
+TryKey = tuple[str, int, int, int]  # (run id, node index, map index, try number)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -52,13 +52,17 @@ class StateStore(ABC):
     ) -> list[TryRecord]:
         """Tries of a run, optionally of one task (and map index), oldest first."""
 
-    @abstractmethod
     def apply(self, batch: Batch) -> None:
-        """Apply the batch's changes, in order, in one transaction.
+        """Apply one batch in its own transaction (see ``apply_many``)."""
+        self.apply_many([batch])
+
+    @abstractmethod
+    def apply_many(self, batches: Sequence[Batch]) -> None:
+        """Apply the batches' changes, in order, in one transaction.
 
         Raises:
             TransitionRejected: a guarded change found another state than expected;
-                nothing of the batch is kept.
+                nothing of any batch is kept.
         """
 
     @abstractmethod

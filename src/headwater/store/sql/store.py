@@ -22,6 +22,7 @@ from headwater.store.records import (
     PipelineRecord,
     ResetMapped,
     RunRecord,
+    RunUpdate,
     SetState,
     StartTry,
     TaskInstanceRecord,
@@ -30,6 +31,14 @@ from headwater.store.records import (
 from headwater.store.sql import queries
 from headwater.store.sql.migrate import ensure_schema
 from headwater.store.sql.schema import pipelines, runs, task_instances, task_tries
+
+_CHANGE_ORDER: dict[type, int] = {
+    AddInstances: 0,
+    ResetMapped: 0,
+    FinishTry: 1,
+    SetState: 2,
+    StartTry: 3,
+}
 
 
 def create_engine(settings: Settings) -> Engine:
@@ -203,31 +212,40 @@ class SqlStore(StateStore):
             rows = connection.execute(query).all()
         return [TryRecord(**{k: v for k, v in row._asdict().items() if k != "id"}) for row in rows]
 
-    def apply(self, batch: Batch) -> None:
-        if not batch:
+    def apply_many(self, batches: Sequence[Batch]) -> None:
+        batches = [batch for batch in batches if batch]
+        if not batches:
             return
+        changes = [change for batch in batches for change in batch.changes]
+        # Grouped by kind (one executemany each, across runs too), in the order of causes:
+        # instances exist before they start, a try ends before the next one starts.
+        changes.sort(key=lambda change: _CHANGE_ORDER[type(change)])
         with self.engine.begin() as connection:
-            for change_type, group in groupby(batch.changes, key=type):
+            for change_type, group in groupby(changes, key=type):
                 self._apply_group(connection, change_type, list(group))
-            if batch.run_update is not None:
-                update = batch.run_update
-                values: dict[str, Any] = {"state": update.state}
-                if update.started_at is not None:
-                    values["started_at"] = update.started_at
-                if update.ended_at is not None:
-                    values["ended_at"] = update.ended_at
-                elif update.clear_ended_at:
-                    values["ended_at"] = None
-                result = connection.execute(
-                    runs.update()
-                    .where(runs.c.run_id == update.run_id, runs.c.state.in_(update.expected))
-                    .values(values)
-                )
-                if result.rowcount != 1:
-                    raise TransitionRejected(
-                        f"run {update.run_id!r}: cannot move to {update.state!r}, its state "
-                        f"is not one of {list(update.expected)} (changed by another process?)"
-                    )
+            for batch in batches:
+                if batch.run_update is not None:
+                    self._update_run(connection, batch.run_update)
+
+    @staticmethod
+    def _update_run(connection: Connection, update: RunUpdate) -> None:
+        values: dict[str, Any] = {"state": update.state}
+        if update.started_at is not None:
+            values["started_at"] = update.started_at
+        if update.ended_at is not None:
+            values["ended_at"] = update.ended_at
+        elif update.clear_ended_at:
+            values["ended_at"] = None
+        result = connection.execute(
+            runs.update()
+            .where(runs.c.run_id == update.run_id, runs.c.state.in_(update.expected))
+            .values(values)
+        )
+        if result.rowcount != 1:
+            raise TransitionRejected(
+                f"run {update.run_id!r}: cannot move to {update.state!r}, its state "
+                f"is not one of {list(update.expected)} (changed by another process?)"
+            )
 
     def _apply_group(
         self, connection: Connection, change_type: type[Change], group: list[Any]

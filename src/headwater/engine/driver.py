@@ -1,0 +1,629 @@
+"""RunDriver: one run's state while the EngineHost drives it.
+
+The driver decides, the host acts: the driver evaluates trigger rules, builds the store
+changes of each step and the requests of the tries to start; the host commits those
+changes, hands the tries to the executor and brings back their outcomes. When a try
+ends, only its node's downstream tasks are evaluated: the work per task is proportional
+to its edges, never to the size of the graph.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from headwater.authoring.context import Context, RunContext
+from headwater.authoring.retry import compute_retry_delay
+from headwater.engine.callbacks import call_safely
+from headwater.engine.results import ResultStore
+from headwater.engine.run_state import Instance, InstanceKey, RunView, label
+from headwater.engine.states import RunState, TaskState
+from headwater.engine.trigger_rules import Decision
+from headwater.errors import BranchError, HeadwaterError
+from headwater.executors.base import PipelineRef, TryOutcome, TryRequest
+from headwater.executors.invoke import TryLog, try_logger
+from headwater.graph.plan import PlanNode, Ref
+from headwater.scheduling.clock import Clock
+from headwater.store.records import (
+    AddInstances,
+    Batch,
+    FinishTry,
+    RunRecord,
+    RunUpdate,
+    SetState,
+    StartTry,
+    TaskInstanceRecord,
+)
+
+logger = logging.getLogger("headwater.engine")
+
+Listener = Callable[[str, str], None]  # (instance label, new state)
+ReadySink = Callable[["RunDriver", InstanceKey], None]
+
+
+def _chosen_ids(choice: Any) -> Any:
+    """A branch's choice with each task replaced by its id, so that it can be stored."""
+    if isinstance(choice, (list, tuple, set)):
+        return [_chosen_ids(pick) for pick in choice]
+    return getattr(choice, "task_id", choice)
+
+
+@dataclass(slots=True)
+class Flight:
+    """A try handed to the executor: its driver's instance, log and deadline."""
+
+    instance: Instance
+    log_path: str
+    deadline: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriverContext:
+    """What every driver of a host shares."""
+
+    clock: Clock
+    result_store: ResultStore
+    logs_dir: Path
+    hostname: str
+    listener: Listener | None = None
+
+
+class RunDriver:
+    """One run while it is driven: its view, its pending changes and its retries."""
+
+    def __init__(
+        self, pipeline: Any, run: RunRecord, shared: DriverContext, ready: ReadySink
+    ) -> None:
+        self.pipeline = pipeline
+        self.run = run
+        self.plan = pipeline.plan
+        self.shared = shared
+        self.clock = shared.clock
+        self.view = RunView(pipeline.plan)
+        self._ready_sink = ready
+        self.pipeline_ref = PipelineRef(
+            pipeline_id=pipeline.pipeline_id,
+            module_name=pipeline.module_name,
+            source_file=pipeline.source_file,
+        )
+        self.in_flight = 0
+        self.queued = 0  # instances handed to the host's ready queue, not yet started
+        self.retries: list[tuple[datetime, int, InstanceKey]] = []
+        self.sequence = itertools.count()
+        self.pending = Batch()
+        self.after_commit: list[Callable[[], None]] = []
+        # (final state, downstream nodes left to count it in): see _instance_final
+        self.propagation: list[tuple[TaskState, Iterator[int]]] = []
+        self.log_root = f"{shared.logs_dir}/{run.pipeline_id}/{run.run_id}"
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    @property
+    def done(self) -> bool:
+        """Nothing running, waiting to start or waiting to retry."""
+        return not (self.in_flight or self.queued or self.retries)
+
+    def priority(self, key: InstanceKey) -> int:
+        node: PlanNode = self.plan.nodes[key[0]]
+        return node.options.priority_weight
+
+    def _enqueue(self, key: InstanceKey) -> None:
+        self.queued += 1
+        self._ready_sink(self, key)
+
+    # loading
+
+    def load(self, records: list[TaskInstanceRecord]) -> bool:
+        """Load the run's instances and decide what can start.
+
+        Returns False when the run is finished and every instance is final: there is
+        nothing to do and the run stays as recorded.
+        """
+        now = self.clock.now()
+        missing = self.view.load(records)
+        if missing:
+            self.pending.changes.append(
+                AddInstances(
+                    run_id=self.run.run_id,
+                    instances=tuple(
+                        (task_id, -1, self.plan.node(task_id).options.retries + 1, 0)
+                        for task_id in missing
+                    ),
+                )
+            )
+        all_final = all(view.final is not None for view in self.view.nodes) and not missing
+        if all_final and RunState(self.run.state).is_final:
+            return False
+        for key, instance in self.view.instances.items():
+            if instance.state in (TaskState.RUNNING, TaskState.QUEUED):
+                self._close_interrupted(key, instance, now)
+            elif instance.state is TaskState.UP_FOR_RETRY:
+                due = instance.next_try_at or now
+                heapq.heappush(self.retries, (due, next(self.sequence), key))
+            elif instance.state is TaskState.NONE and key[1] >= 0:
+                self._enqueue(key)  # expanded before a crash, never started
+        if missing:
+            self._add_missing(missing)
+        for index in range(len(self.plan.nodes)):
+            if not self.view.nodes[index].released:
+                self._evaluate(index)
+        self.pending.run_update = RunUpdate(
+            run_id=self.run.run_id,
+            expected=tuple(state.value for state in RunState),
+            state=RunState.RUNNING.value,
+            started_at=self.run.started_at or now,
+            clear_ended_at=True,
+        )
+        return True
+
+    def _add_missing(self, missing: list[str]) -> None:
+        for task_id in missing:
+            index = self.plan.index_by_id[task_id]
+            options = self.plan.nodes[index].options
+            self.view.instances[(index, -1)] = Instance(
+                node=index,
+                map_index=-1,
+                state=TaskState.NONE,
+                try_number=0,
+                max_tries=options.retries + 1,
+            )
+
+    def _close_interrupted(self, key: InstanceKey, instance: Instance, now: datetime) -> None:
+        """A try that was running when its driver died: close it and grant a new try."""
+        node = self.plan.nodes[key[0]]
+        if instance.try_number > 0:
+            self.pending.changes.append(
+                FinishTry(
+                    run_id=self.run.run_id,
+                    task_id=node.task_id,
+                    map_index=key[1],
+                    try_number=instance.try_number,
+                    try_state=TaskState.FAILED.value,
+                    instance_state=TaskState.UP_FOR_RETRY.value,
+                    ended_at=now,
+                    duration=0.0,
+                    error="interrupted: the process running this try stopped before it "
+                    "ended; a new try was started",
+                    next_try_at=now,
+                    max_tries=instance.max_tries + 1,
+                )
+            )
+            instance.max_tries += 1
+            instance.state = TaskState.UP_FOR_RETRY
+        heapq.heappush(self.retries, (now, next(self.sequence), key))
+
+    # time: retries and timeouts
+
+    def next_retry_at(self) -> datetime | None:
+        return self.retries[0][0] if self.retries else None
+
+    def release_due_retries(self, now: datetime) -> None:
+        while self.retries and self.retries[0][0] <= now:
+            _, _, key = heapq.heappop(self.retries)
+            self._enqueue(key)
+
+    def timed_out(self, key: tuple[str, int, int, int], flight: Flight) -> None:
+        """The host gave up on a try that outlived its timeout (and cancelled it)."""
+        timeout = self.plan.nodes[key[1]].options.timeout
+        now = self.clock.now()
+        TryLog(flight.log_path).write(f"timed out after {timeout}; the try was stopped\n")
+        outcome = TryOutcome(
+            key=key,
+            ok=False,
+            started_at=now,
+            ended_at=now,
+            error=f"TaskTimeoutError: task ran longer than its timeout of {timeout}",
+        )
+        self.handle(outcome, flight)
+
+    # starting tries
+
+    def start(self, key: InstanceKey) -> tuple[TryRequest, Callable[..., Any], Flight] | None:
+        """Build the start of ``key``'s next try (its store change goes to ``pending``)."""
+        self.queued -= 1
+        started = self._prepare_start(key)
+        if started is not None:
+            self.in_flight += 1
+        return started
+
+    def _prepare_start(
+        self, key: InstanceKey
+    ) -> tuple[TryRequest, Callable[..., Any], Flight] | None:
+        index, map_index = key
+        node = self.plan.nodes[index]
+        instance = self.view.instances[key]
+        try:
+            args, kwargs = self._arguments(node, map_index)
+        except Exception as exc:  # an upstream result could not be read back
+            self._fail_without_try(key, f"{type(exc).__name__}: {exc}")
+            return None
+        try_number = instance.try_number + 1
+        suffix = f".{map_index}" if map_index >= 0 else ""
+        log_path = f"{self.log_root}/{node.task_id}{suffix}/try-{try_number}.log"
+        now = self.clock.now()
+        self.pending.changes.append(
+            StartTry(
+                run_id=self.run.run_id,
+                task_id=node.task_id,
+                map_index=map_index,
+                try_number=try_number,
+                expected=instance.state.value,
+                started_at=now,
+                log_path=log_path,
+                hostname=self.shared.hostname,
+            )
+        )
+        instance.state = TaskState.RUNNING
+        instance.try_number = try_number
+        timeout = node.options.timeout
+        request = TryRequest(
+            key=(self.run.run_id, index, map_index, try_number),
+            pipeline=self.pipeline_ref,
+            task_id=node.task_id,
+            run_id=self.run.run_id,
+            map_index=map_index,
+            try_number=try_number,
+            args=args,
+            kwargs=kwargs,
+            context_parameters=node.context_parameters,
+            logical_date=self.run.logical_date,
+            data_interval_start=self.run.data_interval_start,
+            data_interval_end=self.run.data_interval_end,
+            params=self.run.params,
+            upstream_states=self.view.upstream_states(index),
+            log_path=log_path,
+            timeout=timeout.total_seconds() if timeout else None,
+        )
+        return request, node.fn, Flight(instance, log_path)
+
+    def _arguments(self, node: PlanNode, map_index: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        args: tuple[Any, ...] = node.args
+        kwargs: dict[str, Any] = dict(node.kwargs)
+        if node.has_refs:
+            args = tuple(self._resolve(value) for value in args)
+            kwargs = {name: self._resolve(value) for name, value in kwargs.items()}
+        if node.map_over is not None:
+            kwargs[node.map_over] = kwargs[node.map_over][map_index]
+        return args, kwargs
+
+    def _resolve(self, value: Any) -> Any:
+        if isinstance(value, Ref):
+            return self.view.value_of(value.index)
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._resolve(item) for item in value)
+        if isinstance(value, dict):
+            return {key: self._resolve(item) for key, item in value.items()}
+        return value
+
+    # handling outcomes
+
+    def handle(self, outcome: TryOutcome, flight: Flight) -> None:
+        """Record how a try ended and evaluate what it unblocks."""
+        self.in_flight -= 1
+        if outcome.ok:
+            self._succeeded(outcome, flight)
+        else:
+            self._failed(outcome, flight, outcome.error or "failed", outcome.traceback)
+
+    def _succeeded(self, outcome: TryOutcome, flight: Flight) -> None:
+        instance = flight.instance
+        node = self.plan.nodes[instance.node]
+        value = outcome.value
+        skipped: list[int] = []
+        try:
+            if node.kind == "branch":
+                skipped = self._branch_skips(node, value)
+                value = _chosen_ids(value)  # a returned task is stored as its id
+            result, result_ref = self.shared.result_store.encode(
+                self.run.run_id, node.task_id, instance.map_index, value
+            )
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, HeadwaterError):
+                message = f"the result of task {node.task_id!r} cannot be stored: {message}"
+            TryLog(flight.log_path).write(message + "\n")
+            self._failed(outcome, flight, message, None)
+            return
+        self.pending.changes.append(
+            FinishTry(
+                run_id=self.run.run_id,
+                task_id=node.task_id,
+                map_index=instance.map_index,
+                try_number=instance.try_number,
+                try_state=TaskState.SUCCESS.value,
+                instance_state=TaskState.SUCCESS.value,
+                ended_at=outcome.ended_at,
+                duration=(outcome.ended_at - outcome.started_at).total_seconds(),
+                result=result,
+                result_ref=result_ref,
+            )
+        )
+        instance.state = TaskState.SUCCESS
+        instance.value, instance.has_value = value, True
+        instance.result, instance.result_ref = result, result_ref
+        self._notify(instance, TaskState.SUCCESS)
+        self._task_callback(node, instance, flight, "on_success")
+        for downstream in skipped:
+            self._settle(downstream, TaskState.SKIPPED, None)
+        self._instance_final(instance)
+
+    def _branch_skips(self, node: PlanNode, chosen: Any) -> list[int]:
+        """Direct downstream nodes a branch did not choose; raises BranchError if invalid."""
+        downstream = [self.plan.nodes[i] for i in node.downstream]
+        if chosen is None:
+            picks: list[Any] = []
+        elif isinstance(chosen, (list, tuple, set)):
+            picks = list(chosen)
+        else:
+            picks = [chosen]
+        selected: set[int] = set()
+        for pick in picks:
+            name = getattr(pick, "task_id", pick)
+            matches = [d.index for d in downstream if d.task_id == name] or [
+                d.index for d in downstream if d.base_id == name
+            ]
+            if not isinstance(name, str) or not matches:
+                options = ", ".join(repr(d.task_id) for d in downstream) or "none"
+                raise BranchError(
+                    f"branch task {node.task_id!r} in pipeline {self.run.pipeline_id!r} "
+                    f"returned {pick!r}, which is not one of its direct downstream tasks "
+                    f"({options}); return one of those ids, a list of them, or None"
+                )
+            selected.update(matches)
+        return [d.index for d in downstream if d.index not in selected]
+
+    def _failed(
+        self, outcome: TryOutcome, flight: Flight, error: str, traceback: str | None
+    ) -> None:
+        instance = flight.instance
+        node = self.plan.nodes[instance.node]
+        retry = instance.try_number < instance.max_tries
+        next_try_at = None
+        if retry:
+            delay = compute_retry_delay(node.options, instance.try_number)
+            next_try_at = outcome.ended_at + delay
+        state = TaskState.UP_FOR_RETRY if retry else TaskState.FAILED
+        self.pending.changes.append(
+            FinishTry(
+                run_id=self.run.run_id,
+                task_id=node.task_id,
+                map_index=instance.map_index,
+                try_number=instance.try_number,
+                try_state=TaskState.FAILED.value,
+                instance_state=state.value,
+                ended_at=outcome.ended_at,
+                duration=(outcome.ended_at - outcome.started_at).total_seconds(),
+                error=error,
+                traceback=traceback,
+                next_try_at=next_try_at,
+            )
+        )
+        instance.state = state
+        instance.next_try_at = next_try_at
+        self._notify(instance, state)
+        if retry:
+            assert next_try_at is not None
+            key = (node.index, instance.map_index)
+            heapq.heappush(self.retries, (next_try_at, next(self.sequence), key))
+            self._task_callback(node, instance, flight, "on_retry", error=error)
+            return
+        self._task_callback(node, instance, flight, "on_failure", error=error)
+        self._instance_final(instance)
+
+    def _fail_without_try(self, key: InstanceKey, error: str) -> None:
+        instance = self.view.instances[key]
+        node = self.plan.nodes[key[0]]
+        logger.error(
+            "task %s of run %s failed before starting: %s",
+            label(node.task_id, key[1]),
+            self.run.run_id,
+            error,
+        )
+        self.pending.changes.append(
+            SetState(
+                run_id=self.run.run_id,
+                task_id=node.task_id,
+                map_index=key[1],
+                expected=instance.state.value,
+                state=TaskState.FAILED.value,
+                error=error,
+                ended_at=self.clock.now(),
+            )
+        )
+        instance.state = TaskState.FAILED
+        self._notify(instance, TaskState.FAILED)
+        self._instance_final(instance)
+
+    # propagation
+
+    def _instance_final(self, instance: Instance) -> None:
+        """Once the instance's node is final, count it in its downstream tasks' inputs.
+
+        Settling a downstream task (skipped, upstream failed) makes it final in turn.
+        Rather than recursing, which a long chain of such tasks would take past
+        Python's recursion limit, a call made while propagating only pushes its node
+        on ``self.propagation``; the outermost call walks that stack, in the same
+        depth-first order a recursion would take.
+        """
+        index = instance.node
+        final = self.view.aggregate(index)
+        if final is None:
+            return
+        self.view.nodes[index].final = final
+        stack = self.propagation
+        stack.append((final, iter(self.plan.nodes[index].downstream)))
+        if len(stack) > 1:
+            return  # called from the loop below, which goes on with this node first
+        try:
+            while stack:
+                upstream_final, downstream = stack[-1]
+                following = next(downstream, None)
+                if following is None:
+                    stack.pop()
+                    continue
+                view = self.view.nodes[following]
+                view.counts.add(upstream_final)
+                if not view.released:
+                    self._evaluate(following)
+        finally:
+            stack.clear()
+
+    def _evaluate(self, index: int) -> None:
+        decision = self.view.decide(index)
+        if decision is Decision.WAIT:
+            return
+        if decision is Decision.SKIP:
+            self._settle(index, TaskState.SKIPPED, None)
+        elif decision is Decision.UPSTREAM_FAILED:
+            self._settle(index, TaskState.UPSTREAM_FAILED, None)
+        elif self.plan.nodes[index].is_mapped:
+            self._expand(index)
+        else:
+            self.view.nodes[index].released = True
+            self._enqueue((index, -1))
+
+    def _settle(self, index: int, state: TaskState, error: str | None) -> None:
+        """Give an unreleased node a final state without running it."""
+        view = self.view.nodes[index]
+        if view.released:
+            return
+        view.released = True
+        instance = self.view.instances[(index, -1)]
+        self.pending.changes.append(
+            SetState(
+                run_id=self.run.run_id,
+                task_id=self.plan.nodes[index].task_id,
+                map_index=-1,
+                expected=instance.state.value,
+                state=state.value,
+                error=error,
+                ended_at=self.clock.now(),
+            )
+        )
+        instance.state = state
+        self._notify(instance, state)
+        self._instance_final(instance)
+
+    def _expand(self, index: int) -> None:
+        """Create one instance per item of a mapped task's list."""
+        node = self.plan.nodes[index]
+        assert node.map_over is not None
+        try:
+            items = self._arguments_for_map(node)
+        except Exception as exc:
+            self._settle(index, TaskState.FAILED, f"{type(exc).__name__}: {exc}")
+            return
+        if not items:
+            self._settle(index, TaskState.SKIPPED, "mapped over an empty list")
+            return
+        view = self.view.nodes[index]
+        view.released = True
+        view.map_indices = list(range(len(items)))
+        placeholder = self.view.instances.pop((index, -1), None)
+        tries = placeholder.try_number if placeholder is not None else 0
+        max_tries = tries + node.options.retries + 1
+        self.pending.changes.append(
+            AddInstances(
+                run_id=self.run.run_id,
+                instances=tuple((node.task_id, m, max_tries, tries) for m in view.map_indices),
+                remove_placeholder=node.task_id,
+            )
+        )
+        for m in view.map_indices:
+            self.view.instances[(index, m)] = Instance(
+                node=index,
+                map_index=m,
+                state=TaskState.NONE,
+                try_number=tries,
+                max_tries=max_tries,
+            )
+            self._enqueue((index, m))
+
+    def _arguments_for_map(self, node: PlanNode) -> list[Any]:
+        assert node.map_over is not None
+        items = self._resolve(node.kwargs[node.map_over])
+        if isinstance(items, (str, bytes, dict)) or not hasattr(items, "__len__"):
+            raise HeadwaterError(
+                f"task {node.task_id!r} in pipeline {self.run.pipeline_id!r} maps over "
+                f"{node.map_over!r}, which must be a list, got {type(items).__name__}"
+            )
+        return list(items)
+
+    # callbacks and the end of the run
+
+    def _notify(self, instance: Instance, state: TaskState) -> None:
+        if self.shared.listener is not None:
+            task_id = self.plan.nodes[instance.node].task_id
+            self.shared.listener(label(task_id, instance.map_index), state.value)
+
+    def _task_callback(
+        self, node: PlanNode, instance: Instance, flight: Flight, name: str, **extra: Any
+    ) -> None:
+        callback = getattr(node.options, name)
+        if callback is None:
+            return
+        log = TryLog(flight.log_path)
+        context = Context(
+            run_id=self.run.run_id,
+            pipeline_id=self.run.pipeline_id,
+            task_id=node.task_id,
+            map_index=instance.map_index,
+            try_number=instance.try_number,
+            logical_date=self.run.logical_date,
+            data_interval_start=self.run.data_interval_start,
+            data_interval_end=self.run.data_interval_end,
+            params=self.run.params,
+            log=try_logger(f"headwater.task.{node.task_id}", log),
+            upstream_states=self.view.upstream_states(node.index),
+        )
+        what = f"{name} callback of task {node.task_id!r}"
+
+        def call() -> None:
+            call_safely(callback, context, what=what, log=context.log, **extra)
+            log.close()
+
+        self.after_commit.append(call)
+
+    def finish(self) -> Callable[[], None]:
+        """Decide the run's state from its leaves and queue its update in ``pending``.
+
+        Returns the pipeline callback to call once that update is committed.
+        """
+        failed = any(
+            self.view.nodes[leaf.index].final in (TaskState.FAILED, TaskState.UPSTREAM_FAILED, None)
+            for leaf in self.plan.leaves
+        )
+        state = RunState.FAILED if failed else RunState.SUCCESS
+        self.pending.run_update = RunUpdate(
+            run_id=self.run.run_id,
+            expected=(RunState.RUNNING.value,),
+            state=state.value,
+            ended_at=self.clock.now(),
+        )
+        callback = self.pipeline.on_failure if failed else self.pipeline.on_success
+        if callback is None:
+            return lambda: None
+        task_states = self.view.task_states()
+        context = RunContext(
+            run_id=self.run.run_id,
+            pipeline_id=self.run.pipeline_id,
+            state=state.value,
+            logical_date=self.run.logical_date,
+            data_interval_start=self.run.data_interval_start,
+            data_interval_end=self.run.data_interval_end,
+            params=self.run.params,
+            task_states=task_states,
+            failed_tasks=tuple(k for k, v in task_states.items() if v == "failed"),
+            log=logger,
+        )
+        what = f"{'on_failure' if failed else 'on_success'} callback of pipeline "
+        what += repr(self.run.pipeline_id)
+        return lambda: call_safely(callback, context, what=what)

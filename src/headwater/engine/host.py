@@ -1,0 +1,193 @@
+"""EngineHost: drives any number of runs through one executor.
+
+Each step commits, in one transaction, the pending changes of every run (the outcomes of
+the tries that just ended, the tasks they skipped, the tries they unblocked), then hands
+the new tries to the executor; so a task's final state is durable before any downstream
+task starts. Ready instances of all runs wait in one queue ordered by priority weight,
+then age.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import queue
+import socket
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from headwater.engine.driver import DriverContext, Flight, Listener, RunDriver
+from headwater.engine.results import ResultStore
+from headwater.engine.run_state import InstanceKey
+from headwater.engine.states import TaskState
+from headwater.executors.base import Executor, TryKey, TryOutcome, TryRequest
+from headwater.scheduling.clock import Clock
+from headwater.store.base import StateStore
+from headwater.store.records import RunRecord
+
+
+class EngineHost:
+    """Owns the executor and the drivers of the runs in progress in this process."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        executor: Executor,
+        *,
+        clock: Clock,
+        result_store: ResultStore,
+        logs_dir: Path,
+        listener: Listener | None = None,
+    ) -> None:
+        self.store = store
+        self.executor = executor
+        self.clock = clock
+        self.shared = DriverContext(
+            clock=clock,
+            result_store=result_store,
+            logs_dir=logs_dir,
+            hostname=socket.gethostname(),
+            listener=listener,
+        )
+        self.drivers: dict[str, RunDriver] = {}
+        self.outcomes: queue.SimpleQueue[TryOutcome] = queue.SimpleQueue()
+        self.ready: list[tuple[int, int, RunDriver, InstanceKey]] = []
+        self.sequence = itertools.count()
+        self.in_flight: dict[TryKey, tuple[RunDriver, Flight]] = {}
+        self.deadlines: list[tuple[float, TryKey]] = []
+        self.running = False
+
+    # lifecycle
+
+    def start(self) -> None:
+        self.executor.start(self.outcomes.put)
+        self.running = True
+
+    def shutdown(self) -> None:
+        if self.running:
+            self.running = False
+            self.executor.shutdown()
+
+    def add(self, pipeline: Any, run: RunRecord) -> bool:
+        """Take a run in; False when it is finished and has nothing left to do."""
+        driver = RunDriver(pipeline, run, self.shared, self._enqueue)
+        if not driver.load(self.store.get_task_instances(run.run_id)):
+            return False
+        self.drivers[run.run_id] = driver
+        return True
+
+    def run_until_done(self) -> None:
+        while self.drivers:
+            self.step(None)
+
+    def _enqueue(self, driver: RunDriver, key: InstanceKey) -> None:
+        heapq.heappush(self.ready, (-driver.priority(key), next(self.sequence), driver, key))
+
+    # one step
+
+    def step(self, timeout: float | None) -> list[str]:
+        """Commit and dispatch, finish the runs that are done, wait for the next event.
+
+        Waits at most ``timeout`` seconds (None: until something happens). Returns the
+        ids of the runs that finished in this step.
+        """
+        self._commit_and_dispatch()
+        finished = self._finish_done()
+        if self.drivers:
+            self._wait(timeout)
+        return finished
+
+    def _commit_and_dispatch(self) -> None:
+        starts: list[tuple[RunDriver, tuple[TryRequest, Callable[..., Any], Flight]]] = []
+        capacity = self.executor.max_concurrency - len(self.in_flight)
+        while self.ready and len(starts) < capacity:
+            _, _, driver, key = heapq.heappop(self.ready)
+            started = driver.start(key)
+            if started is not None:
+                starts.append((driver, started))
+        self._commit(list(self.drivers.values()))
+        for driver, (request, fn, flight) in starts:
+            self.in_flight[request.key] = (driver, flight)
+            if request.timeout is not None:
+                # counted from the hand-over to the executor, not from before the commit
+                flight.deadline = self.clock.monotonic() + request.timeout
+                heapq.heappush(self.deadlines, (flight.deadline, request.key))
+            self.executor.submit(request, fn)
+            driver._notify(flight.instance, TaskState.RUNNING)
+
+    def _commit(self, drivers: list[RunDriver]) -> None:
+        batches = []
+        callbacks: list[Callable[[], None]] = []
+        for driver in drivers:
+            if driver.pending:
+                batches.append(driver.pending)
+                driver.pending = type(driver.pending)()
+            callbacks.extend(driver.after_commit)
+            driver.after_commit.clear()
+        if batches:
+            self.store.apply_many(batches)
+        for callback in callbacks:
+            callback()
+
+    def _finish_done(self) -> list[str]:
+        done = [driver for driver in self.drivers.values() if driver.done]
+        if not done:
+            return []
+        callbacks = [driver.finish() for driver in done]
+        for driver in done:
+            del self.drivers[driver.run_id]
+        self._commit(done)
+        for callback in callbacks:
+            callback()
+        return [driver.run_id for driver in done]
+
+    # waiting
+
+    def _next_retry_at(self) -> datetime | None:
+        dues = [d for d in (driver.next_retry_at() for driver in self.drivers.values()) if d]
+        return min(dues) if dues else None
+
+    def _wait(self, timeout: float | None) -> None:
+        due = self._next_retry_at()
+        if not self.in_flight:
+            if due is None:
+                return
+            seconds = (due - self.clock.now()).total_seconds()
+            self.clock.sleep(seconds if timeout is None else min(seconds, timeout))
+            self._release_due_retries()
+            return
+        candidates = [] if timeout is None else [timeout]
+        if self.deadlines:
+            candidates.append(self.deadlines[0][0] - self.clock.monotonic())
+        if due is not None:
+            candidates.append((due - self.clock.now()).total_seconds())
+        wait = max(0.0, min(candidates)) if candidates else None
+        outcomes: list[TryOutcome] = []
+        try:
+            outcomes.append(self.outcomes.get(timeout=wait))
+            while True:
+                outcomes.append(self.outcomes.get_nowait())
+        except queue.Empty:
+            pass
+        for outcome in outcomes:
+            entry = self.in_flight.pop(outcome.key, None)
+            if entry is not None:  # else: a try given up on (timed out); its outcome is moot
+                entry[0].handle(outcome, entry[1])
+        self._expire_timeouts()
+        self._release_due_retries()
+
+    def _expire_timeouts(self) -> None:
+        now = self.clock.monotonic()
+        while self.deadlines and self.deadlines[0][0] <= now:
+            _, key = heapq.heappop(self.deadlines)
+            entry = self.in_flight.pop(key, None)
+            if entry is not None:
+                self.executor.cancel(key)
+                entry[0].timed_out(key, entry[1])
+
+    def _release_due_retries(self) -> None:
+        now = self.clock.now()
+        for driver in self.drivers.values():
+            driver.release_due_retries(now)
