@@ -53,5 +53,17 @@ class WorkerCrashedError(ExecutorError):
     """The process running a try died before reporting a result."""
 
 
+class RunExistsError(HeadwaterError):
+    """A pipeline already has a run for that logical date (runs are unique per date).
+
+    Attributes:
+        run_id: the existing run.
+    """
+
+    def __init__(self, message: str, *, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
 class BranchError(HeadwaterError, ValueError):
     """A ``@task.branch`` returned something other than its direct downstream tasks."""

@@ -15,8 +15,8 @@ from headwater.config import Settings
 from headwater.engine.results import ResultStore
 from headwater.engine.run_loop import Listener, RunEngine
 from headwater.engine.run_state import label
-from headwater.engine.runs import create_run, prepare_clear, prepare_retry
-from headwater.errors import PipelineLoadError
+from headwater.engine.runs import create_run, prepare_clear, prepare_rerun, prepare_retry
+from headwater.errors import PipelineLoadError, RunExistsError
 from headwater.executors.factory import create_executor
 from headwater.loader import import_file, pipelines_in
 from headwater.scheduling.clock import Clock, SystemClock
@@ -65,15 +65,27 @@ class Runtime:
         logical_date: datetime | date | None = None,
         params: Mapping[str, Any] | None = None,
         triggered_by: str = "cli",
+        replace: bool = False,
     ) -> RunRecord:
-        return create_run(
-            self.store,
-            pipeline,
-            clock=self.clock,
-            logical_date=logical_date,
-            params=params,
-            triggered_by=triggered_by,
-        )
+        """Record a new run; with ``replace``, a date that already has a run runs again.
+
+        Raises:
+            RunExistsError: the date already has a run and ``replace`` is False.
+            ConfigError: ``replace`` is True but that run is still running.
+        """
+        try:
+            return create_run(
+                self.store,
+                pipeline,
+                clock=self.clock,
+                logical_date=logical_date,
+                params=params,
+                triggered_by=triggered_by,
+            )
+        except RunExistsError as exists:
+            if not replace:
+                raise
+            return prepare_rerun(self.store, pipeline, exists.run_id, self.clock, params)
 
     def run(
         self,
@@ -85,9 +97,13 @@ class Runtime:
         listener: Listener | None = None,
         triggered_by: str = "cli",
     ) -> RunRecord:
-        """Create a run and drive it to completion."""
+        """Create a run (or run its date again) and drive it to completion."""
         run = self.create_run(
-            pipeline, logical_date=logical_date, params=params, triggered_by=triggered_by
+            pipeline,
+            logical_date=logical_date,
+            params=params,
+            triggered_by=triggered_by,
+            replace=True,
         )
         return self.engine(pipeline, executor=executor, listener=listener).drive(run.run_id)
 

@@ -122,3 +122,15 @@ def test_db_upgrade_is_idempotent(headwater: Headwater) -> None:
     again = headwater("db", "upgrade")
     assert again.code == 0
     assert "revision" in again.stdout
+
+
+def test_running_a_date_again_replaces_its_run(headwater: Headwater, resources: Path) -> None:
+    first = headwater("run", str(resources / "ok.py"), "--date", "2026-01-05", "--json")
+    again = headwater(
+        "run", str(resources / "ok.py"), "--date", "2026-01-05", "--param", "n=2", "--json"
+    )
+    assert again.code == 0, again.stderr
+    assert again.json()["run_id"] == first.json()["run_id"]
+    assert again.json()["tasks"]["extract"]["tries"] == 2
+    assert len([k for k in again.json()["tasks"] if k.startswith("square[")]) == 2
+    assert len(headwater("runs", "list", "--json").json()) == 1

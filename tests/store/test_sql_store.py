@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from tests.resources.store_pipeline import store_pipeline
 
 from headwater.config import Settings
-from headwater.errors import NotFoundError, TransitionRejected
+from headwater.errors import NotFoundError, RunExistsError, TransitionRejected
 from headwater.runtime import Runtime
 from headwater.scheduling.clock import FakeClock
 from headwater.store.records import (
@@ -30,11 +30,13 @@ from headwater.store.sql.store import SqlStore
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
 
-def make_run(run_id: str = "r1", pipeline_id: str = "p", created: datetime = T0) -> RunRecord:
+def make_run(
+    run_id: str = "r1", pipeline_id: str = "p", created: datetime = T0, day: datetime = T0
+) -> RunRecord:
     return RunRecord(
         run_id=run_id,
         pipeline_id=pipeline_id,
-        logical_date=T0,
+        logical_date=day,
         data_interval_start=T0,
         data_interval_end=T0 + timedelta(days=1),
         params={"full_refresh": True, "n": 3},
@@ -96,10 +98,22 @@ def test_unknown_run_and_pipeline_raise_not_found(store: SqlStore) -> None:
 def test_runs_are_listed_newest_first_and_by_pipeline(store: SqlStore) -> None:
     store.create_run(make_run("r1", "p", T0), [])
     store.create_run(make_run("r2", "q", T0 + timedelta(hours=1)), [])
-    store.create_run(make_run("r3", "p", T0 + timedelta(hours=2)), [])
+    store.create_run(make_run("r3", "p", T0 + timedelta(hours=2), T0 + timedelta(days=1)), [])
     assert [r.run_id for r in store.list_runs()] == ["r3", "r2", "r1"]
     assert [r.run_id for r in store.list_runs("p")] == ["r3", "r1"]
     assert [r.run_id for r in store.list_runs(limit=1)] == ["r3"]
+
+
+def test_a_second_run_for_the_same_logical_date_is_refused(store: SqlStore) -> None:
+    store.create_run(make_run("r1"), [("a", -1, 1, 0)])
+    with pytest.raises(RunExistsError, match="already has a run for logical date") as caught:
+        store.create_run(make_run("r2"), [("a", -1, 1, 0)])
+    assert caught.value.run_id == "r1"
+    assert [r.run_id for r in store.list_runs()] == ["r1"]
+    found = store.find_run("p", T0)
+    assert found is not None
+    assert found.run_id == "r1"
+    assert store.find_run("p", T0 + timedelta(days=1)) is None
 
 
 def test_a_try_starts_and_finishes_with_its_own_record(store: SqlStore) -> None:

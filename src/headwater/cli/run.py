@@ -38,7 +38,9 @@ def run_command(
     logical_date = parse_date(date, pipeline.zone)
     runtime = Runtime()
     try:
-        record = runtime.create_run(pipeline, logical_date=logical_date, params=overrides)
+        record = runtime.create_run(
+            pipeline, logical_date=logical_date, params=overrides, replace=True
+        )
         try:
             with live_progress(len(pipeline.plan.nodes), enabled=not json_output) as listener:
                 run = runtime.engine(pipeline, executor=executor, listener=listener).drive(

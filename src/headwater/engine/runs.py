@@ -135,7 +135,12 @@ def _reset_changes(
 
 
 def _apply_reset(
-    store: StateStore, run: RunRecord, plan: ExecutionPlan, task_ids: set[str], now: datetime
+    store: StateStore,
+    run: RunRecord,
+    plan: ExecutionPlan,
+    task_ids: set[str],
+    now: datetime,
+    params: dict[str, Any] | None = None,
 ) -> list[str]:
     instances = store.get_task_instances(run.run_id)
     changes = _reset_changes(run.run_id, plan, instances, task_ids, now)
@@ -147,6 +152,7 @@ def _apply_reset(
                 expected=(RunState.SUCCESS.value, RunState.FAILED.value, RunState.QUEUED.value),
                 state=RunState.QUEUED.value,
                 clear_ended_at=True,
+                params=params,
             ),
         )
     )
@@ -200,6 +206,25 @@ def prepare_clear(
         below = plan.descendants([plan.index_by_id[t] for t in task_ids])
         reset |= {plan.nodes[i].task_id for i in below}
     return _apply_reset(store, run, plan, reset, clock.now())
+
+
+def prepare_rerun(
+    store: StateStore,
+    pipeline: Any,
+    run_id: str,
+    clock: Clock,
+    params: Mapping[str, Any] | None = None,
+) -> RunRecord:
+    """Reset every task of a finished run, with new params, so the interval runs again.
+
+    Runs are unique per logical date: running a date again replaces that run's state
+    (its tries stay in the history) instead of creating a second run.
+    """
+    run = store.get_run(run_id)
+    _ensure_not_running(run)
+    merged = {**pipeline.params, **(params or {})}
+    _apply_reset(store, run, pipeline.plan, set(pipeline.plan.index_by_id), clock.now(), merged)
+    return store.get_run(run_id)
 
 
 def is_final(state: str) -> bool:

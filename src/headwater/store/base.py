@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from datetime import datetime
 
 from headwater.store.records import (
     Batch,
@@ -32,7 +33,15 @@ class StateStore(ABC):
 
     @abstractmethod
     def create_run(self, run: RunRecord, instances: Sequence[tuple[str, int, int, int]]) -> None:
-        """Insert a run and its instances ``(task_id, map_index, max_tries, try_number)``."""
+        """Insert a run and its instances ``(task_id, map_index, max_tries, try_number)``.
+
+        Raises:
+            RunExistsError: the pipeline already has a run for that logical date.
+        """
+
+    @abstractmethod
+    def find_run(self, pipeline_id: str, logical_date: datetime) -> RunRecord | None:
+        """The pipeline's run for ``logical_date``, if there is one."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> RunRecord:

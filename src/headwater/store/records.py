@@ -33,6 +33,10 @@ class RunRecord:
     created_at: datetime
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    owner: str | None = None
+    lease_expires_at: datetime | None = None
+    backfill_id: str | None = None
+    priority: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,6 +163,7 @@ class RunUpdate:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     clear_ended_at: bool = False
+    params: dict[str, Any] | None = None  # replaces the run's params when given
 
 
 @dataclass(slots=True)

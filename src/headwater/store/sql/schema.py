@@ -62,8 +62,13 @@ runs = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("started_at", UTCDateTime),
     sa.Column("ended_at", UTCDateTime),
-    sa.Index("ix_runs_pipeline_logical_date", "pipeline_id", "logical_date"),
+    sa.Column("owner", sa.String(250)),  # the process driving it, while it runs
+    sa.Column("lease_expires_at", UTCDateTime),
+    sa.Column("backfill_id", sa.String(250)),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    sa.UniqueConstraint("pipeline_id", "logical_date", name="uq_runs_pipeline_logical_date"),
     sa.Index("ix_runs_created_at", "created_at"),
+    sa.Index("ix_runs_state", "state"),
 )
 
 task_instances = sa.Table(
@@ -103,4 +108,60 @@ task_tries = sa.Table(
     sa.Column("hostname", sa.String(250)),
     sa.UniqueConstraint("run_id", "task_id", "map_index", "try_number", name="uq_task_tries"),
     sa.ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE"),
+)
+
+pools = sa.Table(
+    "pools",
+    metadata,
+    sa.Column("name", sa.String(250), primary_key=True),
+    sa.Column("slots", sa.Integer, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# One row per try holding slots of a pool; a row whose lease expired holds nothing.
+pool_slots = sa.Table(
+    "pool_slots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pool", sa.String(250), nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("task_id", sa.String(250), nullable=False),
+    sa.Column("map_index", sa.Integer, nullable=False),
+    sa.Column("slots", sa.Integer, nullable=False),
+    sa.Column("owner", sa.String(250), nullable=False),
+    sa.Column("lease_expires_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("run_id", "task_id", "map_index", name="uq_pool_slots_instance"),
+    sa.Index("ix_pool_slots_pool", "pool"),
+)
+
+backfills = sa.Table(
+    "backfills",
+    metadata,
+    sa.Column("backfill_id", sa.String(250), primary_key=True),
+    sa.Column("pipeline_id", sa.String(250), nullable=False),
+    sa.Column("start_date", UTCDateTime, nullable=False),
+    sa.Column("end_date", UTCDateTime, nullable=False),
+    sa.Column("max_active_runs", sa.Integer, nullable=False),
+    sa.Column("reprocess", sa.String(20), nullable=False),
+    sa.Column("reverse", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("params", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime),
+    sa.Column("owner", sa.String(250)),
+    sa.Column("lease_expires_at", UTCDateTime),
+)
+
+# Events a pipeline reacted to (a new file, an upstream run), so none is lost or
+# handled twice across scheduler restarts.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pipeline_id", sa.String(250), nullable=False),
+    sa.Column("event_key", sa.String(1000), nullable=False),
+    sa.Column("seen_at", UTCDateTime, nullable=False),
+    sa.Column("run_id", sa.String(250)),
+    sa.UniqueConstraint("pipeline_id", "event_key", name="uq_events_pipeline_key"),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from collections.abc import Sequence
 from itertools import groupby
 from pathlib import Path
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from headwater.config import Settings
-from headwater.errors import NotFoundError, StoreError, TransitionRejected
+from headwater.errors import NotFoundError, RunExistsError, StoreError, TransitionRejected
 from headwater.store.base import StateStore
 from headwater.store.records import (
     AddInstances,
@@ -82,6 +83,10 @@ def _run_from_row(row: Any) -> RunRecord:
         created_at=row.created_at,
         started_at=row.started_at,
         ended_at=row.ended_at,
+        owner=row.owner,
+        lease_expires_at=row.lease_expires_at,
+        backfill_id=row.backfill_id,
+        priority=row.priority,
     )
 
 
@@ -148,6 +153,28 @@ class SqlStore(StateStore):
     # runs
 
     def create_run(self, run: RunRecord, instances: Sequence[tuple[str, int, int, int]]) -> None:
+        try:
+            self._insert_run(run, instances)
+        except sa.exc.IntegrityError:
+            existing = self.find_run(run.pipeline_id, run.logical_date)
+            if existing is None:
+                raise
+            raise RunExistsError(
+                f"pipeline {run.pipeline_id!r} already has a run for logical date "
+                f"{run.logical_date.isoformat()}: {existing.run_id} ({existing.state})",
+                run_id=existing.run_id,
+            ) from None
+
+    def find_run(self, pipeline_id: str, logical_date: datetime) -> RunRecord | None:
+        """The pipeline's run for ``logical_date``, if there is one."""
+        query = runs.select().where(
+            runs.c.pipeline_id == pipeline_id, runs.c.logical_date == logical_date
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else _run_from_row(row)
+
+    def _insert_run(self, run: RunRecord, instances: Sequence[tuple[str, int, int, int]]) -> None:
         with self.engine.begin() as connection:
             connection.execute(
                 runs.insert().values(
@@ -164,6 +191,8 @@ class SqlStore(StateStore):
                     created_at=run.created_at,
                     started_at=run.started_at,
                     ended_at=run.ended_at,
+                    backfill_id=run.backfill_id,
+                    priority=run.priority,
                 )
             )
             self._add_instances(connection, run.run_id, instances)
@@ -236,6 +265,8 @@ class SqlStore(StateStore):
             values["ended_at"] = update.ended_at
         elif update.clear_ended_at:
             values["ended_at"] = None
+        if update.params is not None:
+            values["params"] = json.dumps(update.params, sort_keys=True, default=str)
         result = connection.execute(
             runs.update()
             .where(runs.c.run_id == update.run_id, runs.c.state.in_(update.expected))
