@@ -15,6 +15,7 @@ from headwater.config import Settings
 from headwater.engine.results import ResultStore
 from headwater.engine.run_loop import Listener, RunEngine
 from headwater.engine.run_state import label
+from headwater.engine.ownership import DEFAULT_LEASE, new_owner_id
 from headwater.engine.runs import create_run, prepare_clear, prepare_rerun, prepare_retry
 from headwater.errors import PipelineLoadError, RunExistsError
 from headwater.executors.factory import create_executor
@@ -36,6 +37,7 @@ class Runtime:
         self.clock = clock or SystemClock()
         self.store = SqlStore.from_settings(self.settings)
         self.result_store = ResultStore(self.settings.results_url)
+        self.owner = new_owner_id()
 
     def close(self) -> None:
         self.store.close()
@@ -56,6 +58,7 @@ class Runtime:
             logs_dir=self.settings.logs_dir,
             clock=self.clock,
             listener=listener,
+            owner=self.owner,
         )
 
     def create_run(
@@ -81,6 +84,9 @@ class Runtime:
                 logical_date=logical_date,
                 params=params,
                 triggered_by=triggered_by,
+                # owned from the start, so that no scheduler picks it up meanwhile
+                owner=self.owner,
+                lease_until=self.clock.now() + DEFAULT_LEASE,
             )
         except RunExistsError as exists:
             if not replace:

@@ -39,6 +39,7 @@ def host_for(runtime: Runtime, clock: FakeClock, concurrency: int) -> EngineHost
         clock=clock,
         result_store=runtime.result_store,
         logs_dir=runtime.settings.logs_dir,
+        owner=runtime.owner,
     )
 
 
@@ -79,6 +80,22 @@ def test_ready_tasks_start_by_priority_weight_across_runs(
     finally:
         host.shutdown()
     assert started == ["second.b", "second.b", "second.c", "second.c"]
+
+
+def test_a_run_leased_by_another_live_process_is_not_taken_in(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    run = runtime.create_run(first, logical_date=datetime(2026, 1, 5, tzinfo=UTC))
+    other = EngineHost(
+        runtime.store,
+        ThreadExecutor(1, clock=clock),
+        clock=clock,
+        result_store=runtime.result_store,
+        logs_dir=runtime.settings.logs_dir,
+    )
+    assert not other.add(first, run)  # the runtime holds its lease
+    clock.advance(60)  # ... until the lease expires
+    assert other.add(first, run)
 
 
 def test_a_finished_run_is_not_taken_in(runtime: Runtime, clock: FakeClock) -> None:

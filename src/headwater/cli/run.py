@@ -66,7 +66,9 @@ def validate_command(paths: tuple[Path, ...]) -> int:
     """Import pipeline files or folders and check their graphs. Exit 1 if any is broken."""
     broken = 0
     for missing in (p for p in paths if not p.exists()):
-        console.print(f"[red]error[/] {missing}: no such file or folder", highlight=False)
+        console.print(
+            f"[red]error[/] {missing}: no such file or folder", highlight=False, soft_wrap=True
+        )
         broken += 1
     files = find_files([p for p in paths if p.exists()])
     for path in files:
@@ -76,12 +78,14 @@ def validate_command(paths: tuple[Path, ...]) -> int:
             console.print(f"[red]error[/] {loaded.error}", highlight=False, soft_wrap=True)
             continue
         if not loaded.pipelines:
-            console.print(f"[grey50]skip[/]  {path}: no pipeline defined", highlight=False)
+            console.print(
+                f"[grey50]skip[/]  {path}: no pipeline defined", highlight=False, soft_wrap=True
+            )
             continue
         described = ", ".join(
             f"{pid} ({len(p.plan.nodes)} tasks)" for pid, p in sorted(loaded.pipelines.items())
         )
-        console.print(f"[green]ok[/]    {path}: {described}", highlight=False)
+        console.print(f"[green]ok[/]    {path}: {described}", highlight=False, soft_wrap=True)
     console.print(
         f"{len(files)} file(s) checked, {broken} broken",
         style="red" if broken else "green",

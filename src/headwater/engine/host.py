@@ -14,11 +14,13 @@ import itertools
 import queue
 import socket
 from collections.abc import Callable
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from headwater.engine.driver import DriverContext, Flight, Listener, RunDriver
+from headwater.engine.ownership import DEFAULT_LEASE, new_owner_id
 from headwater.engine.results import ResultStore
 from headwater.engine.run_state import InstanceKey
 from headwater.engine.states import TaskState
@@ -26,6 +28,8 @@ from headwater.executors.base import Executor, TryKey, TryOutcome, TryRequest
 from headwater.scheduling.clock import Clock
 from headwater.store.base import StateStore
 from headwater.store.records import RunRecord
+
+logger = logging.getLogger("headwater.engine")
 
 
 class EngineHost:
@@ -40,7 +44,12 @@ class EngineHost:
         result_store: ResultStore,
         logs_dir: Path,
         listener: Listener | None = None,
+        owner: str | None = None,
+        lease: timedelta = DEFAULT_LEASE,
     ) -> None:
+        self.owner = owner or new_owner_id()
+        self.lease = lease
+        self._next_renewal = 0.0
         self.store = store
         self.executor = executor
         self.clock = clock
@@ -70,8 +79,17 @@ class EngineHost:
             self.running = False
             self.executor.shutdown()
 
-    def add(self, pipeline: Any, run: RunRecord) -> bool:
-        """Take a run in; False when it is finished and has nothing left to do."""
+    def add(self, pipeline: Any, run: RunRecord, *, claimed: bool = False) -> bool:
+        """Take a run in; False when it is finished, or another process drives it.
+
+        Unless ``claimed``, the run's lease is taken first (see ``StateStore.claim_run``).
+        """
+        if not claimed:
+            now = self.clock.now()
+            owned = self.store.claim_run(run.run_id, self.owner, now, now + self.lease)
+            if owned is None:
+                return False
+            run = owned
         driver = RunDriver(pipeline, run, self.shared, self._enqueue)
         if not driver.load(self.store.get_task_instances(run.run_id)):
             return False
@@ -96,8 +114,28 @@ class EngineHost:
         self._commit_and_dispatch()
         finished = self._finish_done()
         if self.drivers:
+            self._renew_leases()
             self._wait(timeout)
         return finished
+
+    def _renew_leases(self) -> None:
+        """Every third of a lease, renew the leases of the runs driven here."""
+        if self.clock.monotonic() < self._next_renewal:
+            return
+        self._next_renewal = self.clock.monotonic() + self.lease.total_seconds() / 3
+        lost = self.store.extend_leases(
+            self.owner, list(self.drivers), self.clock.now() + self.lease
+        )
+        for run_id in lost:
+            # Another process took the run over (this one stalled past its lease):
+            # stop driving it; outcomes of its tries still out are dropped.
+            logger.warning("run %s is now driven by another process; letting it go", run_id)
+            driver = self.drivers.pop(run_id)
+            for key in [k for k, (d, _) in self.in_flight.items() if d is driver]:
+                del self.in_flight[key]
+                self.executor.cancel(key)
+            self.ready = [entry for entry in self.ready if entry[2] is not driver]
+            heapq.heapify(self.ready)
 
     def _commit_and_dispatch(self) -> None:
         starts: list[tuple[RunDriver, tuple[TryRequest, Callable[..., Any], Flight]]] = []

@@ -55,6 +55,10 @@ def create_run(
     params: Mapping[str, Any] | None = None,
     run_type: str = "manual",
     triggered_by: str = "cli",
+    owner: str | None = None,
+    lease_until: datetime | None = None,
+    priority: int = 0,
+    backfill_id: str | None = None,
 ) -> RunRecord:
     """Record a new queued run of ``pipeline`` with every task instance in state none."""
     now = clock.now()
@@ -71,6 +75,10 @@ def create_run(
         triggered_by=triggered_by,
         source_file=pipeline.source_file,
         created_at=now,
+        owner=owner,
+        lease_expires_at=lease_until,
+        priority=priority,
+        backfill_id=backfill_id,
     )
     record_pipeline(store, pipeline, now)
     store.create_run(

@@ -52,6 +52,43 @@ class StateStore(ABC):
         """The newest runs first, of one pipeline or of all."""
 
     @abstractmethod
+    def claim_run(
+        self,
+        run_id: str,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        *,
+        take_over: bool = False,
+    ) -> RunRecord | None:
+        """Make ``owner`` the run's driver until ``lease_until``.
+
+        Succeeds when the run has no owner, is already ``owner``'s, or its lease expired
+        before ``now`` (or always, with ``take_over``). Returns the run, or None when
+        another process holds a live lease on it.
+        """
+
+    @abstractmethod
+    def extend_leases(self, owner: str, run_ids: Sequence[str], lease_until: datetime) -> set[str]:
+        """Renew ``owner``'s leases on ``run_ids``; returns the ids it no longer owns."""
+
+    @abstractmethod
+    def release_run(self, run_id: str, owner: str) -> None:
+        """Drop ``owner``'s lease on the run (it has nothing left to do there)."""
+
+    @abstractmethod
+    def claimable_runs(self, now: datetime, limit: int = 100) -> list[RunRecord]:
+        """Queued runs and runs whose driver's lease expired, by priority then age."""
+
+    @abstractmethod
+    def active_run_counts(self) -> dict[str, int]:
+        """How many runs of each pipeline are queued or running."""
+
+    @abstractmethod
+    def latest_run(self, pipeline_id: str, run_types: Sequence[str]) -> RunRecord | None:
+        """The pipeline's run of one of ``run_types`` with the latest logical date."""
+
+    @abstractmethod
     def get_task_instances(self, run_id: str) -> list[TaskInstanceRecord]:
         """Every task instance of the run, ordered by task id and map index."""
 

@@ -193,6 +193,8 @@ class SqlStore(StateStore):
                     ended_at=run.ended_at,
                     backfill_id=run.backfill_id,
                     priority=run.priority,
+                    owner=run.owner,
+                    lease_expires_at=run.lease_expires_at,
                 )
             )
             self._add_instances(connection, run.run_id, instances)
@@ -213,6 +215,95 @@ class SqlStore(StateStore):
         with self.engine.connect() as connection:
             rows = connection.execute(query.limit(limit)).all()
         return [_run_from_row(row) for row in rows]
+
+    # run ownership: leases renewed while a process drives the run
+
+    def claim_run(
+        self,
+        run_id: str,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        *,
+        take_over: bool = False,
+    ) -> RunRecord | None:
+        """Make ``owner`` the driver of a run, if nobody else holds a live lease on it."""
+        free = sa.or_(
+            runs.c.owner.is_(None),
+            runs.c.owner == owner,
+            runs.c.lease_expires_at.is_(None),
+            runs.c.lease_expires_at < now,
+        )
+        query = runs.update().where(runs.c.run_id == run_id)
+        if not take_over:
+            query = query.where(free)
+        with self.engine.begin() as connection:
+            claimed = connection.execute(
+                query.values(owner=owner, lease_expires_at=lease_until)
+            ).rowcount
+        return self.get_run(run_id) if claimed == 1 else None
+
+    def extend_leases(self, owner: str, run_ids: Sequence[str], lease_until: datetime) -> set[str]:
+        """Renew ``owner``'s leases; returns the ids of the runs it no longer owns."""
+        if not run_ids:
+            return set()
+        with self.engine.begin() as connection:
+            connection.execute(
+                runs.update()
+                .where(runs.c.owner == owner, runs.c.run_id.in_(run_ids))
+                .values(lease_expires_at=lease_until)
+            )
+            owned = connection.execute(
+                sa.select(runs.c.run_id).where(runs.c.owner == owner, runs.c.run_id.in_(run_ids))
+            ).scalars()
+            return set(run_ids) - set(owned)
+
+    def release_run(self, run_id: str, owner: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                runs.update()
+                .where(runs.c.run_id == run_id, runs.c.owner == owner)
+                .values(lease_expires_at=None)
+            )
+
+    def claimable_runs(self, now: datetime, limit: int = 100) -> list[RunRecord]:
+        """Queued runs, and running runs whose driver's lease expired; by priority, then age."""
+        query = (
+            runs.select()
+            .where(
+                sa.or_(
+                    runs.c.state == "queued",
+                    sa.and_(runs.c.state == "running", runs.c.lease_expires_at < now),
+                )
+            )
+            .order_by(runs.c.priority.desc(), runs.c.created_at, runs.c.run_id)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [_run_from_row(row) for row in rows]
+
+    def active_run_counts(self) -> dict[str, int]:
+        """Per pipeline, how many runs are queued or running."""
+        query = (
+            sa.select(runs.c.pipeline_id, sa.func.count())
+            .where(runs.c.state.in_(("queued", "running")))
+            .group_by(runs.c.pipeline_id)
+        )
+        with self.engine.connect() as connection:
+            return {pipeline_id: count for pipeline_id, count in connection.execute(query)}
+
+    def latest_run(self, pipeline_id: str, run_types: Sequence[str]) -> RunRecord | None:
+        """The pipeline's run of one of ``run_types`` with the latest logical date."""
+        query = (
+            runs.select()
+            .where(runs.c.pipeline_id == pipeline_id, runs.c.run_type.in_(run_types))
+            .order_by(runs.c.logical_date.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else _run_from_row(row)
 
     # task instances and tries
 
@@ -267,6 +358,8 @@ class SqlStore(StateStore):
             values["ended_at"] = None
         if update.params is not None:
             values["params"] = json.dumps(update.params, sort_keys=True, default=str)
+        if update.state in ("success", "failed"):
+            values["lease_expires_at"] = None  # a finished run holds no lease
         result = connection.execute(
             runs.update()
             .where(runs.c.run_id == update.run_id, runs.c.state.in_(update.expected))
