@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from collections.abc import Sequence
+from datetime import datetime
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -291,7 +291,7 @@ class SqlStore(StateStore):
             .group_by(runs.c.pipeline_id)
         )
         with self.engine.connect() as connection:
-            return {pipeline_id: count for pipeline_id, count in connection.execute(query)}
+            return {row[0]: int(row[1]) for row in connection.execute(query)}
 
     def latest_run(self, pipeline_id: str, run_types: Sequence[str]) -> RunRecord | None:
         """The pipeline's run of one of ``run_types`` with the latest logical date."""
