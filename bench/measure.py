@@ -51,7 +51,7 @@ class WorkerMemory:
                     # Only workers: not the resource tracker, nor a child caught between
                     # fork and exec, which still shows this process's memory.
                     with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                        if b"spawn_main" not in cmdline.read():
+                        if b"headwater.executors.worker" not in cmdline.read():
                             continue
                     with open(f"/proc/{pid}/status") as status:
                         for line in status:

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 from headwater.authoring.pipeline import Pipeline
-from headwater.errors import NotFoundError, PipelineLoadError
+from headwater.errors import ConfigError, NotFoundError, PipelineLoadError
 from headwater.executors.base import PipelineRef
 
 MODULE_PREFIX = "headwater_pipelines"
@@ -138,6 +138,60 @@ def load_pipeline(spec: str) -> Pipeline:
         f"{path}: defines several pipelines ({', '.join(sorted(pipelines))}); "
         f"name one as {path}:PIPELINE"
     )
+
+
+def _looks_like_a_file(spec: str) -> bool:
+    return ":" in spec or "/" in spec or "\\" in spec or spec.endswith(".py")
+
+
+def find_pipeline(spec: str, pipelines_dir: Path) -> Pipeline:
+    """The pipeline ``spec`` names: ``FILE[:PIPELINE]``, or an id defined under ``pipelines_dir``.
+
+    A spec that names an existing file, or looks like a path (it has ``/``, ``:`` or ends
+    with ``.py``), is loaded with :func:`load_pipeline`. Otherwise every file of the folder
+    is imported in isolation and the one pipeline with that id is returned; files that
+    fail to import are skipped, and named in the error if the id is not found.
+
+    Raises:
+        PipelineLoadError: the named file is missing or fails to import.
+        NotFoundError: no pipeline has that id (or the folder does not exist).
+        ConfigError: several files define a pipeline with that id.
+    """
+    if Path(spec).is_file() or Path(spec.partition(":")[0]).is_file() or _looks_like_a_file(spec):
+        return load_pipeline(spec)
+    if not pipelines_dir.is_dir():
+        raise NotFoundError(
+            f"no pipeline file or pipeline id {spec!r}: the pipelines folder "
+            f"{pipelines_dir} does not exist; name a file as FILE[:PIPELINE], or the folder "
+            "with --pipelines DIR or HEADWATER_PIPELINES"
+        )
+    found: dict[Path, Pipeline] = {}
+    known: set[str] = set()
+    broken: list[Path] = []
+    for path in find_files([pipelines_dir]):
+        loaded = load_file(path)
+        if loaded.error is not None:
+            broken.append(path)
+        elif spec in loaded.pipelines:
+            found[path] = loaded.pipelines[spec]
+        known.update(loaded.pipelines)
+    if len(found) == 1:
+        return next(iter(found.values()))
+    if found:
+        raise ConfigError(
+            f"pipeline id {spec!r} is defined in several files: "
+            f"{', '.join(map(str, found))}; name one as FILE:{spec}"
+        )
+    message = (
+        f"no pipeline {spec!r} in {pipelines_dir} "
+        f"(pipelines there: {', '.join(sorted(known)) or 'none'})"
+    )
+    if broken:
+        message += (
+            f"; {len(broken)} file(s) failed to import and may define it: "
+            f"{', '.join(map(str, broken))} (see 'headwater validate {pipelines_dir}')"
+        )
+    raise NotFoundError(message)
 
 
 def resolve_pipeline(ref: PipelineRef) -> Pipeline:

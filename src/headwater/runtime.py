@@ -12,10 +12,10 @@ from typing import Any
 
 from headwater.authoring.pipeline import Pipeline
 from headwater.config import Settings
+from headwater.engine.ownership import DEFAULT_LEASE, new_owner_id
 from headwater.engine.results import ResultStore
 from headwater.engine.run_loop import Listener, RunEngine
 from headwater.engine.run_state import label
-from headwater.engine.ownership import DEFAULT_LEASE, new_owner_id
 from headwater.engine.runs import create_run, prepare_clear, prepare_rerun, prepare_retry
 from headwater.errors import PipelineLoadError, RunExistsError
 from headwater.executors.factory import create_executor

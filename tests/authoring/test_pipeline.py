@@ -91,6 +91,12 @@ def test_an_aware_start_keeps_its_zone() -> None:
             "start must be an ISO date such as '2026-01-01', got 'yesterday'",
         ),
         ({"end": 5}, "end must be a date or datetime, got 5"),
+        ({"schedule": "0 2 * *"}, "invalid schedule '0 2 * *': it has 4 field(s)"),
+        ({"schedule": "@once"}, "schedule '@once' needs a start"),
+        (
+            {"start": "2026-02-01", "end": "2026-01-01"},
+            "end 2026-01-01T00:00:00+00:00 is before start 2026-02-01T00:00:00+00:00",
+        ),
         ({"pipeline_id": "my pipeline"}, "invalid pipeline id 'my pipeline'"),
     ],
 )

@@ -37,13 +37,13 @@ def command_env(home: Path) -> dict[str, str]:
 
 @pytest.fixture
 def headwater(tmp_path: Path) -> Headwater:
-    """Run ``headwater ARGS`` with HEADWATER_HOME in tmp_path; returns code and output."""
+    """Run ``headwater ARGS`` in tmp_path with HEADWATER_HOME there (plus ``env``)."""
 
-    def run(*args: str, timeout: float = 60) -> Result:
+    def run(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> Result:
         completed = subprocess.run(
             [sys.executable, "-m", "headwater", *args],
             cwd=tmp_path,
-            env=command_env(tmp_path / "home"),
+            env={**command_env(tmp_path / "home"), **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,

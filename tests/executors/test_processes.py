@@ -1,4 +1,4 @@
-"""The process executor: tries in spawned workers that import the pipeline's module.
+"""The process executor: tries in worker processes that import the pipeline's module.
 
 A worker that dies fails only the try it was running; a try past its timeout has its
 worker killed; results cross the process boundary by pickle. The pipelines live in
@@ -8,11 +8,22 @@ worker killed; results cross the process boundary by pickle. The pipelines live 
 from __future__ import annotations
 
 import os
+import queue
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import types
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from headwater.executors.base import TryOutcome
+from headwater import Pipeline
+from headwater.executors import processes
+from headwater.executors.base import PipelineRef, TryOutcome, TryRequest
 from headwater.executors.processes import ProcessExecutor, describe_exit
 from headwater.testing import TestRun, run_pipeline_test
 from tests.resources.executors.crashing_worker import crashing_worker
@@ -98,23 +109,23 @@ def test_print_output_in_a_worker_goes_to_the_try_log(tmp_path: Path) -> None:
 
 
 def test_the_executor_releases_its_file_descriptors() -> None:
-    def open_pipes() -> int:
+    def open_pipes_and_sockets() -> int:
         count = 0
         for fd in os.listdir("/proc/self/fd"):
             try:
-                count += os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:")
+                count += os.readlink(f"/proc/self/fd/{fd}").startswith(("pipe:", "socket:"))
             except OSError:
                 continue  # the listing's own descriptor, already closed
         return count
 
     outcomes: list[TryOutcome] = []
-    before = open_pipes()
+    before = open_pipes_and_sockets()
     for _ in range(2):
         executor = ProcessExecutor(1)
         executor.start(outcomes.append)
         executor.shutdown()
 
-    assert open_pipes() == before
+    assert open_pipes_and_sockets() == before
     assert outcomes == []
 
 
@@ -130,3 +141,273 @@ def test_the_executor_releases_its_file_descriptors() -> None:
 )
 def test_describe_exit(code: int | None, text: str) -> None:
     assert describe_exit(code) == text
+
+
+# The executor on its own: requests in, outcomes out.
+
+
+def try_request(
+    pipe: Pipeline, task_id: str, tmp_path: Path, *, try_number: int = 1, args: tuple[Any, ...] = ()
+) -> TryRequest:
+    now = datetime.now(UTC)
+    node = pipe.plan.node(task_id)
+    return TryRequest(
+        key=("run", pipe.plan.index_by_id[task_id], -1, try_number),
+        pipeline=PipelineRef(
+            pipeline_id=pipe.pipeline_id,
+            module_name=pipe.module_name,
+            source_file=pipe.source_file,
+        ),
+        task_id=task_id,
+        run_id="run",
+        map_index=-1,
+        try_number=try_number,
+        args=args,
+        kwargs={},
+        context_parameters=node.context_parameters,
+        logical_date=now,
+        data_interval_start=now,
+        data_interval_end=now,
+        params={},
+        upstream_states={},
+        log_path=str(tmp_path / f"{task_id}-{try_number}.log"),
+        timeout=None,
+    )
+
+
+def not_called(*args: Any, **kwargs: Any) -> Any:
+    """The function passed to ``submit``: a worker finds the task's function itself."""
+    raise AssertionError("the process executor does not call the function it is given")
+
+
+def test_a_cancelled_try_reports_nothing_and_its_worker_is_replaced(tmp_path: Path) -> None:
+    outcomes: queue.SimpleQueue[TryOutcome] = queue.SimpleQueue()
+    executor = ProcessExecutor(1)
+    executor.start(outcomes.put)
+    try:
+        # Given: a try that sleeps for a minute, and its worker
+        sleeping = try_request(slow_worker, "sleeps_once", tmp_path, try_number=1)
+        executor.submit(sleeping, not_called)
+        pid = wait_for_pid(tmp_path / "sleeps_once-1.log")
+
+        # When: the try is cancelled, and another one submitted
+        executor.cancel(sleeping.key)
+        executor.submit(try_request(slow_worker, "sleeps_once", tmp_path, try_number=2), not_called)
+
+        # Then: only the second try is reported, from another worker
+        outcome = outcomes.get(timeout=30)
+        assert outcome.key == ("run", 0, -1, 2)
+        assert outcome.ok
+        assert outcome.value != pid
+        assert outcomes.empty()
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    finally:
+        executor.shutdown()
+    assert outcomes.empty()
+
+
+def test_an_argument_the_worker_cannot_import_fails_only_that_try(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given: an argument of a class that exists only in this process
+    module = types.ModuleType("only_in_the_engine")
+    exec("class Local:\n    pass\n", module.__dict__)
+    monkeypatch.setitem(sys.modules, "only_in_the_engine", module)
+    outcomes: queue.SimpleQueue[TryOutcome] = queue.SimpleQueue()
+    executor = ProcessExecutor(1)
+    executor.start(outcomes.put)
+    try:
+        # When
+        executor.submit(
+            try_request(crashing_worker, "after_segfault", tmp_path, args=(module.Local(),)),
+            not_called,
+        )
+        failed = outcomes.get(timeout=30)
+        executor.submit(try_request(crashing_worker, "bystander", tmp_path), not_called)
+        succeeded = outcomes.get(timeout=30)
+    finally:
+        executor.shutdown()
+
+    # Then: the try failed saying why, and the worker ran the next one
+    assert not failed.ok
+    assert failed.error == (
+        "the try cannot be read in the worker process: "
+        "ModuleNotFoundError: No module named 'only_in_the_engine'"
+    )
+    assert (succeeded.ok, succeeded.value) == (True, 42)
+
+
+def test_workers_that_die_as_they_start_fail_tries_then_the_executor_gives_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given: workers that exit with code 3 before they are ready
+    monkeypatch.setattr(processes, "BOOTSTRAP", "import sys; sys.exit(3)")
+    outcomes: queue.SimpleQueue[TryOutcome] = queue.SimpleQueue()
+    executor = ProcessExecutor(1)
+    executor.start(outcomes.put)
+    errors: list[str | None] = []
+    try:
+        # When: tries are submitted until the executor gives up
+        for number in range(1, 20):
+            executor.submit(
+                try_request(crashing_worker, "bystander", tmp_path, try_number=number), not_called
+            )
+            errors.append(outcomes.get(timeout=30).error)
+            if errors[-1] is not None and errors[-1].startswith("ExecutorError"):
+                break
+    finally:
+        executor.shutdown()
+
+    # Then: each failed with the cause, and after 3 workers in a row the executor stopped
+    # starting new ones
+    assert errors[0] == (
+        "WorkerCrashedError: the worker process died as it started (exit code 3; see its stderr)"
+    )
+    assert errors[-1] == (
+        "ExecutorError: no worker process left: 3 worker processes in a row died as they "
+        "started (the last: exit code 3; see their stderr)"
+    )
+    assert len(errors) <= 4
+
+
+# Scripts: a pipeline defined in __main__, and the process that runs it dying.
+
+SCRIPT_HEADER = """
+from dataclasses import dataclass
+
+from headwater import pipeline, task
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+
+@task
+def make() -> Point:
+    return Point(1, 2)
+
+
+@task
+def show(point: Point) -> str:
+    return f"{type(point).__name__}({point.x},{point.y})"
+
+
+@pipeline
+def scripted() -> None:
+    show(make())
+"""
+
+
+def run_script(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT_HEADER + textwrap.dedent(body))
+    return subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HEADWATER_HOME": str(tmp_path / "home")},
+        check=False,
+    )
+
+
+def test_a_pipeline_defined_in_a_script_runs_in_workers(tmp_path: Path) -> None:
+    # Given: a script that runs its pipeline under `if __name__ == "__main__"`, with a
+    # result of a class defined in the script
+    body = """
+    if __name__ == "__main__":
+        run = scripted.test(executor="process")
+        print(run.state, run.result("make"), run.result("show"))
+    """
+
+    # When
+    completed = run_script(tmp_path, body)
+
+    # Then
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "success Point(x=1, y=2) Point(1,2)"
+
+
+def test_a_script_running_its_pipeline_when_imported_fails_its_tries_clearly(
+    tmp_path: Path,
+) -> None:
+    # Given: a script that runs its pipeline at import, without the __main__ guard
+    body = """
+    run = scripted.test(executor="process")
+    print(run.state, run.tasks["make"].error)
+    """
+
+    # When
+    completed = run_script(tmp_path, body)
+
+    # Then: the workers importing the script refuse to start workers of their own
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == (
+        "failed cannot load task 'make' in the worker: ExecutorError: a process executor "
+        "cannot start inside one of its worker processes; a script or pipeline file that "
+        "runs a pipeline when it is imported must keep that call under "
+        '`if __name__ == "__main__":`'
+    )
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux")
+def test_workers_die_with_the_process_that_started_them(tmp_path: Path) -> None:
+    # Given: a process whose two workers are one busy, one idle, and which then dies
+    script = tmp_path / "engine.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os, queue, signal, sys
+            sys.path[:0] = [{str(Path(__file__).resolve().parents[2])!r}]
+            from pathlib import Path
+            from tests.executors.test_processes import not_called, try_request, wait_for_pid
+            from tests.resources.executors.slow_worker import slow_worker
+            from headwater.executors.processes import ProcessExecutor
+
+            tmp = Path({str(tmp_path)!r})
+            executor = ProcessExecutor(2)
+            executor.start(queue.SimpleQueue().put)
+            executor.submit(try_request(slow_worker, "sleeps_once", tmp), not_called)
+            wait_for_pid(tmp / "sleeps_once-1.log")
+            print(*(worker.process.pid for worker in executor._workers), flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+            """
+        )
+    )
+
+    # When (its output goes to a file: a pipe would stay open as long as a worker lives)
+    output = tmp_path / "output.txt"
+    with output.open("w") as out:
+        returncode = subprocess.run(
+            [sys.executable, str(script)], stdout=out, stderr=out, timeout=60, check=False
+        ).returncode
+
+    # Then: both workers are gone soon after
+    assert returncode == -signal.SIGKILL, output.read_text()
+    pids = [int(pid) for pid in output.read_text().split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 10
+    while any(is_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(is_running(pid) for pid in pids)
+
+
+def is_running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_for_pid(log: Path) -> int:
+    """The pid that ``sleeps_once`` prints to its log as it starts."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if log.exists() and "pid=" in (text := log.read_text()):
+            return int(text.split("pid=")[1].split()[0])
+        time.sleep(0.01)
+    raise AssertionError(f"no pid in {log}")

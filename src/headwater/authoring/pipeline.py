@@ -14,6 +14,7 @@ from headwater.authoring.retry import TASK_OPTION_NAMES, check_identifier, resol
 from headwater.errors import DefinitionError
 from headwater.graph.build import build_plan
 from headwater.graph.plan import ExecutionPlan
+from headwater.scheduling.timetables import Timetable, timetable_for
 
 if TYPE_CHECKING:
     from headwater.testing.runs import TestRun
@@ -119,6 +120,12 @@ class Pipeline:
         self.timezone = timezone
         self.start = _parse_moment("start", start, self.zone, where)
         self.end = _parse_moment("end", end, self.zone, where)
+        try:
+            self.timetable: Timetable | None = timetable_for(
+                schedule, self.zone, self.start, self.end
+            )
+        except DefinitionError as exc:
+            raise DefinitionError(f"{where}: {exc}") from None
         self.catchup = bool(catchup)
         self.max_active_runs = max_active_runs
         self.params: dict[str, Any] = dict(params or {})

@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 the run failed (or ``validate`` found a broken file);
 2 bad input (a file that fails to import, an unknown pipeline, run or task, a malformed
-``--param`` or ``--date``); 130 interrupted.
+``--param``, ``--date`` or ``--after``); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import traceback
 
 import click
 
-from headwater.cli import db, run, runs
+from headwater.cli import db, run, runs, scheduler, schedules
 from headwater.errors import HeadwaterError
 
 EXIT_OK = 0
@@ -39,6 +39,10 @@ cli.add_command(runs.retry_command)
 cli.add_command(runs.resume_command)
 cli.add_command(runs.clear_command)
 cli.add_command(runs.runs_group)
+cli.add_command(schedules.next_command)
+cli.add_command(scheduler.trigger_command)
+cli.add_command(scheduler.scheduler_command)
+cli.add_command(scheduler.dev_command)
 cli.add_command(db.db_group)
 
 

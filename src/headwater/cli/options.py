@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import click
+
 from headwater.errors import ConfigError
 from headwater.scheduling.intervals import parse_logical_date
+
+pipelines_option = click.option(
+    "--pipelines",
+    "pipelines_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="HEADWATER_PIPELINES",
+    default="pipelines",
+    show_default=True,
+    show_envvar=True,
+    help="The folder searched for a pipeline named by its id.",
+)
 
 
 def parse_params(values: list[str] | None) -> dict[str, Any]:

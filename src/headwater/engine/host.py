@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import queue
 import socket
 from collections.abc import Callable
-import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ class EngineHost:
         self.in_flight: dict[TryKey, tuple[RunDriver, Flight]] = {}
         self.deadlines: list[tuple[float, TryKey]] = []
         self.running = False
+        self.draining = False  # set by drain(): no new try starts
 
     # lifecycle
 
@@ -95,6 +96,25 @@ class EngineHost:
             return False
         self.drivers[run.run_id] = driver
         return True
+
+    def drain(self, grace: float) -> None:
+        """Start nothing new; wait up to ``grace`` seconds for the running tries to end.
+
+        Their outcomes are committed. Tries still running after that are handed back:
+        once this process's leases are released, whoever resumes the run gives them a
+        new try.
+        """
+        self.draining = True
+        deadline = self.clock.monotonic() + grace
+        while self.in_flight and self.clock.monotonic() < deadline:
+            self.step(max(0.0, deadline - self.clock.monotonic()))
+        self._commit(list(self.drivers.values()))
+
+    def release_leases(self) -> None:
+        """Let the runs driven here go, so that another process may take them at once."""
+        if self.drivers:
+            self.store.extend_leases(self.owner, list(self.drivers), self.clock.now())
+            self.drivers.clear()
 
     def run_until_done(self) -> None:
         while self.drivers:
@@ -139,7 +159,7 @@ class EngineHost:
 
     def _commit_and_dispatch(self) -> None:
         starts: list[tuple[RunDriver, tuple[TryRequest, Callable[..., Any], Flight]]] = []
-        capacity = self.executor.max_concurrency - len(self.in_flight)
+        capacity = 0 if self.draining else self.executor.max_concurrency - len(self.in_flight)
         while self.ready and len(starts) < capacity:
             _, _, driver, key = heapq.heappop(self.ready)
             started = driver.start(key)

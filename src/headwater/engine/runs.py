@@ -11,7 +11,7 @@ from headwater.engine.states import FINAL_TASK_STATES, RunState, TaskState
 from headwater.errors import ConfigError, NotFoundError
 from headwater.graph.plan import ExecutionPlan
 from headwater.scheduling.clock import Clock
-from headwater.scheduling.intervals import manual_interval
+from headwater.scheduling.intervals import DataInterval, manual_interval
 from headwater.store.base import StateStore
 from headwater.store.records import (
     Batch,
@@ -59,10 +59,14 @@ def create_run(
     lease_until: datetime | None = None,
     priority: int = 0,
     backfill_id: str | None = None,
+    interval: DataInterval | None = None,
 ) -> RunRecord:
     """Record a new queued run of ``pipeline`` with every task instance in state none."""
     now = clock.now()
-    interval = manual_interval(pipeline.schedule, pipeline.zone, now=now, logical_date=logical_date)
+    if interval is None:
+        interval = manual_interval(
+            pipeline.schedule, pipeline.zone, now=now, logical_date=logical_date
+        )
     run = RunRecord(
         run_id=new_run_id(run_type, interval.logical_date),
         pipeline_id=pipeline.pipeline_id,

@@ -48,8 +48,10 @@ class StateStore(ABC):
         """Raises NotFoundError when no such run exists."""
 
     @abstractmethod
-    def list_runs(self, pipeline_id: str | None = None, limit: int = 50) -> list[RunRecord]:
-        """The newest runs first, of one pipeline or of all."""
+    def list_runs(
+        self, pipeline_id: str | None = None, limit: int = 50, state: str | None = None
+    ) -> list[RunRecord]:
+        """The newest runs first, of one pipeline or of all, optionally in one state."""
 
     @abstractmethod
     def claim_run(

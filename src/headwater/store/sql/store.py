@@ -208,10 +208,14 @@ class SqlStore(StateStore):
             )
         return _run_from_row(row)
 
-    def list_runs(self, pipeline_id: str | None = None, limit: int = 50) -> list[RunRecord]:
+    def list_runs(
+        self, pipeline_id: str | None = None, limit: int = 50, state: str | None = None
+    ) -> list[RunRecord]:
         query = runs.select().order_by(runs.c.created_at.desc(), runs.c.run_id.desc())
         if pipeline_id is not None:
             query = query.where(runs.c.pipeline_id == pipeline_id)
+        if state is not None:
+            query = query.where(runs.c.state == state)
         with self.engine.connect() as connection:
             rows = connection.execute(query.limit(limit)).all()
         return [_run_from_row(row) for row in rows]

@@ -1,0 +1,148 @@
+"""``headwater scheduler``, ``headwater dev`` and ``headwater trigger``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from headwater.cli.options import parse_date, parse_params, pipelines_option
+from headwater.cli.output import console, print_json
+from headwater.cli.run import executor_option, json_option
+from headwater.engine.ownership import DEFAULT_LEASE
+from headwater.engine.runs import create_run
+from headwater.errors import ConfigError
+from headwater.loader import find_pipeline
+from headwater.runtime import Runtime
+from headwater.scheduling.registry import PipelineRegistry
+from headwater.scheduling.service import SchedulerService, ServiceOptions
+
+
+def _lease_from_env() -> timedelta:
+    raw = os.environ.get("HEADWATER_LEASE_SECONDS")
+    if not raw:
+        return DEFAULT_LEASE
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1
+    if seconds <= 0:
+        raise ConfigError(f"HEADWATER_LEASE_SECONDS must be a positive number, got {raw!r}")
+    return timedelta(seconds=seconds)
+
+
+def _serve(pipelines_dir: Path, executor: str, tick: float, max_runs: int) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger("headwater.scheduler").info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    runtime = Runtime()
+    registry = PipelineRegistry(pipelines_dir)
+    options = ServiceOptions(
+        executor=executor, tick_interval=tick, max_runs=max_runs, lease=_lease_from_env()
+    )
+    logging.getLogger("headwater.scheduler").info(
+        "scheduler %s watching %s", runtime.owner, pipelines_dir.resolve()
+    )
+    try:
+        SchedulerService(runtime, registry, options).run(stop)
+    finally:
+        runtime.close()
+    return 0
+
+
+tick_option = click.option(
+    "--tick",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Seconds between checks for due runs.",
+)
+max_runs_option = click.option(
+    "--max-runs",
+    type=int,
+    default=64,
+    show_default=True,
+    help="Runs this process drives at once.",
+)
+
+
+@click.command("scheduler")
+@pipelines_option
+@executor_option
+@tick_option
+@max_runs_option
+def scheduler_command(pipelines_dir: Path, executor: str, tick: float, max_runs: int) -> int:
+    """Run pipelines on their schedules until stopped (SIGTERM or Ctrl-C)."""
+    return _serve(pipelines_dir, executor, tick, max_runs)
+
+
+@click.command("dev")
+@pipelines_option
+@executor_option
+@tick_option
+@max_runs_option
+def dev_command(pipelines_dir: Path, executor: str, tick: float, max_runs: int) -> int:
+    """The scheduler and its executor in one process, for local development."""
+    return _serve(pipelines_dir, executor, tick, max_runs)
+
+
+@click.command("trigger")
+@click.argument("pipeline_spec", metavar="PIPELINE")
+@click.option("--date", help="Logical date: an ISO date or datetime (default: now).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a param.")
+@pipelines_option
+@json_option
+def trigger_command(
+    pipeline_spec: str,
+    date: str | None,
+    params: tuple[str, ...],
+    pipelines_dir: Path,
+    json_output: bool,
+) -> int:
+    """Ask the scheduler for a run now. A date that already has a run is refused (exit 2)."""
+    overrides = parse_params(list(params))
+    pipeline = find_pipeline(pipeline_spec, pipelines_dir)
+    logical_date = parse_date(date, pipeline.zone)
+    runtime = Runtime()
+    try:
+        run = create_run(
+            runtime.store,
+            pipeline,
+            clock=runtime.clock,
+            logical_date=logical_date,
+            params=overrides,
+            triggered_by="trigger",
+        )
+    finally:
+        runtime.close()
+    if json_output:
+        print_json(
+            {
+                "run_id": run.run_id,
+                "pipeline": run.pipeline_id,
+                "state": run.state,
+                "logical_date": run.logical_date.isoformat(),
+            }
+        )
+    else:
+        console.print(
+            f"queued run {run.run_id} of {run.pipeline_id} for "
+            f"{run.logical_date.isoformat()}; a running scheduler will start it",
+            highlight=False,
+            soft_wrap=True,
+        )
+    return 0

@@ -1,0 +1,168 @@
+"""Scheduler.tick: which runs are due, and which queued runs this process should start.
+
+``tick(now)`` only reads and writes the store; it never sleeps and never runs a task.
+The service (``scheduling/service.py``) calls it in a loop and hands the runs it claims
+to an EngineHost. Runs are unique per pipeline and logical date in the store, so two
+schedulers ticking at once never create the same run twice: the loser's insert fails
+and it moves on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from headwater.authoring.pipeline import Pipeline
+from headwater.engine.ownership import DEFAULT_LEASE
+from headwater.engine.runs import create_run
+from headwater.errors import RunExistsError
+from headwater.scheduling.clock import Clock
+from headwater.scheduling.timetables import DataInterval
+from headwater.store.base import StateStore
+from headwater.store.records import RunRecord
+
+logger = logging.getLogger("headwater.scheduler")
+
+SCHEDULED = "scheduled"
+SCHEDULED_PRIORITY = 10  # the latest scheduled interval goes ahead of backfill runs
+DEFAULT_MAX_ACTIVE_RUNS = 16
+DEFAULT_MAX_ACTIVE_RUNS_CATCHUP = 1
+
+
+def max_active_runs(pipeline: Pipeline) -> int:
+    """The pipeline's limit, or its default: 1 with catchup, 16 without."""
+    if pipeline.max_active_runs is not None:
+        return pipeline.max_active_runs
+    return DEFAULT_MAX_ACTIVE_RUNS_CATCHUP if pipeline.catchup else DEFAULT_MAX_ACTIVE_RUNS
+
+
+@dataclass(slots=True)
+class TickResult:
+    """What one tick did: the runs it created and the runs it claimed to drive here."""
+
+    created: list[RunRecord] = field(default_factory=list)
+    claimed: list[tuple[Pipeline, RunRecord]] = field(default_factory=list)
+
+
+class Scheduler:
+    """Creates due runs and claims queued ones, for the pipelines it is given."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        pipelines: Callable[[], Mapping[str, Pipeline]],
+        *,
+        clock: Clock,
+        owner: str,
+        lease: timedelta = DEFAULT_LEASE,
+    ) -> None:
+        self.store = store
+        self.pipelines = pipelines
+        self.clock = clock
+        self.owner = owner
+        self.lease = lease
+
+    def tick(self, now: datetime, *, capacity: int = 100, driving: int = 0) -> TickResult:
+        """Create the runs that are due at ``now``, then claim up to ``capacity`` runs.
+
+        ``driving`` is how many runs this process already drives; claims stop at
+        ``capacity`` runs in all.
+        """
+        result = TickResult()
+        pipelines = self.pipelines()
+        active = self.store.active_run_counts()
+        for pipeline in pipelines.values():
+            result.created.extend(self._create_due_runs(pipeline, now, active))
+        result.claimed = self._claim(pipelines, now, capacity - driving)
+        return result
+
+    # creating runs
+
+    def due_intervals(self, pipeline: Pipeline, now: datetime, active: int) -> list[DataInterval]:
+        """The scheduled intervals of ``pipeline`` to create runs for at ``now``."""
+        timetable = pipeline.timetable
+        if timetable is None:
+            return []
+        latest = timetable.latest_complete(now)
+        if latest is None:
+            return []
+        last = self.store.latest_run(pipeline.pipeline_id, (SCHEDULED,))
+        if last is not None and last.logical_date >= latest.logical_date:
+            return []
+        if not pipeline.catchup:
+            # First deploy, or the scheduler was down: only the latest complete interval.
+            return [latest] if active < max_active_runs(pipeline) else []
+        room = max_active_runs(pipeline) - active
+        if room <= 0:
+            return []
+        first = (
+            timetable.next_after(last.logical_date)
+            if last is not None
+            else next(timetable.intervals_from(timetable.start or latest.start), None)
+        )
+        if first is None:
+            return []
+        return timetable.intervals_between(first.start, latest.start)[:room]
+
+    def _create_due_runs(
+        self, pipeline: Pipeline, now: datetime, active: dict[str, int]
+    ) -> list[RunRecord]:
+        created = []
+        for interval in self.due_intervals(pipeline, now, active.get(pipeline.pipeline_id, 0)):
+            try:
+                run = create_run(
+                    self.store,
+                    pipeline,
+                    clock=self.clock,
+                    interval=interval,
+                    run_type=SCHEDULED,
+                    triggered_by="scheduler",
+                    priority=SCHEDULED_PRIORITY,
+                )
+            except RunExistsError as exists:
+                # another scheduler, a trigger or a backfill made it first: not ours to make
+                logger.debug("%s", exists)
+                continue
+            active[pipeline.pipeline_id] = active.get(pipeline.pipeline_id, 0) + 1
+            created.append(run)
+            logger.info(
+                "created run %s of %s for %s",
+                run.run_id,
+                pipeline.pipeline_id,
+                interval.logical_date.isoformat(),
+            )
+        return created
+
+    # claiming runs
+
+    def _claim(
+        self, pipelines: Mapping[str, Pipeline], now: datetime, room: int
+    ) -> list[tuple[Pipeline, RunRecord]]:
+        if room <= 0:
+            return []
+        claimed: list[tuple[Pipeline, RunRecord]] = []
+        running = self._running_counts()
+        for run in self.store.claimable_runs(now, limit=room * 4):
+            if len(claimed) >= room:
+                break
+            pipeline = pipelines.get(run.pipeline_id)
+            if pipeline is None:
+                continue  # its file is not loaded here (yet), or fails to import
+            if run.state == "queued" and running.get(run.pipeline_id, 0) >= max_active_runs(
+                pipeline
+            ):
+                continue
+            owned = self.store.claim_run(run.run_id, self.owner, now, now + self.lease)
+            if owned is None:
+                continue  # another scheduler was quicker
+            running[run.pipeline_id] = running.get(run.pipeline_id, 0) + 1
+            claimed.append((pipeline, owned))
+        return claimed
+
+    def _running_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for run in self.store.list_runs(limit=10_000, state="running"):
+            counts[run.pipeline_id] = counts.get(run.pipeline_id, 0) + 1
+        return counts

@@ -1,0 +1,159 @@
+"""Scheduler.tick against a fake clock and the real store: which runs exist, and when."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from headwater import pipeline, task
+from headwater.authoring.pipeline import Pipeline
+from headwater.config import Settings
+from headwater.engine.host import EngineHost
+from headwater.executors.threads import ThreadExecutor
+from headwater.runtime import Runtime
+from headwater.scheduling.clock import FakeClock
+from headwater.scheduling.scheduler import Scheduler, max_active_runs
+
+
+@task
+def extract() -> int:
+    return 1
+
+
+def daily(**options: object) -> Pipeline:
+    def body() -> None:
+        extract()
+
+    body.__name__ = str(options.pop("pipeline_id", "daily"))
+    return pipeline(schedule="@daily", start="2026-01-01", **options)(body)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock("2026-01-10T00:30:00+00:00")
+
+
+@pytest.fixture
+def runtime(settings: Settings, clock: FakeClock) -> Iterator[Runtime]:
+    runtime = Runtime(settings, clock=clock)
+    yield runtime
+    runtime.close()
+
+
+def scheduler_for(runtime: Runtime, clock: FakeClock, *pipelines: Pipeline) -> Scheduler:
+    by_id = {p.pipeline_id: p for p in pipelines}
+    return Scheduler(runtime.store, lambda: by_id, clock=clock, owner=runtime.owner)
+
+
+def logical_dates(runtime: Runtime, pipeline_id: str) -> list[str]:
+    runs = runtime.store.list_runs(pipeline_id, limit=1000)
+    return sorted(f"{run.logical_date:%Y-%m-%d}" for run in runs)
+
+
+def drive(runtime: Runtime, clock: FakeClock, claimed: list[tuple[Pipeline, object]]) -> None:
+    host = EngineHost(
+        runtime.store,
+        ThreadExecutor(4, clock=clock),
+        clock=clock,
+        result_store=runtime.result_store,
+        logs_dir=runtime.settings.logs_dir,
+        owner=runtime.owner,
+    )
+    for pipeline_, run in claimed:
+        host.add(pipeline_, run, claimed=True)  # type: ignore[arg-type]
+    host.start()
+    try:
+        host.run_until_done()
+    finally:
+        host.shutdown()
+
+
+def test_without_catchup_a_first_deploy_runs_only_the_latest_interval(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    scheduler = scheduler_for(runtime, clock, daily())
+    result = scheduler.tick(clock.now())
+    assert logical_dates(runtime, "daily") == ["2026-01-09"]
+    run = result.created[0]
+    assert run.data_interval_start == datetime(2026, 1, 9, tzinfo=UTC)
+    assert run.data_interval_end == datetime(2026, 1, 10, tzinfo=UTC)
+    # the same tick again creates nothing
+    assert scheduler.tick(clock.now()).created == []
+
+
+def test_the_next_interval_is_created_once_it_has_ended(runtime: Runtime, clock: FakeClock) -> None:
+    scheduler = scheduler_for(runtime, clock, daily())
+    drive(runtime, clock, scheduler.tick(clock.now()).claimed)
+    clock.advance(timedelta(hours=23))  # 2026-01-10T23:30: the 10th has not ended
+    assert scheduler.tick(clock.now()).created == []
+    clock.advance(timedelta(hours=1))  # 2026-01-11T00:30
+    assert [f"{r.logical_date:%Y-%m-%d}" for r in scheduler.tick(clock.now()).created] == [
+        "2026-01-10"
+    ]
+
+
+def test_without_catchup_days_missed_while_down_are_skipped(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    scheduler = scheduler_for(runtime, clock, daily())
+    drive(runtime, clock, scheduler.tick(clock.now()).claimed)
+    clock.advance(timedelta(days=5))
+    scheduler.tick(clock.now())
+    assert logical_dates(runtime, "daily") == ["2026-01-09", "2026-01-14"]
+
+
+def test_with_catchup_every_missed_interval_runs_oldest_first_within_max_active_runs(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    catching_up = daily(catchup=True, max_active_runs=3)
+    scheduler = scheduler_for(runtime, clock, catching_up)
+    first = scheduler.tick(clock.now())
+    assert [f"{r.logical_date:%d}" for r in first.created] == ["01", "02", "03"]
+    assert scheduler.tick(clock.now()).created == []  # three are active already
+    drive(runtime, clock, first.claimed)
+    seen = []
+    for _ in range(10):
+        result = scheduler.tick(clock.now())
+        seen.extend(f"{r.logical_date:%d}" for r in result.created)
+        drive(runtime, clock, result.claimed)
+    assert seen == ["04", "05", "06", "07", "08", "09"]
+    assert len(logical_dates(runtime, "daily")) == 9
+
+
+def test_catchup_runs_one_at_a_time_by_default() -> None:
+    assert max_active_runs(daily(catchup=True)) == 1
+    assert max_active_runs(daily()) == 16
+
+
+def test_start_and_end_bound_the_intervals(runtime: Runtime, clock: FakeClock) -> None:
+    bounded = daily(catchup=True, max_active_runs=50, end="2026-01-04")
+    scheduler = scheduler_for(runtime, clock, bounded)
+    scheduler.tick(clock.now())
+    assert logical_dates(runtime, "daily") == [
+        "2026-01-01",
+        "2026-01-02",
+        "2026-01-03",
+        "2026-01-04",
+    ]
+
+
+def test_two_schedulers_never_create_the_same_run(runtime: Runtime, clock: FakeClock) -> None:
+    catching_up = daily(catchup=True, max_active_runs=50)
+    one = scheduler_for(runtime, clock, catching_up)
+    two = Scheduler(runtime.store, lambda: {"daily": catching_up}, clock=clock, owner="other")
+    created = one.tick(clock.now()).created + two.tick(clock.now()).created
+    assert len(created) == 9
+    assert len(logical_dates(runtime, "daily")) == 9
+
+
+def test_a_claimed_run_is_not_claimed_by_another_scheduler(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    one = scheduler_for(runtime, clock, daily())
+    two = Scheduler(runtime.store, lambda: {"daily": daily()}, clock=clock, owner="other")
+    assert len(one.tick(clock.now()).claimed) == 1
+    assert two.tick(clock.now()).claimed == []
+    clock.advance(timedelta(minutes=5))  # the first scheduler died: its lease expired
+    assert len(two.tick(clock.now()).claimed) == 1
