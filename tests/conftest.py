@@ -7,6 +7,7 @@ visible reason otherwise; when it is set but the server cannot be reached, they 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,21 +23,30 @@ POSTGRES_ENV = "HEADWATER_TEST_DATABASE_URL"
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """A PostgreSQL database migrated from scratch once per test session."""
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated from scratch.
+
+    It is created next to the one HEADWATER_TEST_DATABASE_URL names, and dropped at the
+    end, so that test sessions running at once never see each other's rows.
+    """
     url = os.environ.get(POSTGRES_ENV)
     if not url:
         pytest.skip(f"PostgreSQL store tests need {POSTGRES_ENV} (see README, Tests)")
-    engine = sa.create_engine(url)
+    name = f"headwater_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     try:
-        with engine.begin() as connection:
-            tables = ", ".join([*(t.name for t in metadata.sorted_tables), "alembic_version"])
-            connection.execute(sa.text(f"DROP TABLE IF EXISTS {tables} CASCADE"))
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as exc:
         pytest.fail(f"cannot connect to PostgreSQL at {POSTGRES_ENV}={url}: {exc}")
+    session_url = sa.make_url(url).set(database=name).render_as_string(hide_password=False)
+    engine = sa.create_engine(session_url)
     upgrade(engine)
     engine.dispose()
-    return url
+    yield session_url
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _truncate(url: str) -> None:

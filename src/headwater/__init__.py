@@ -6,6 +6,7 @@ Importing this package does no I/O; the engine and the store load when a run sta
 from headwater.authoring.context import Context, RunContext
 from headwater.authoring.definition import TaskGroup, TaskHandle, task_group
 from headwater.authoring.pipeline import Pipeline, pipeline
+from headwater.authoring.sensors import file_sensor, pipeline_sensor, sensor
 from headwater.authoring.shell import shell_task
 from headwater.authoring.task import Task, task
 from headwater.authoring.trigger_rules import TriggerRule
@@ -17,10 +18,12 @@ from headwater.errors import (
     HeadwaterError,
     NotFoundError,
     PipelineLoadError,
+    SensorTimeoutError,
     StoreError,
     TaskTimeoutError,
     TransitionRejected,
 )
+from headwater.scheduling.events import after, on_file
 
 __version__ = "0.1.0"
 
@@ -37,6 +40,13 @@ __all__ = [
     "shell_task",
     "task",
     "task_group",
+    # sensors
+    "file_sensor",
+    "pipeline_sensor",
+    "sensor",
+    # event schedules
+    "after",
+    "on_file",
     # errors
     "BranchError",
     "ConfigError",
@@ -45,6 +55,7 @@ __all__ = [
     "HeadwaterError",
     "NotFoundError",
     "PipelineLoadError",
+    "SensorTimeoutError",
     "StoreError",
     "TaskTimeoutError",
     "TransitionRejected",

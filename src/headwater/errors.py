@@ -49,6 +49,10 @@ class TaskTimeoutError(HeadwaterError, TimeoutError):
     """A try ran longer than its task's ``timeout``."""
 
 
+class SensorTimeoutError(HeadwaterError, TimeoutError):
+    """A sensor's condition did not hold before its ``timeout``, counted from its first poke."""
+
+
 class WorkerCrashedError(ExecutorError):
     """The process running a try died before reporting a result."""
 
@@ -63,6 +67,10 @@ class RunExistsError(HeadwaterError):
     def __init__(self, message: str, *, run_id: str) -> None:
         super().__init__(message)
         self.run_id = run_id
+
+
+class EventSeenError(HeadwaterError):
+    """A pipeline already reacted to this event (a file, an upstream run)."""
 
 
 class BranchError(HeadwaterError, ValueError):

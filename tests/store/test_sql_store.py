@@ -146,6 +146,34 @@ def test_a_try_starts_and_finishes_with_its_own_record(store: SqlStore) -> None:
     assert tries[0].log_path == "/logs/a/try-1.log"
 
 
+def test_a_rescheduled_sensor_pokes_again_in_the_same_try_row(store: SqlStore) -> None:
+    store.create_run(make_run(), [("wait", -1, 1, 0)])
+    store.apply(Batch(changes=[start("wait")]))
+    unmet = dataclasses.replace(
+        finish("wait", "up_for_reschedule", next_try_at=T0 + timedelta(seconds=60)),
+        try_state="up_for_reschedule",
+    )
+    store.apply(Batch(changes=[unmet]))
+    poke = dataclasses.replace(
+        start("wait", expected="up_for_reschedule"),
+        started_at=T0 + timedelta(seconds=60),
+        hostname="other-host",
+        poke_again=True,
+    )
+    store.apply(Batch(changes=[poke]))
+
+    # Then: one try row, running again; the instance and the row keep the first start
+    instance = store.get_task_instances("r1")[0]
+    assert (instance.state, instance.try_number, instance.started_at) == ("running", 1, T0)
+    assert (instance.next_try_at, instance.ended_at) == (None, None)
+    [row] = store.get_tries("r1", "wait")
+    assert (row.try_number, row.state, row.started_at, row.ended_at) == (1, "running", T0, None)
+    assert row.hostname == "other-host"
+    # And: poking again is refused unless the try waits for its next poke
+    with pytest.raises(TransitionRejected, match="unexpected state"):
+        store.apply(Batch(changes=[dataclasses.replace(poke, expected="running")]))
+
+
 def test_a_guarded_change_from_an_unexpected_state_keeps_nothing_of_the_batch(
     store: SqlStore,
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,8 @@ class Context:
         params: the pipeline's params, defaults overridden by the run's values.
         log: a logger that writes to this try's log file.
         upstream_states: the final state of each direct upstream task, by task id.
+        database_url: the metadata store's URL, for tasks that read other runs (such as
+            ``pipeline_sensor``); None outside a run. Kept out of ``repr``.
     """
 
     run_id: str
@@ -38,6 +40,7 @@ class Context:
     params: Mapping[str, Any]
     log: logging.Logger
     upstream_states: Mapping[str, str]
+    database_url: str | None = field(default=None, repr=False)
 
     @property
     def ds(self) -> str:

@@ -14,6 +14,7 @@ from headwater.authoring.retry import TASK_OPTION_NAMES, check_identifier, resol
 from headwater.errors import DefinitionError
 from headwater.graph.build import build_plan
 from headwater.graph.plan import ExecutionPlan
+from headwater.scheduling.events import AfterPipeline, EventSchedule, OnFile
 from headwater.scheduling.timetables import Timetable, timetable_for
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ PIPELINE_OPTION_NAMES = frozenset(
         "timezone",
         "catchup",
         "max_active_runs",
+        "max_active_tasks",
         "default_task_args",
         "params",
         "tags",
@@ -66,12 +68,13 @@ class Pipeline:
         fn: Callable[[], Any],
         *,
         pipeline_id: str | None = None,
-        schedule: str | timedelta | None = None,
+        schedule: str | timedelta | EventSchedule | None = None,
         start: str | date | datetime | None = None,
         end: str | date | datetime | None = None,
         timezone: str = "UTC",
         catchup: bool = False,
         max_active_runs: int | None = None,
+        max_active_tasks: int | None = None,
         default_task_args: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         tags: list[str] | tuple[str, ...] = (),
@@ -91,20 +94,23 @@ class Pipeline:
                 f"{where}: unknown timezone {timezone!r}; use an IANA name such as "
                 "'UTC' or 'Europe/Paris'"
             ) from None
-        if schedule is not None and not isinstance(schedule, (str, timedelta)):
-            raise DefinitionError(
-                f"{where}: schedule must be a cron string, a preset such as '@daily', "
-                f"a timedelta or None, got {schedule!r}"
-            )
-        if max_active_runs is not None and (
-            isinstance(max_active_runs, bool)
-            or not isinstance(max_active_runs, int)
-            or max_active_runs < 1
+        if schedule is not None and not isinstance(
+            schedule, (str, timedelta, OnFile, AfterPipeline)
         ):
             raise DefinitionError(
-                f"{where}: max_active_runs must be a whole number of 1 or more, "
-                f"got {max_active_runs!r}"
+                f"{where}: schedule must be a cron string, a preset such as '@daily', "
+                f"a timedelta, on_file(...), after(...) or None, got {schedule!r}"
             )
+        for name, limit in (
+            ("max_active_runs", max_active_runs),
+            ("max_active_tasks", max_active_tasks),
+        ):
+            if limit is not None and (
+                isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+            ):
+                raise DefinitionError(
+                    f"{where}: {name} must be a whole number of 1 or more, got {limit!r}"
+                )
         for name, callback in (("on_failure", on_failure), ("on_success", on_success)):
             if callback is not None and not callable(callback):
                 raise DefinitionError(f"{where}: {name} must be callable, got {callback!r}")
@@ -121,13 +127,17 @@ class Pipeline:
         self.start = _parse_moment("start", start, self.zone, where)
         self.end = _parse_moment("end", end, self.zone, where)
         try:
-            self.timetable: Timetable | None = timetable_for(
-                schedule, self.zone, self.start, self.end
+            self.timetable: Timetable | None = (
+                None
+                if isinstance(schedule, (OnFile, AfterPipeline))
+                else timetable_for(schedule, self.zone, self.start, self.end)
             )
         except DefinitionError as exc:
             raise DefinitionError(f"{where}: {exc}") from None
         self.catchup = bool(catchup)
         self.max_active_runs = max_active_runs
+        # tries of this pipeline in flight at once in one process, over all its runs
+        self.max_active_tasks = max_active_tasks
         self.params: dict[str, Any] = dict(params or {})
         self.tags = tuple(tags)
         self.description = description if description is not None else (inspect.getdoc(fn) or "")
@@ -184,8 +194,8 @@ def pipeline(
     """Declare a pipeline. The function body calls tasks; their calls become the graph.
 
     Options: ``pipeline_id``, ``schedule``, ``start``, ``end``, ``timezone``, ``catchup``,
-    ``max_active_runs``, ``default_task_args``, ``params``, ``tags``, ``description``,
-    ``on_failure``, ``on_success``.
+    ``max_active_runs``, ``max_active_tasks``, ``default_task_args``, ``params``, ``tags``,
+    ``description``, ``on_failure``, ``on_success``.
     """
 
     unknown = sorted(set(options) - PIPELINE_OPTION_NAMES)

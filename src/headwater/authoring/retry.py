@@ -63,7 +63,8 @@ def check_identifier(kind: str, value: object, where: str) -> str:
     return value
 
 
-def _as_timedelta(name: str, value: object, where: str, *, allow_zero: bool) -> timedelta:
+def check_timedelta(name: str, value: object, where: str, *, allow_zero: bool) -> timedelta:
+    """``value`` (a timedelta or seconds) as a timedelta, else raise DefinitionError."""
     if isinstance(value, bool) or not isinstance(value, (timedelta, int, float)):
         raise DefinitionError(
             f"{where}: {name} must be a timedelta or a number of seconds, got {value!r}"
@@ -100,7 +101,7 @@ def resolve_options(
             )
         values["retries"] = retries
     if "retry_delay" in merged:
-        values["retry_delay"] = _as_timedelta(
+        values["retry_delay"] = check_timedelta(
             "retry_delay", merged["retry_delay"], where, allow_zero=True
         )
     if "retry_backoff" in merged:
@@ -112,7 +113,7 @@ def resolve_options(
             )
         values["retry_backoff"] = float(backoff)
     if merged.get("max_retry_delay") is not None:
-        values["max_retry_delay"] = _as_timedelta(
+        values["max_retry_delay"] = check_timedelta(
             "max_retry_delay", merged["max_retry_delay"], where, allow_zero=False
         )
     if "retry_jitter" in merged:
@@ -128,7 +129,7 @@ def resolve_options(
             )
         values["retry_jitter"] = float(jitter)
     if merged.get("timeout") is not None:
-        values["timeout"] = _as_timedelta("timeout", merged["timeout"], where, allow_zero=False)
+        values["timeout"] = check_timedelta("timeout", merged["timeout"], where, allow_zero=False)
     if "trigger_rule" in merged:
         rule = merged["trigger_rule"]
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Generic, ParamSpec, TypeVar, overload
@@ -13,6 +13,11 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from headwater.authoring.context import Context
 from headwater.authoring.definition import TaskCall, TaskHandle, active_builder
 from headwater.authoring.retry import TASK_OPTION_NAMES, check_identifier, resolve_options
+from headwater.authoring.sensor_policy import (
+    SENSOR_OPTION_NAMES,
+    SensorPolicy,
+    resolve_sensor_policy,
+)
 from headwater.errors import DefinitionError
 
 P = ParamSpec("P")
@@ -23,12 +28,13 @@ R = TypeVar("R")
 class TaskKind:
     """What the engine does with a task's return value."""
 
-    name: str  # "python", "branch" or "shell"
+    name: str  # "python", "branch", "shell" or "sensor"
 
 
 PYTHON = TaskKind("python")
 BRANCH = TaskKind("branch")
 SHELL = TaskKind("shell")
+SENSOR = TaskKind("sensor")
 
 
 def _context_parameters(fn: Callable[..., Any]) -> tuple[str, ...]:
@@ -58,12 +64,17 @@ class Task(Generic[P, R]):
         task_id: str | None = None,
         kind: TaskKind = PYTHON,
         explicit_id: bool = False,
+        sensor: Mapping[str, Any] | None = None,
     ) -> None:
         self.fn = fn
         self.explicit_id = explicit_id
         self.kind = kind
         self.task_id = task_id or fn.__name__
         self.options = self._checked(self.task_id, options)
+        # how a sensor pokes (from its settings: poke_interval...); None for other tasks
+        self.sensor: SensorPolicy | None = None
+        if sensor is not None:
+            self.sensor = resolve_sensor_policy(sensor, self._where(self.task_id))
         self.description = inspect.getdoc(fn) or ""
         self.signature = inspect.signature(fn)
         self.context_parameters = _context_parameters(fn)
@@ -82,27 +93,44 @@ class Task(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<Task {self.task_id!r}>"
 
-    def _checked(self, task_id: str, options: dict[str, Any]) -> dict[str, Any]:
-        """Validate an id and options now, naming the task (and pipeline, inside one)."""
+    def _where(self, task_id: str) -> str:
         builder = active_builder()  # set when override() or shell_task() runs in a pipeline
         in_pipeline = f"pipeline {builder.pipeline_id!r}, " if builder is not None else ""
-        where = f"{in_pipeline}task {task_id!r} ({_where_defined(self.fn)})"
+        kind = "sensor" if self.kind is SENSOR else "task"
+        return f"{in_pipeline}{kind} {task_id!r} ({_where_defined(self.fn)})"
+
+    def _checked(self, task_id: str, options: dict[str, Any]) -> dict[str, Any]:
+        """Validate an id and options now, naming the task (and pipeline, inside one)."""
+        where = self._where(task_id)
         check_identifier("task id", task_id, where)
         resolve_options(options, {}, where)
         return dict(options)
 
     def override(self, *, task_id: str | None = None, **options: Any) -> Task[P, R]:
-        """A copy of this task with another id or other options, as in Airflow."""
-        unknown = sorted(set(options) - TASK_OPTION_NAMES)
+        """A copy of this task with another id or other options, as in Airflow.
+
+        A sensor's settings (``poke_interval``, ``timeout``, ``mode``...) may be
+        overridden too.
+        """
+        # a sensor's "timeout" is its own: tasks' try timeout does not apply to sensors
+        sensor_names = SENSOR_OPTION_NAMES if self.sensor is not None else frozenset()
+        known = TASK_OPTION_NAMES | sensor_names
+        unknown = sorted(set(options) - known)
         if unknown:
             raise DefinitionError(
                 f"task {self.task_id!r}: override() got unknown option(s) {unknown}; "
-                f"known options are {', '.join(sorted(TASK_OPTION_NAMES))}"
+                f"known options are {', '.join(sorted(known))}"
             )
         # A shallow copy keeps the signature work already done (override is called in loops).
         overridden = copy.copy(self)
         overridden.task_id = task_id or self.task_id
-        overridden.options = self._checked(overridden.task_id, {**self.options, **options})
+        task_options = {k: v for k, v in options.items() if k not in sensor_names}
+        overridden.options = self._checked(overridden.task_id, {**self.options, **task_options})
+        if self.sensor is not None:
+            changed = {k: v for k, v in options.items() if k in sensor_names}
+            if changed:
+                settings = {**_policy_settings(self.sensor), **changed}
+                overridden.sensor = resolve_sensor_policy(settings, self._where(overridden.task_id))
         overridden.explicit_id = task_id is not None or self.explicit_id
         return overridden
 
@@ -164,6 +192,10 @@ class Task(Generic[P, R]):
         for upstream_id in _handles_in((args, kwargs)):
             builder.add_edge(upstream_id, task_id)
         return handle
+
+
+def _policy_settings(policy: SensorPolicy) -> dict[str, Any]:
+    return {name: getattr(policy, name) for name in SENSOR_OPTION_NAMES}
 
 
 def _as_keywords(bound: inspect.BoundArguments) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import traceback
 
 import click
 
-from headwater.cli import db, run, runs, scheduler, schedules
+from headwater.cli import backfill, db, pools, run, runs, scheduler, schedules
 from headwater.errors import HeadwaterError
 
 EXIT_OK = 0
@@ -43,6 +43,9 @@ cli.add_command(schedules.next_command)
 cli.add_command(scheduler.trigger_command)
 cli.add_command(scheduler.scheduler_command)
 cli.add_command(scheduler.dev_command)
+cli.add_command(backfill.backfill_command)
+cli.add_command(backfill.backfills_group)
+cli.add_command(pools.pools_group)
 cli.add_command(db.db_group)
 
 

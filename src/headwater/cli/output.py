@@ -24,6 +24,7 @@ STATE_STYLES = {
     "skipped": "magenta",
     "running": "cyan",
     "up_for_retry": "yellow",
+    "up_for_reschedule": "blue",
     "queued": "grey50",
     "none": "grey50",
 }

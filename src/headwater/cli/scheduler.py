@@ -15,6 +15,7 @@ import click
 from headwater.cli.options import parse_date, parse_params, pipelines_option
 from headwater.cli.output import console, print_json
 from headwater.cli.run import executor_option, json_option
+from headwater.config_file import load_config
 from headwater.engine.ownership import DEFAULT_LEASE
 from headwater.engine.runs import create_run
 from headwater.errors import ConfigError
@@ -37,7 +38,15 @@ def _lease_from_env() -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _serve(pipelines_dir: Path, executor: str, tick: float, max_runs: int) -> int:
+def _serve(
+    pipelines_dir: Path,
+    executor: str,
+    tick: float,
+    max_runs: int,
+    *,
+    parallelism: int | None = None,
+    config_path: Path | None = None,
+) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -50,9 +59,19 @@ def _serve(pipelines_dir: Path, executor: str, tick: float, max_runs: int) -> in
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     runtime = Runtime()
+    try:
+        config = load_config(config_path, runtime.settings.home)
+    except ConfigError:
+        runtime.close()
+        raise
     registry = PipelineRegistry(pipelines_dir)
     options = ServiceOptions(
-        executor=executor, tick_interval=tick, max_runs=max_runs, lease=_lease_from_env()
+        executor=executor,
+        tick_interval=tick,
+        max_runs=max_runs,
+        lease=_lease_from_env(),
+        parallelism=parallelism,
+        pools=config.pools,
     )
     logging.getLogger("headwater.scheduler").info(
         "scheduler %s watching %s", runtime.owner, pipelines_dir.resolve()
@@ -79,15 +98,47 @@ max_runs_option = click.option(
     help="Runs this process drives at once.",
 )
 
+parallelism_option = click.option(
+    "--parallelism",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Tries this process runs at once, over all runs [default: the executor's size].",
+)
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="HEADWATER_CONFIG",
+    show_envvar=True,
+    default=None,
+    help="TOML config file declaring pools [default: $HEADWATER_HOME/headwater.toml if it exists].",
+)
+
 
 @click.command("scheduler")
 @pipelines_option
 @executor_option
 @tick_option
 @max_runs_option
-def scheduler_command(pipelines_dir: Path, executor: str, tick: float, max_runs: int) -> int:
+@parallelism_option
+@config_option
+def scheduler_command(
+    pipelines_dir: Path,
+    executor: str,
+    tick: float,
+    max_runs: int,
+    parallelism: int | None,
+    config_path: Path | None,
+) -> int:
     """Run pipelines on their schedules until stopped (SIGTERM or Ctrl-C)."""
-    return _serve(pipelines_dir, executor, tick, max_runs)
+    return _serve(
+        pipelines_dir,
+        executor,
+        tick,
+        max_runs,
+        parallelism=parallelism,
+        config_path=config_path,
+    )
 
 
 @click.command("dev")
@@ -95,9 +146,25 @@ def scheduler_command(pipelines_dir: Path, executor: str, tick: float, max_runs:
 @executor_option
 @tick_option
 @max_runs_option
-def dev_command(pipelines_dir: Path, executor: str, tick: float, max_runs: int) -> int:
+@parallelism_option
+@config_option
+def dev_command(
+    pipelines_dir: Path,
+    executor: str,
+    tick: float,
+    max_runs: int,
+    parallelism: int | None,
+    config_path: Path | None,
+) -> int:
     """The scheduler and its executor in one process, for local development."""
-    return _serve(pipelines_dir, executor, tick, max_runs)
+    return _serve(
+        pipelines_dir,
+        executor,
+        tick,
+        max_runs,
+        parallelism=parallelism,
+        config_path=config_path,
+    )
 
 
 @click.command("trigger")

@@ -20,6 +20,7 @@ from typing import Any
 
 from headwater.authoring.context import Context, RunContext
 from headwater.authoring.retry import compute_retry_delay
+from headwater.authoring.sensor_policy import SensorMode, next_poke_at, timeout_message
 from headwater.engine.callbacks import call_safely
 from headwater.engine.results import ResultStore
 from headwater.engine.run_state import Instance, InstanceKey, RunView, label
@@ -72,6 +73,7 @@ class DriverContext:
     logs_dir: Path
     hostname: str
     listener: Listener | None = None
+    database_url: str | None = None  # handed to tries (sensors reading other runs)
 
 
 class RunDriver:
@@ -94,6 +96,7 @@ class RunDriver:
         )
         self.in_flight = 0
         self.queued = 0  # instances handed to the host's ready queue, not yet started
+        self.max_active_tasks: int | None = getattr(pipeline, "max_active_tasks", None)
         self.retries: list[tuple[datetime, int, InstanceKey]] = []
         self.sequence = itertools.count()
         self.pending = Batch()
@@ -143,9 +146,11 @@ class RunDriver:
         if all_final and RunState(self.run.state).is_final:
             return False
         for key, instance in self.view.instances.items():
-            if instance.state in (TaskState.RUNNING, TaskState.QUEUED):
+            if instance.state is TaskState.RUNNING and self._reschedules(key[0]):
+                self._interrupted_poke(key, instance, now)
+            elif instance.state in (TaskState.RUNNING, TaskState.QUEUED):
                 self._close_interrupted(key, instance, now)
-            elif instance.state is TaskState.UP_FOR_RETRY:
+            elif instance.state in (TaskState.UP_FOR_RETRY, TaskState.UP_FOR_RESCHEDULE):
                 due = instance.next_try_at or now
                 heapq.heappush(self.retries, (due, next(self.sequence), key))
             elif instance.state is TaskState.NONE and key[1] >= 0:
@@ -179,7 +184,8 @@ class RunDriver:
     def _close_interrupted(self, key: InstanceKey, instance: Instance, now: datetime) -> None:
         """A try that was running when its driver died: close it and grant a new try."""
         node = self.plan.nodes[key[0]]
-        if instance.try_number > 0:
+        if instance.state is TaskState.RUNNING and instance.try_number > 0:
+            # (a QUEUED instance was waiting for pool slots: it has no try to close)
             self.pending.changes.append(
                 FinishTry(
                     run_id=self.run.run_id,
@@ -226,6 +232,29 @@ class RunDriver:
 
     # starting tries
 
+    def wait_for_slots(self, key: InstanceKey) -> None:
+        """``key`` waits for its pool's slots: it shows ``queued`` until it starts."""
+        instance = self.view.instances[key]
+        # a rescheduled sensor keeps its state: its next start is a poke of the same try
+        if instance.state in (TaskState.QUEUED, TaskState.UP_FOR_RESCHEDULE):
+            return
+        self.pending.changes.append(
+            SetState(
+                run_id=self.run.run_id,
+                task_id=self.plan.nodes[key[0]].task_id,
+                map_index=key[1],
+                expected=instance.state.value,
+                state=TaskState.QUEUED.value,
+            )
+        )
+        instance.state = TaskState.QUEUED
+        self._notify(instance, TaskState.QUEUED)
+
+    def refuse(self, key: InstanceKey, error: str) -> None:
+        """``key`` cannot start (its pool does not exist): it fails without a try."""
+        self.queued -= 1
+        self._fail_without_try(key, error)
+
     def start(self, key: InstanceKey) -> tuple[TryRequest, Callable[..., Any], Flight] | None:
         """Build the start of ``key``'s next try (its store change goes to ``pending``)."""
         self.queued -= 1
@@ -245,7 +274,9 @@ class RunDriver:
         except Exception as exc:  # an upstream result could not be read back
             self._fail_without_try(key, f"{type(exc).__name__}: {exc}")
             return None
-        try_number = instance.try_number + 1
+        # a rescheduled sensor's next poke goes on with the same try (and log)
+        poke_again = instance.state is TaskState.UP_FOR_RESCHEDULE
+        try_number = instance.try_number + (0 if poke_again else 1)
         suffix = f".{map_index}" if map_index >= 0 else ""
         log_path = f"{self.log_root}/{node.task_id}{suffix}/try-{try_number}.log"
         now = self.clock.now()
@@ -259,8 +290,11 @@ class RunDriver:
                 started_at=now,
                 log_path=log_path,
                 hostname=self.shared.hostname,
+                poke_again=poke_again,
             )
         )
+        if not poke_again:
+            instance.started_at = now
         instance.state = TaskState.RUNNING
         instance.try_number = try_number
         timeout = node.options.timeout
@@ -281,6 +315,8 @@ class RunDriver:
             upstream_states=self.view.upstream_states(index),
             log_path=log_path,
             timeout=timeout.total_seconds() if timeout else None,
+            sensor=node.sensor,
+            database_url=self.shared.database_url,
         )
         return request, node.fn, Flight(instance, log_path)
 
@@ -308,8 +344,13 @@ class RunDriver:
     def handle(self, outcome: TryOutcome, flight: Flight) -> None:
         """Record how a try ended and evaluate what it unblocks."""
         self.in_flight -= 1
-        if outcome.ok:
+        if outcome.not_met:
+            self._not_met(flight)
+        elif outcome.ok:
             self._succeeded(outcome, flight)
+        elif outcome.sensor_timeout:
+            error = outcome.error or "SensorTimeoutError"
+            self._sensor_timed_out(flight, outcome.started_at, outcome.ended_at, error)
         else:
             self._failed(outcome, flight, outcome.error or "failed", outcome.traceback)
 
@@ -341,7 +382,7 @@ class RunDriver:
                 try_state=TaskState.SUCCESS.value,
                 instance_state=TaskState.SUCCESS.value,
                 ended_at=outcome.ended_at,
-                duration=(outcome.ended_at - outcome.started_at).total_seconds(),
+                duration=self._duration(instance, outcome.started_at, outcome.ended_at),
                 result=result,
                 result_ref=result_ref,
             )
@@ -400,7 +441,7 @@ class RunDriver:
                 try_state=TaskState.FAILED.value,
                 instance_state=state.value,
                 ended_at=outcome.ended_at,
-                duration=(outcome.ended_at - outcome.started_at).total_seconds(),
+                duration=self._duration(instance, outcome.started_at, outcome.ended_at),
                 error=error,
                 traceback=traceback,
                 next_try_at=next_try_at,
@@ -417,6 +458,102 @@ class RunDriver:
             return
         self._task_callback(node, instance, flight, "on_failure", error=error)
         self._instance_final(instance)
+
+    # sensors
+
+    def _reschedules(self, index: int) -> bool:
+        sensor = self.plan.nodes[index].sensor
+        return sensor is not None and sensor.mode is SensorMode.RESCHEDULE
+
+    def _duration(self, instance: Instance, started_at: datetime, ended_at: datetime) -> float:
+        """A try's duration; a reschedule-mode sensor's try spans from its first poke."""
+        if instance.started_at is not None and self._reschedules(instance.node):
+            started_at = instance.started_at
+        return (ended_at - started_at).total_seconds()
+
+    def _not_met(self, flight: Flight) -> None:
+        """A reschedule-mode sensor's poke found its condition unmet: wait, or time out.
+
+        The try does not end: the instance becomes ``up_for_reschedule`` until its next
+        poke, without holding an executor or pool slot meanwhile.
+        """
+        instance = flight.instance
+        node = self.plan.nodes[instance.node]
+        assert node.sensor is not None  # only sensors report not_met
+        now = self.clock.now()
+        first_poke = instance.started_at or now
+        due = next_poke_at(node.sensor, first_poke, now)
+        if due is None:
+            error = "SensorTimeoutError: " + timeout_message(node.task_id, node.sensor, first_poke)
+            TryLog(flight.log_path).write(error + "\n")
+            self._sensor_timed_out(flight, first_poke, now, error)
+            return
+        state = TaskState.UP_FOR_RESCHEDULE
+        self.pending.changes.append(
+            FinishTry(
+                run_id=self.run.run_id,
+                task_id=node.task_id,
+                map_index=instance.map_index,
+                try_number=instance.try_number,
+                try_state=state.value,
+                instance_state=state.value,
+                ended_at=now,
+                duration=(now - first_poke).total_seconds(),
+                next_try_at=due,
+            )
+        )
+        instance.state, instance.next_try_at = state, due
+        self._notify(instance, state)
+        heapq.heappush(self.retries, (due, next(self.sequence), (node.index, instance.map_index)))
+
+    def _sensor_timed_out(
+        self, flight: Flight, started_at: datetime, ended_at: datetime, error: str
+    ) -> None:
+        """A sensor ran out of time: ``failed`` without retry, or ``skipped`` (soft_fail)."""
+        instance = flight.instance
+        node = self.plan.nodes[instance.node]
+        assert node.sensor is not None  # only sensors time out this way
+        state = TaskState.SKIPPED if node.sensor.soft_fail else TaskState.FAILED
+        self.pending.changes.append(
+            FinishTry(
+                run_id=self.run.run_id,
+                task_id=node.task_id,
+                map_index=instance.map_index,
+                try_number=instance.try_number,
+                try_state=state.value,
+                instance_state=state.value,
+                ended_at=ended_at,
+                duration=(ended_at - started_at).total_seconds(),
+                error=error,
+            )
+        )
+        instance.state = state
+        self._notify(instance, state)
+        if state is TaskState.FAILED:
+            self._task_callback(node, instance, flight, "on_failure", error=error)
+        self._instance_final(instance)
+
+    def _interrupted_poke(self, key: InstanceKey, instance: Instance, now: datetime) -> None:
+        """A reschedule-mode sensor's poke was running when its driver died: poke again.
+
+        A poke only looks, so it is simply made again, in the same try: the sensor's
+        timeout still counts from its first poke.
+        """
+        self.pending.changes.append(
+            FinishTry(
+                run_id=self.run.run_id,
+                task_id=self.plan.nodes[key[0]].task_id,
+                map_index=key[1],
+                try_number=instance.try_number,
+                try_state=TaskState.UP_FOR_RESCHEDULE.value,
+                instance_state=TaskState.UP_FOR_RESCHEDULE.value,
+                ended_at=now,
+                duration=0.0,
+                next_try_at=now,
+            )
+        )
+        instance.state = TaskState.UP_FOR_RESCHEDULE
+        heapq.heappush(self.retries, (now, next(self.sequence), key))
 
     def _fail_without_try(self, key: InstanceKey, error: str) -> None:
         instance = self.view.instances[key]

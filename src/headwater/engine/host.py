@@ -4,7 +4,8 @@ Each step commits, in one transaction, the pending changes of every run (the out
 the tries that just ended, the tasks they skipped, the tries they unblocked), then hands
 the new tries to the executor; so a task's final state is durable before any downstream
 task starts. Ready instances of all runs wait in one queue ordered by priority weight,
-then age.
+then age; ``Admission`` decides which of them start (parallelism, ``max_active_tasks``,
+pool slots).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from headwater.engine.admission import Admission, ReadyEntry
 from headwater.engine.driver import DriverContext, Flight, Listener, RunDriver
 from headwater.engine.ownership import DEFAULT_LEASE, new_owner_id
 from headwater.engine.results import ResultStore
@@ -27,7 +29,7 @@ from headwater.engine.states import TaskState
 from headwater.executors.base import Executor, TryKey, TryOutcome, TryRequest
 from headwater.scheduling.clock import Clock
 from headwater.store.base import StateStore
-from headwater.store.records import RunRecord
+from headwater.store.records import Batch, RunRecord
 
 logger = logging.getLogger("headwater.engine")
 
@@ -46,9 +48,12 @@ class EngineHost:
         listener: Listener | None = None,
         owner: str | None = None,
         lease: timedelta = DEFAULT_LEASE,
+        parallelism: int | None = None,
     ) -> None:
         self.owner = owner or new_owner_id()
         self.lease = lease
+        # tries in flight at once: the executor's size, or fewer
+        self.parallelism = min(parallelism or executor.max_concurrency, executor.max_concurrency)
         self._next_renewal = 0.0
         self.store = store
         self.executor = executor
@@ -59,10 +64,12 @@ class EngineHost:
             logs_dir=logs_dir,
             hostname=socket.gethostname(),
             listener=listener,
+            database_url=store.url,
         )
         self.drivers: dict[str, RunDriver] = {}
         self.outcomes: queue.SimpleQueue[TryOutcome] = queue.SimpleQueue()
-        self.ready: list[tuple[int, int, RunDriver, InstanceKey]] = []
+        self.ready: list[ReadyEntry] = []
+        self.admission = Admission(store, clock, self.owner, lease)
         self.sequence = itertools.count()
         self.in_flight: dict[TryKey, tuple[RunDriver, Flight]] = {}
         self.deadlines: list[tuple[float, TryKey]] = []
@@ -153,18 +160,23 @@ class EngineHost:
             driver = self.drivers.pop(run_id)
             for key in [k for k, (d, _) in self.in_flight.items() if d is driver]:
                 del self.in_flight[key]
+                self.admission.ended(key)
                 self.executor.cancel(key)
             self.ready = [entry for entry in self.ready if entry[2] is not driver]
             heapq.heapify(self.ready)
+            self.admission.forget(driver)
+        if lost:
+            self._commit([])  # the pool slots of the tries dropped go back now
 
     def _commit_and_dispatch(self) -> None:
         starts: list[tuple[RunDriver, tuple[TryRequest, Callable[..., Any], Flight]]] = []
-        capacity = 0 if self.draining else self.executor.max_concurrency - len(self.in_flight)
-        while self.ready and len(starts) < capacity:
-            _, _, driver, key = heapq.heappop(self.ready)
-            started = driver.start(key)
-            if started is not None:
-                starts.append((driver, started))
+        if not self.draining:
+            starts = self.admission.take(
+                self.ready,
+                self.parallelism - len(self.in_flight),
+                self.drivers.values(),
+                lambda: self._commit(list(self.drivers.values())),
+            )
         self._commit(list(self.drivers.values()))
         for driver, (request, fn, flight) in starts:
             self.in_flight[request.key] = (driver, flight)
@@ -184,6 +196,8 @@ class EngineHost:
                 driver.pending = type(driver.pending)()
             callbacks.extend(driver.after_commit)
             driver.after_commit.clear()
+        if self.admission.releases:
+            batches.append(Batch(changes=list(self.admission.take_releases())))
         if batches:
             self.store.apply_many(batches)
         for callback in callbacks:
@@ -209,18 +223,32 @@ class EngineHost:
 
     def _wait(self, timeout: float | None) -> None:
         due = self._next_retry_at()
+        # instances wait for pool slots that other processes may free: ask again soon
+        # (if a try could start now at all)
+        can_start = not self.draining and len(self.in_flight) < self.parallelism
+        poll = self.admission.poll_at() if can_start else None
         if not self.in_flight:
-            if due is None:
+            if due is None and poll is None:
                 return
-            seconds = (due - self.clock.now()).total_seconds()
-            self.clock.sleep(seconds if timeout is None else min(seconds, timeout))
+            seconds = min(
+                (due - self.clock.now()).total_seconds() if due is not None else float("inf"),
+                poll - self.clock.monotonic() if poll is not None else float("inf"),
+            )
+            seconds = seconds if timeout is None else min(seconds, timeout)
+            self._keep_leases_through(seconds)
+            self.clock.sleep(seconds)
             self._release_due_retries()
             return
-        candidates = [] if timeout is None else [timeout]
+        # wake up to renew the leases while long tries run (a poke-mode sensor...)
+        candidates = [self._next_renewal - self.clock.monotonic()]
+        if timeout is not None:
+            candidates.append(timeout)
         if self.deadlines:
             candidates.append(self.deadlines[0][0] - self.clock.monotonic())
         if due is not None:
             candidates.append((due - self.clock.now()).total_seconds())
+        if poll is not None:
+            candidates.append(poll - self.clock.monotonic())
         wait = max(0.0, min(candidates)) if candidates else None
         outcomes: list[TryOutcome] = []
         try:
@@ -229,12 +257,25 @@ class EngineHost:
                 outcomes.append(self.outcomes.get_nowait())
         except queue.Empty:
             pass
+        holding = self.admission.holding
         for outcome in outcomes:
             entry = self.in_flight.pop(outcome.key, None)
             if entry is not None:  # else: a try given up on (timed out); its outcome is moot
+                if holding:
+                    self.admission.ended(outcome.key)
                 entry[0].handle(outcome, entry[1])
         self._expire_timeouts()
         self._release_due_retries()
+
+    def _keep_leases_through(self, seconds: float) -> None:
+        """Before a sleep longer than the renewal period, extend the leases past its end.
+
+        Nothing runs here meanwhile (a reschedule-mode sensor waits for its next poke, a
+        retry for its delay): the runs stay this process's until it wakes up to go on.
+        """
+        if seconds > self.lease.total_seconds() / 3:
+            until = self.clock.now() + timedelta(seconds=seconds) + self.lease
+            self.store.extend_leases(self.owner, list(self.drivers), until)
 
     def _expire_timeouts(self) -> None:
         now = self.clock.monotonic()
@@ -243,6 +284,7 @@ class EngineHost:
             entry = self.in_flight.pop(key, None)
             if entry is not None:
                 self.executor.cancel(key)
+                self.admission.ended(key)
                 entry[0].timed_out(key, entry[1])
 
     def _release_due_retries(self) -> None:

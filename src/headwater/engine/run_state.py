@@ -30,6 +30,7 @@ class Instance:
     try_number: int
     max_tries: int
     next_try_at: datetime | None = None
+    started_at: datetime | None = None  # of the current try (a sensor's: its first poke)
     result: str | None = None
     result_ref: str | None = None
     value: Any = None
@@ -68,6 +69,7 @@ class RunView:
                 try_number=record.try_number,
                 max_tries=record.max_tries,
                 next_try_at=record.next_try_at,
+                started_at=record.started_at,
                 result=record.result,
                 result_ref=record.result_ref,
             )

@@ -60,6 +60,7 @@ def create_run(
     priority: int = 0,
     backfill_id: str | None = None,
     interval: DataInterval | None = None,
+    event_key: str | None = None,
 ) -> RunRecord:
     """Record a new queued run of ``pipeline`` with every task instance in state none."""
     now = clock.now()
@@ -86,7 +87,9 @@ def create_run(
     )
     record_pipeline(store, pipeline, now)
     store.create_run(
-        run, [(node.task_id, -1, node.options.retries + 1, 0) for node in pipeline.plan.nodes]
+        run,
+        [(node.task_id, -1, node.options.retries + 1, 0) for node in pipeline.plan.nodes],
+        event_key=event_key,
     )
     return run
 
@@ -153,6 +156,9 @@ def _apply_reset(
     task_ids: set[str],
     now: datetime,
     params: dict[str, Any] | None = None,
+    *,
+    backfill_id: str | None = None,
+    priority: int | None = None,
 ) -> list[str]:
     instances = store.get_task_instances(run.run_id)
     changes = _reset_changes(run.run_id, plan, instances, task_ids, now)
@@ -165,6 +171,8 @@ def _apply_reset(
                 state=RunState.QUEUED.value,
                 clear_ended_at=True,
                 params=params,
+                backfill_id=backfill_id,
+                priority=priority,
             ),
         )
     )
@@ -226,16 +234,30 @@ def prepare_rerun(
     run_id: str,
     clock: Clock,
     params: Mapping[str, Any] | None = None,
+    *,
+    backfill_id: str | None = None,
+    priority: int | None = None,
 ) -> RunRecord:
     """Reset every task of a finished run, with new params, so the interval runs again.
 
     Runs are unique per logical date: running a date again replaces that run's state
-    (its tries stay in the history) instead of creating a second run.
+    (its tries stay in the history) instead of creating a second run. With
+    ``backfill_id`` (and ``priority``), the run now belongs to that backfill, in the same
+    transaction as the reset.
     """
     run = store.get_run(run_id)
     _ensure_not_running(run)
     merged = {**pipeline.params, **(params or {})}
-    _apply_reset(store, run, pipeline.plan, set(pipeline.plan.index_by_id), clock.now(), merged)
+    _apply_reset(
+        store,
+        run,
+        pipeline.plan,
+        set(pipeline.plan.index_by_id),
+        clock.now(),
+        merged,
+        backfill_id=backfill_id,
+        priority=priority,
+    )
     return store.get_run(run_id)
 
 

@@ -16,6 +16,7 @@ class TaskState(StrEnum):
     SKIPPED = "skipped"
     UPSTREAM_FAILED = "upstream_failed"
     UP_FOR_RETRY = "up_for_retry"
+    UP_FOR_RESCHEDULE = "up_for_reschedule"  # a sensor waiting for its next poke
 
     @property
     def is_final(self) -> bool:
@@ -41,7 +42,9 @@ FINAL_TASK_STATES = frozenset(
 
 # Every change of a task instance's state must be listed here. Clearing (headwater clear,
 # retry) is the move of a final state back to NONE; resuming after a crash moves
-# QUEUED/RUNNING back to NONE once the interrupted try is closed.
+# QUEUED/RUNNING back to NONE once the interrupted try is closed. A reschedule-mode sensor
+# goes RUNNING -> UP_FOR_RESCHEDULE after each unmet poke and back to RUNNING for the next
+# one, within the same try; a sensor that times out with soft_fail goes RUNNING -> SKIPPED.
 TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     TaskState.NONE: frozenset(
         {
@@ -52,11 +55,22 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
             TaskState.FAILED,
         }
     ),
-    TaskState.QUEUED: frozenset({TaskState.RUNNING, TaskState.NONE}),
+    # QUEUED: waiting for a pool's slots; it fails there when its pool does not exist
+    TaskState.QUEUED: frozenset({TaskState.RUNNING, TaskState.NONE, TaskState.FAILED}),
     TaskState.RUNNING: frozenset(
-        {TaskState.SUCCESS, TaskState.FAILED, TaskState.UP_FOR_RETRY, TaskState.NONE}
+        {
+            TaskState.SUCCESS,
+            TaskState.FAILED,
+            TaskState.UP_FOR_RETRY,
+            TaskState.UP_FOR_RESCHEDULE,
+            TaskState.SKIPPED,
+            TaskState.NONE,
+        }
     ),
-    TaskState.UP_FOR_RETRY: frozenset({TaskState.RUNNING, TaskState.NONE}),
+    TaskState.UP_FOR_RETRY: frozenset(
+        {TaskState.RUNNING, TaskState.QUEUED, TaskState.NONE, TaskState.FAILED}
+    ),
+    TaskState.UP_FOR_RESCHEDULE: frozenset({TaskState.RUNNING, TaskState.NONE}),
     TaskState.SUCCESS: frozenset({TaskState.NONE}),
     TaskState.FAILED: frozenset({TaskState.NONE}),
     TaskState.SKIPPED: frozenset({TaskState.NONE}),

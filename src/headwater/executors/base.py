@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from headwater.authoring.sensor_policy import SensorPolicy
+
 TryKey = tuple[str, int, int, int]  # (run id, node index, map index, try number)
 
 
@@ -40,11 +42,18 @@ class TryRequest:
     upstream_states: Mapping[str, str]
     log_path: str
     timeout: float | None
+    sensor: SensorPolicy | None = None  # set for a sensor: how it pokes
+    database_url: str | None = None  # the metadata store, for tries that read other runs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TryOutcome:
-    """How a try ended. ``value`` is the return value when ``ok``."""
+    """How a try ended. ``value`` is the return value when ``ok``.
+
+    A reschedule-mode sensor whose poke found its condition unmet reports ``ok`` with
+    ``not_met``; a poke-mode sensor that ran out of time reports a failure with
+    ``sensor_timeout``.
+    """
 
     key: TryKey
     ok: bool
@@ -53,6 +62,8 @@ class TryOutcome:
     value: Any = None
     error: str | None = None
     traceback: str | None = None
+    not_met: bool = False
+    sensor_timeout: bool = False
 
 
 ReportOutcome = Callable[[TryOutcome], None]

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from headwater.authoring.context import Context
+from headwater.errors import SensorTimeoutError
+from headwater.executors import poking
 from headwater.executors.base import TryOutcome, TryRequest
 from headwater.scheduling.clock import Clock
 
@@ -131,13 +133,17 @@ def build_context(request: TryRequest, logger: logging.Logger) -> Context:
         params=request.params,
         log=logger,
         upstream_states=request.upstream_states,
+        database_url=request.database_url,
     )
+
+
+_OWN_FILES = frozenset({__file__, poking.__file__})
 
 
 def user_traceback(exc: BaseException) -> str:
     """The traceback of a task's exception, without headwater's own frames at the top."""
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+    while tb is not None and tb.tb_frame.f_code.co_filename in _OWN_FILES:
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
@@ -153,24 +159,42 @@ def execute_try(request: TryRequest, fn: Callable[..., Any], clock: Clock) -> Tr
             kwargs[name] = context
     started_at = clock.now()
     _current.log = log
+    met = True
     try:
-        value = fn(*request.args, **kwargs)
+        if request.sensor is None:
+            value = fn(*request.args, **kwargs)
+        else:
+            value, met = poking.run_sensor(
+                lambda: fn(*request.args, **kwargs),
+                request.sensor,
+                clock,
+                logger,
+                request.task_id,
+            )
     except BaseException as exc:  # the task's error, whatever it is, fails only this try
         if isinstance(exc, KeyboardInterrupt):
             raise
-        text = user_traceback(exc)
+        error = f"{type(exc).__name__}: {exc}"
+        sensor_timeout = isinstance(exc, SensorTimeoutError) and request.sensor is not None
+        # a sensor's timeout is headwater's verdict, not a bug: its message, no traceback
+        text = error + "\n" if sensor_timeout else user_traceback(exc)
         log.write(text)
         return TryOutcome(
             key=request.key,
             ok=False,
             started_at=started_at,
             ended_at=clock.now(),
-            error=f"{type(exc).__name__}: {exc}",
-            traceback=text,
+            error=error,
+            traceback=None if sensor_timeout else text,
+            sensor_timeout=sensor_timeout,
         )
     finally:
         _current.log = None
         log.close()
+    if not met:
+        return TryOutcome(
+            key=request.key, ok=True, started_at=started_at, ended_at=clock.now(), not_met=True
+        )
     return TryOutcome(
         key=request.key, ok=True, started_at=started_at, ended_at=clock.now(), value=value
     )

@@ -99,7 +99,11 @@ def build_plan(
     for index, task_id in enumerate(order):
         call = calls[task_id]
         where = f"pipeline {pipeline_id!r}, task {task_id!r}"
-        options = resolve_options(call.options, default_task_args, where)
+        defaults = default_task_args
+        if call.task.sensor is not None:
+            # a sensor's wait is bounded by its own timeout, not by the tries' default one
+            defaults = {k: v for k, v in default_task_args.items() if k != "timeout"}
+        options = resolve_options(call.options, defaults, where)
         args, args_refs = _replace_handles(call.args, index_by_id)
         kwargs, kwargs_refs = _replace_handles(call.kwargs, index_by_id)
         nodes.append(
@@ -119,6 +123,7 @@ def build_plan(
                 map_over=call.map_over,
                 description=call.task.description,
                 line=call.line,
+                sensor=call.task.sensor,
             )
         )
     return ExecutionPlan(pipeline_id=pipeline_id, nodes=tuple(nodes), index_by_id=index_by_id)

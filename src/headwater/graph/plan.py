@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headwater.authoring.retry import TaskOptions
+from headwater.authoring.sensor_policy import SensorPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +24,7 @@ class PlanNode:
     index: int
     task_id: str
     base_id: str  # the task's own id before group prefix and suffix, for branch matching
-    kind: str  # "python", "branch" or "shell"
+    kind: str  # "python", "branch", "shell" or "sensor"
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     kwargs: Mapping[str, Any]
@@ -35,6 +36,7 @@ class PlanNode:
     map_over: str | None
     description: str
     line: int | None
+    sensor: SensorPolicy | None = None  # how a sensor pokes; None for other tasks
 
     @property
     def is_mapped(self) -> bool:

@@ -30,7 +30,7 @@ def parse_logical_date(value: str, zone: ZoneInfo) -> tuple[datetime, bool]:
 
 
 def manual_interval(
-    schedule: str | timedelta | None,
+    schedule: object,
     zone: ZoneInfo,
     *,
     now: datetime,
@@ -44,7 +44,11 @@ def manual_interval(
     there is no schedule). A date alone means midnight in ``zone``.
     """
     once = isinstance(schedule, str) and schedule.strip().lower() == ONCE
-    timetable = None if once else timetable_for(schedule, zone)
+    timetable = (
+        timetable_for(schedule, zone)
+        if isinstance(schedule, (str, timedelta)) and not once
+        else None  # no schedule, @once, or an event schedule: no periods to follow
+    )
     periodic = timetable if isinstance(timetable, PeriodicTimetable) else None
     if logical_date is not None:
         if not isinstance(logical_date, datetime):

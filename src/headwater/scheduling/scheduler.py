@@ -18,7 +18,9 @@ from headwater.authoring.pipeline import Pipeline
 from headwater.engine.ownership import DEFAULT_LEASE
 from headwater.engine.runs import create_run
 from headwater.errors import RunExistsError
+from headwater.scheduling.backfill import advance_backfills
 from headwater.scheduling.clock import Clock
+from headwater.scheduling.event_runs import create_event_runs
 from headwater.scheduling.timetables import DataInterval
 from headwater.store.base import StateStore
 from headwater.store.records import RunRecord
@@ -75,8 +77,21 @@ class Scheduler:
         active = self.store.active_run_counts()
         for pipeline in pipelines.values():
             result.created.extend(self._create_due_runs(pipeline, now, active))
+            room = max_active_runs(pipeline) - active.get(pipeline.pipeline_id, 0)
+            events = create_event_runs(self.store, pipeline, now, room, self.clock)
+            active[pipeline.pipeline_id] = active.get(pipeline.pipeline_id, 0) + len(events)
+            result.created.extend(events)
+        result.created.extend(self._advance_backfills(pipelines, now))
         result.claimed = self._claim(pipelines, now, capacity - driving)
         return result
+
+    def _advance_backfills(
+        self, pipelines: Mapping[str, Pipeline], now: datetime
+    ) -> list[RunRecord]:
+        """Carry on the recorded backfills no live process holds (``--detach``, a dead owner)."""
+        return advance_backfills(
+            self.store, pipelines, owner=self.owner, now=now, lease=self.lease, clock=self.clock
+        )
 
     # creating runs
 
@@ -104,7 +119,14 @@ class Scheduler:
         )
         if first is None:
             return []
-        return timetable.intervals_between(first.start, latest.start)[:room]
+        # Intervals a backfill or a trigger ran already are not due: passing over them
+        # keeps the schedule moving instead of retrying the same existing run forever.
+        taken = {
+            run.logical_date
+            for run in self.store.runs_between(pipeline.pipeline_id, first.start, latest.start)
+        }
+        due = timetable.intervals_between(first.start, latest.start)
+        return [interval for interval in due if interval.logical_date not in taken][:room]
 
     def _create_due_runs(
         self, pipeline: Pipeline, now: datetime, active: dict[str, int]
@@ -150,19 +172,26 @@ class Scheduler:
             pipeline = pipelines.get(run.pipeline_id)
             if pipeline is None:
                 continue  # its file is not loaded here (yet), or fails to import
-            if run.state == "queued" and running.get(run.pipeline_id, 0) >= max_active_runs(
-                pipeline
+            # a backfill's runs count against the backfill's own limit, not the pipeline's
+            in_backfill = run.backfill_id is not None
+            if (
+                run.state == "queued"
+                and not in_backfill
+                and running.get(run.pipeline_id, 0) >= max_active_runs(pipeline)
             ):
                 continue
             owned = self.store.claim_run(run.run_id, self.owner, now, now + self.lease)
             if owned is None:
                 continue  # another scheduler was quicker
-            running[run.pipeline_id] = running.get(run.pipeline_id, 0) + 1
+            if not in_backfill:
+                running[run.pipeline_id] = running.get(run.pipeline_id, 0) + 1
             claimed.append((pipeline, owned))
         return claimed
 
     def _running_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for run in self.store.list_runs(limit=10_000, state="running"):
+            if run.backfill_id is not None:
+                continue  # limited by its backfill
             counts[run.pipeline_id] = counts.get(run.pipeline_id, 0) + 1
         return counts

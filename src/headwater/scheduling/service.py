@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
+from headwater.config_file import PoolConfig
 from headwater.engine.host import EngineHost
 from headwater.engine.ownership import DEFAULT_LEASE
 from headwater.executors.factory import create_executor
@@ -33,6 +34,8 @@ class ServiceOptions:
     max_runs: int = 64  # runs driven at once by this process
     lease: timedelta = DEFAULT_LEASE
     grace: float = 30.0  # seconds running tries get to finish on shutdown
+    parallelism: int | None = None  # tries at once in this process (default: executor's)
+    pools: tuple[PoolConfig, ...] = ()  # declared in the config file, set at start
 
 
 class SchedulerService:
@@ -47,12 +50,15 @@ class SchedulerService:
         self.clock = runtime.clock
         self.host = EngineHost(
             runtime.store,
-            create_executor(options.executor, clock=runtime.clock),
+            create_executor(
+                options.executor, max_concurrency=options.parallelism, clock=runtime.clock
+            ),
             clock=runtime.clock,
             result_store=runtime.result_store,
             logs_dir=runtime.settings.logs_dir,
             owner=runtime.owner,
             lease=options.lease,
+            parallelism=options.parallelism,
         )
         self.scheduler = Scheduler(
             runtime.store,
@@ -65,6 +71,7 @@ class SchedulerService:
     def run(self, stop: threading.Event) -> None:
         host, options = self.host, self.options
         next_reload = next_tick = self.clock.monotonic()
+        self._set_pools()
         host.start()
         try:
             while not stop.is_set():
@@ -85,6 +92,12 @@ class SchedulerService:
             host.drain(options.grace)
             host.release_leases()
             host.shutdown()
+
+    def _set_pools(self) -> None:
+        """Apply the pools of the config file (pools it does not name are left as they are)."""
+        for pool in self.options.pools:
+            self.runtime.store.set_pool(pool.name, pool.slots, pool.description, self.clock.now())
+            logger.info("pool %s: %d slot(s), from the config file", pool.name, pool.slots)
 
     def _tick(self) -> None:
         result = self.scheduler.tick(

@@ -7,9 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from headwater.store.records import (
+    BackfillRecord,
     Batch,
     PipelineRecord,
+    PoolRecord,
     RunRecord,
+    SlotGrants,
+    SlotRequest,
     TaskInstanceRecord,
     TryRecord,
 )
@@ -23,6 +27,9 @@ class StateStore(ABC):
     one expected, else ``TransitionRejected`` is raised and nothing of the batch is kept.
     """
 
+    url: str | None = None
+    """Where another process (a try reading other runs) opens this store; None if it can't."""
+
     @abstractmethod
     def upsert_pipeline(self, record: PipelineRecord) -> None:
         """Insert or replace the pipeline's description."""
@@ -32,12 +39,30 @@ class StateStore(ABC):
         """Raises NotFoundError when no such pipeline was recorded."""
 
     @abstractmethod
-    def create_run(self, run: RunRecord, instances: Sequence[tuple[str, int, int, int]]) -> None:
+    def create_run(
+        self,
+        run: RunRecord,
+        instances: Sequence[tuple[str, int, int, int]],
+        *,
+        event_key: str | None = None,
+    ) -> None:
         """Insert a run and its instances ``(task_id, map_index, max_tries, try_number)``.
+
+        With ``event_key``, the event that started the run is recorded in the same
+        transaction.
 
         Raises:
             RunExistsError: the pipeline already has a run for that logical date.
+            EventSeenError: the pipeline already reacted to ``event_key``.
         """
+
+    @abstractmethod
+    def record_event(self, pipeline_id: str, event_key: str, now: datetime) -> bool:
+        """Note an event that started no run; False if it was already recorded."""
+
+    @abstractmethod
+    def seen_events(self, pipeline_id: str, event_keys: Sequence[str]) -> set[str]:
+        """Which of ``event_keys`` the pipeline already reacted to."""
 
     @abstractmethod
     def find_run(self, pipeline_id: str, logical_date: datetime) -> RunRecord | None:
@@ -72,7 +97,11 @@ class StateStore(ABC):
 
     @abstractmethod
     def extend_leases(self, owner: str, run_ids: Sequence[str], lease_until: datetime) -> set[str]:
-        """Renew ``owner``'s leases on ``run_ids``; returns the ids it no longer owns."""
+        """Renew ``owner``'s leases on ``run_ids``; returns the ids it no longer owns.
+
+        The pool slots ``owner`` holds for tries of the runs it still owns are renewed
+        to the same time: giving ``now`` lets the runs and their slots go at once.
+        """
 
     @abstractmethod
     def release_run(self, run_id: str, owner: str) -> None:
@@ -84,7 +113,11 @@ class StateStore(ABC):
 
     @abstractmethod
     def active_run_counts(self) -> dict[str, int]:
-        """How many runs of each pipeline are queued or running."""
+        """How many runs of each pipeline are queued or running, not counting backfill runs.
+
+        A backfill's runs (those with a ``backfill_id``) are limited by the backfill's own
+        ``max_active_runs``, not by the pipeline's.
+        """
 
     @abstractmethod
     def latest_run(self, pipeline_id: str, run_types: Sequence[str]) -> RunRecord | None:
@@ -99,6 +132,100 @@ class StateStore(ABC):
         self, run_id: str, task_id: str | None = None, map_index: int | None = None
     ) -> list[TryRecord]:
         """Tries of a run, optionally of one task (and map index), oldest first."""
+
+    # pools
+
+    @abstractmethod
+    def set_pool(self, name: str, slots: int, description: str | None, now: datetime) -> None:
+        """Create the pool, or change its number of slots (and description, unless None).
+
+        Tries already holding slots keep them; a smaller pool grants nothing until
+        enough of them have ended.
+        """
+
+    @abstractmethod
+    def list_pools(self, now: datetime) -> list[PoolRecord]:
+        """Every pool by name, with the slots held by leases live at ``now``."""
+
+    @abstractmethod
+    def delete_pool(self, name: str) -> None:
+        """Delete a pool; tries holding its slots keep running.
+
+        Raises:
+            NotFoundError: there is no such pool.
+        """
+
+    @abstractmethod
+    def acquire_slots(
+        self,
+        requests: Sequence[SlotRequest],
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+    ) -> SlotGrants:
+        """Grant what the pools allow of ``requests``, in their order, in one transaction.
+
+        A request is granted when the slots its pool's live leases hold (rows whose
+        lease runs to ``now`` or later), plus its own, fit in the pool's size; a request
+        that does not fit is skipped and the next ones are still considered (a smaller
+        request may fit). A granted request is held by ``owner`` until ``lease_until``
+        (see ``extend_leases``) or until a ``ReleaseSlots`` change. Rows of the
+        requested instances are replaced: the caller drives their runs, so an earlier
+        try of theirs is over. Expired rows are deleted on the way.
+
+        Concurrent callers, in any process, are serialized, so no pool is ever
+        over-granted. Requests naming a pool that does not exist are not granted;
+        ``SlotGrants.sizes`` tells the caller which pools exist.
+        """
+
+    # backfills
+
+    @abstractmethod
+    def runs_between(self, pipeline_id: str, first: datetime, last: datetime) -> list[RunRecord]:
+        """The pipeline's runs whose logical date is in ``[first, last]``, oldest first."""
+
+    @abstractmethod
+    def create_backfill(self, record: BackfillRecord) -> None:
+        """Record a new backfill."""
+
+    @abstractmethod
+    def get_backfill(self, backfill_id: str) -> BackfillRecord:
+        """Raises NotFoundError when no such backfill exists."""
+
+    @abstractmethod
+    def list_backfills(
+        self, pipeline_id: str | None = None, state: str | None = None, limit: int = 100
+    ) -> list[BackfillRecord]:
+        """The newest backfills first, of one pipeline or of all, optionally in one state."""
+
+    @abstractmethod
+    def claim_backfill(
+        self,
+        backfill_id: str,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        *,
+        take_over: bool = False,
+    ) -> BackfillRecord | None:
+        """Make ``owner`` the process advancing a running backfill until ``lease_until``.
+
+        As ``claim_run``: succeeds when the backfill has no owner, is ``owner``'s already
+        (the lease is renewed), or its lease expired before ``now`` (or always, with
+        ``take_over``). Returns None when another process holds a live lease on it, or
+        when it is no longer running.
+        """
+
+    @abstractmethod
+    def release_backfill(self, backfill_id: str, owner: str) -> None:
+        """Drop ``owner``'s lease on the backfill, so that another process carries it on."""
+
+    @abstractmethod
+    def finish_backfill(self, backfill_id: str, state: str, ended_at: datetime) -> bool:
+        """Move a running backfill to ``state`` (success or failed) and drop its lease.
+
+        Returns False when it was not running any more (another process finished it).
+        """
 
     def apply(self, batch: Batch) -> None:
         """Apply one batch in its own transaction (see ``apply_many``)."""

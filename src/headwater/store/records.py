@@ -40,6 +40,29 @@ class RunRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BackfillRecord:
+    """A backfill: runs for the intervals of a range of logical dates, a few at a time.
+
+    ``start_date`` and ``end_date`` bound the logical dates, both included (UTC).
+    ``owner`` and ``lease_expires_at`` name the process advancing it, as for runs.
+    """
+
+    backfill_id: str
+    pipeline_id: str
+    start_date: datetime
+    end_date: datetime
+    max_active_runs: int
+    reprocess: str  # none, failed or all
+    reverse: bool
+    params: dict[str, Any]
+    state: str  # running, success or failed
+    created_at: datetime
+    ended_at: datetime | None = None
+    owner: str | None = None
+    lease_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskInstanceRecord:
     """The current state of one task (one map index) in a run."""
 
@@ -90,7 +113,12 @@ class AddInstances:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StartTry:
-    """A try starts: the instance goes ``expected`` → running and a try row is added."""
+    """A try starts: the instance goes ``expected`` → running and a try row is added.
+
+    With ``poke_again``, a reschedule-mode sensor's try goes on with its next poke: its
+    row (state ``up_for_reschedule``) goes back to running, and the instance and the
+    row keep their start, the first poke's.
+    """
 
     run_id: str
     task_id: str
@@ -100,6 +128,7 @@ class StartTry:
     started_at: datetime
     log_path: str
     hostname: str
+    poke_again: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,8 +139,8 @@ class FinishTry:
     task_id: str
     map_index: int
     try_number: int
-    try_state: str  # success or failed
-    instance_state: str  # success, failed or up_for_retry
+    try_state: str  # success, failed, or a sensor's up_for_reschedule or skipped
+    instance_state: str  # success, failed, up_for_retry, or as try_state for a sensor
     ended_at: datetime
     duration: float
     error: str | None = None
@@ -150,7 +179,17 @@ class ResetMapped:
     max_tries: int
 
 
-Change = AddInstances | StartTry | FinishTry | SetState | ResetMapped
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReleaseSlots:
+    """A try that held pool slots ended: its ``pool_slots`` row goes, if ``owner``'s."""
+
+    run_id: str
+    task_id: str
+    map_index: int
+    owner: str
+
+
+Change = AddInstances | StartTry | FinishTry | SetState | ResetMapped | ReleaseSlots
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,6 +203,8 @@ class RunUpdate:
     ended_at: datetime | None = None
     clear_ended_at: bool = False
     params: dict[str, Any] | None = None  # replaces the run's params when given
+    backfill_id: str | None = None  # when given, the run now belongs to this backfill
+    priority: int | None = None  # replaces the run's priority when given
 
 
 @dataclass(slots=True)
@@ -175,3 +216,46 @@ class Batch:
 
     def __bool__(self) -> bool:
         return bool(self.changes) or self.run_update is not None
+
+
+# Pools: named numbers of slots shared by every process driving runs (see StateStore).
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolRecord:
+    """A pool and how many of its slots live leases hold now."""
+
+    name: str
+    slots: int
+    description: str
+    updated_at: datetime
+    in_use: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlotRequest:
+    """A task instance asks for ``slots`` slots of ``pool`` to start a try."""
+
+    pool: str
+    slots: int
+    run_id: str
+    task_id: str
+    map_index: int
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.run_id, self.task_id, self.map_index)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlotGrants:
+    """What ``StateStore.acquire_slots`` decided.
+
+    Attributes:
+        granted: the keys (run id, task id, map index) of the requests granted.
+        sizes: the number of slots of each requested pool that exists; a pool missing
+            here does not exist.
+    """
+
+    granted: frozenset[tuple[str, str, int]]
+    sizes: dict[str, int]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headwater.config import Settings
+from headwater.config_file import MAX_POOL_SLOTS
 from headwater.engine.results import ResultStore
 from headwater.engine.run_state import label
 from headwater.errors import NotFoundError
@@ -101,6 +102,10 @@ def run_pipeline_test(
     folder = home or Path(tempfile.mkdtemp(prefix="headwater-test-"))
     runtime = Runtime(Settings.for_home(folder), clock=clock)
     try:
+        # Pools limit what runs at once across runs; a test run is alone, so every pool
+        # its tasks name exists here and holds them all.
+        for pool in sorted({n.options.pool for n in pipeline.plan.nodes if n.options.pool}):
+            runtime.store.set_pool(pool, MAX_POOL_SLOTS, "Pipeline.test()", runtime.clock.now())
         run = runtime.run(
             pipeline,
             logical_date=logical_date,

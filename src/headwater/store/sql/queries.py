@@ -42,6 +42,29 @@ START_INSTANCE = (
     )
 )
 
+# A reschedule-mode sensor's next poke: the same try goes on, keeping its start.
+POKE_AGAIN_INSTANCE = (
+    task_instances.update()
+    .where(
+        _instance_key(),
+        _ti.state == sa.bindparam("b_expected"),
+        _ti.try_number == sa.bindparam("b_try_number"),
+    )
+    .values(state="running", ended_at=None, duration=None, next_try_at=None, error=None)
+)
+
+POKE_AGAIN_TRY = (
+    task_tries.update()
+    .where(
+        _tt.run_id == sa.bindparam("b_run_id"),
+        _tt.task_id == sa.bindparam("b_task_id"),
+        _tt.map_index == sa.bindparam("b_map_index"),
+        _tt.try_number == sa.bindparam("b_try_number"),
+        _tt.state == "up_for_reschedule",
+    )
+    .values(state="running", ended_at=None, duration=None, hostname=sa.bindparam("b_hostname"))
+)
+
 FINISH_TRY = (
     task_tries.update()
     .where(
@@ -120,6 +143,14 @@ def start_instance_params(changes: list[StartTry]) -> list[dict[str, Any]]:
         }
         for c in changes
     ]
+
+
+def poke_again_instance_params(changes: list[StartTry]) -> list[dict[str, Any]]:
+    return [{**_key(c), "b_expected": c.expected, "b_try_number": c.try_number} for c in changes]
+
+
+def poke_again_try_params(changes: list[StartTry]) -> list[dict[str, Any]]:
+    return [{**_key(c), "b_try_number": c.try_number, "b_hostname": c.hostname} for c in changes]
 
 
 def insert_try_params(changes: list[StartTry]) -> list[dict[str, Any]]:

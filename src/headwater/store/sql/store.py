@@ -13,25 +13,36 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from headwater.config import Settings
-from headwater.errors import NotFoundError, RunExistsError, StoreError, TransitionRejected
+from headwater.errors import (
+    EventSeenError,
+    NotFoundError,
+    RunExistsError,
+    StoreError,
+    TransitionRejected,
+)
 from headwater.store.base import StateStore
 from headwater.store.records import (
     AddInstances,
+    BackfillRecord,
     Batch,
     Change,
     FinishTry,
     PipelineRecord,
+    PoolRecord,
+    ReleaseSlots,
     ResetMapped,
     RunRecord,
     RunUpdate,
     SetState,
+    SlotGrants,
+    SlotRequest,
     StartTry,
     TaskInstanceRecord,
     TryRecord,
 )
-from headwater.store.sql import queries
+from headwater.store.sql import backfills, pools, queries
 from headwater.store.sql.migrate import ensure_schema
-from headwater.store.sql.schema import pipelines, runs, task_instances, task_tries
+from headwater.store.sql.schema import events, pipelines, runs, task_instances, task_tries
 
 _CHANGE_ORDER: dict[type, int] = {
     AddInstances: 0,
@@ -39,6 +50,7 @@ _CHANGE_ORDER: dict[type, int] = {
     FinishTry: 1,
     SetState: 2,
     StartTry: 3,
+    ReleaseSlots: 4,
 }
 
 
@@ -95,6 +107,10 @@ class SqlStore(StateStore):
 
     def __init__(self, engine: Engine, *, migrate: bool = True) -> None:
         self.engine = engine
+        url = engine.url
+        # an in-memory SQLite database is private to its connection: no one else opens it
+        in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+        self.url = None if in_memory else url.render_as_string(hide_password=False)
         self._sane_multi_rowcount = engine.dialect.supports_sane_multi_rowcount
         if migrate:
             try:
@@ -152,10 +168,20 @@ class SqlStore(StateStore):
 
     # runs
 
-    def create_run(self, run: RunRecord, instances: Sequence[tuple[str, int, int, int]]) -> None:
+    def create_run(
+        self,
+        run: RunRecord,
+        instances: Sequence[tuple[str, int, int, int]],
+        *,
+        event_key: str | None = None,
+    ) -> None:
         try:
-            self._insert_run(run, instances)
+            self._insert_run(run, instances, event_key)
         except sa.exc.IntegrityError:
+            if event_key is not None and self.seen_events(run.pipeline_id, [event_key]):
+                raise EventSeenError(
+                    f"pipeline {run.pipeline_id!r} already reacted to {event_key!r}"
+                ) from None
             existing = self.find_run(run.pipeline_id, run.logical_date)
             if existing is None:
                 raise
@@ -164,6 +190,29 @@ class SqlStore(StateStore):
                 f"{run.logical_date.isoformat()}: {existing.run_id} ({existing.state})",
                 run_id=existing.run_id,
             ) from None
+
+    def record_event(self, pipeline_id: str, event_key: str, now: datetime) -> bool:
+        """Note an event that started no run; False if it was already recorded."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    events.insert().values(
+                        pipeline_id=pipeline_id, event_key=event_key, seen_at=now
+                    )
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def seen_events(self, pipeline_id: str, event_keys: Sequence[str]) -> set[str]:
+        """Which of ``event_keys`` the pipeline already reacted to."""
+        if not event_keys:
+            return set()
+        query = sa.select(events.c.event_key).where(
+            events.c.pipeline_id == pipeline_id, events.c.event_key.in_(list(event_keys))
+        )
+        with self.engine.connect() as connection:
+            return set(connection.execute(query).scalars())
 
     def find_run(self, pipeline_id: str, logical_date: datetime) -> RunRecord | None:
         """The pipeline's run for ``logical_date``, if there is one."""
@@ -174,8 +223,23 @@ class SqlStore(StateStore):
             row = connection.execute(query).first()
         return None if row is None else _run_from_row(row)
 
-    def _insert_run(self, run: RunRecord, instances: Sequence[tuple[str, int, int, int]]) -> None:
+    def _insert_run(
+        self,
+        run: RunRecord,
+        instances: Sequence[tuple[str, int, int, int]],
+        event_key: str | None,
+    ) -> None:
         with self.engine.begin() as connection:
+            if event_key is not None:
+                # the event and its run are recorded together: neither without the other
+                connection.execute(
+                    events.insert().values(
+                        pipeline_id=run.pipeline_id,
+                        event_key=event_key,
+                        seen_at=run.created_at,
+                        run_id=run.run_id,
+                    )
+                )
             connection.execute(
                 runs.insert().values(
                     run_id=run.run_id,
@@ -257,10 +321,15 @@ class SqlStore(StateStore):
                 .where(runs.c.owner == owner, runs.c.run_id.in_(run_ids))
                 .values(lease_expires_at=lease_until)
             )
-            owned = connection.execute(
-                sa.select(runs.c.run_id).where(runs.c.owner == owner, runs.c.run_id.in_(run_ids))
-            ).scalars()
-            return set(run_ids) - set(owned)
+            owned = set(
+                connection.execute(
+                    sa.select(runs.c.run_id).where(
+                        runs.c.owner == owner, runs.c.run_id.in_(run_ids)
+                    )
+                ).scalars()
+            )
+            pools.extend_slot_leases(connection, owner, sorted(owned), lease_until)
+            return set(run_ids) - owned
 
     def release_run(self, run_id: str, owner: str) -> None:
         with self.engine.begin() as connection:
@@ -288,10 +357,10 @@ class SqlStore(StateStore):
         return [_run_from_row(row) for row in rows]
 
     def active_run_counts(self) -> dict[str, int]:
-        """Per pipeline, how many runs are queued or running."""
+        """Per pipeline, how many runs are queued or running (backfill runs aside)."""
         query = (
             sa.select(runs.c.pipeline_id, sa.func.count())
-            .where(runs.c.state.in_(("queued", "running")))
+            .where(runs.c.state.in_(("queued", "running")), runs.c.backfill_id.is_(None))
             .group_by(runs.c.pipeline_id)
         )
         with self.engine.connect() as connection:
@@ -336,6 +405,87 @@ class SqlStore(StateStore):
             rows = connection.execute(query).all()
         return [TryRecord(**{k: v for k, v in row._asdict().items() if k != "id"}) for row in rows]
 
+    # pools
+
+    def set_pool(self, name: str, slots: int, description: str | None, now: datetime) -> None:
+        try:
+            with self.engine.begin() as connection:
+                pools.set_pool(connection, name, slots, description, now)
+        except sa.exc.IntegrityError:
+            # another process created the pool meanwhile: update it instead
+            with self.engine.begin() as connection:
+                pools.set_pool(connection, name, slots, description, now)
+
+    def list_pools(self, now: datetime) -> list[PoolRecord]:
+        with self.engine.connect() as connection:
+            return pools.list_pools(connection, now)
+
+    def delete_pool(self, name: str) -> None:
+        with self.engine.begin() as connection:
+            pools.delete_pool(connection, name)
+
+    def acquire_slots(
+        self,
+        requests: Sequence[SlotRequest],
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+    ) -> SlotGrants:
+        with self.engine.begin() as connection:
+            return pools.acquire_slots(connection, requests, owner, now, lease_until)
+
+    # backfills
+
+    def runs_between(self, pipeline_id: str, first: datetime, last: datetime) -> list[RunRecord]:
+        query = (
+            runs.select()
+            .where(
+                runs.c.pipeline_id == pipeline_id,
+                runs.c.logical_date >= first,
+                runs.c.logical_date <= last,
+            )
+            .order_by(runs.c.logical_date)
+        )
+        with self.engine.connect() as connection:
+            return [_run_from_row(row) for row in connection.execute(query)]
+
+    def create_backfill(self, record: BackfillRecord) -> None:
+        with self.engine.begin() as connection:
+            backfills.insert_backfill(connection, record)
+
+    def get_backfill(self, backfill_id: str) -> BackfillRecord:
+        with self.engine.connect() as connection:
+            return backfills.get_backfill(connection, backfill_id)
+
+    def list_backfills(
+        self, pipeline_id: str | None = None, state: str | None = None, limit: int = 100
+    ) -> list[BackfillRecord]:
+        with self.engine.connect() as connection:
+            return backfills.list_backfills(connection, pipeline_id, state, limit)
+
+    def claim_backfill(
+        self,
+        backfill_id: str,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        *,
+        take_over: bool = False,
+    ) -> BackfillRecord | None:
+        with self.engine.begin() as connection:
+            claimed = backfills.claim_backfill(
+                connection, backfill_id, owner, now, lease_until, take_over
+            )
+        return self.get_backfill(backfill_id) if claimed else None
+
+    def release_backfill(self, backfill_id: str, owner: str) -> None:
+        with self.engine.begin() as connection:
+            backfills.release_backfill(connection, backfill_id, owner)
+
+    def finish_backfill(self, backfill_id: str, state: str, ended_at: datetime) -> bool:
+        with self.engine.begin() as connection:
+            return backfills.finish_backfill(connection, backfill_id, state, ended_at)
+
     def apply_many(self, batches: Sequence[Batch]) -> None:
         batches = [batch for batch in batches if batch]
         if not batches:
@@ -362,6 +512,10 @@ class SqlStore(StateStore):
             values["ended_at"] = None
         if update.params is not None:
             values["params"] = json.dumps(update.params, sort_keys=True, default=str)
+        if update.backfill_id is not None:
+            values["backfill_id"] = update.backfill_id
+        if update.priority is not None:
+            values["priority"] = update.priority
         if update.state in ("success", "failed"):
             values["lease_expires_at"] = None  # a finished run holds no lease
         result = connection.execute(
@@ -405,8 +559,22 @@ class SqlStore(StateStore):
                 )
             return
         if change_type is StartTry:
-            self._guarded(connection, queries.START_INSTANCE, queries.start_instance_params(group))
-            connection.execute(queries.INSERT_TRY, queries.insert_try_params(group))
+            fresh = [change for change in group if not change.poke_again]
+            again = [change for change in group if change.poke_again]
+            if fresh:
+                self._guarded(
+                    connection, queries.START_INSTANCE, queries.start_instance_params(fresh)
+                )
+                connection.execute(queries.INSERT_TRY, queries.insert_try_params(fresh))
+            if again:
+                self._guarded(
+                    connection,
+                    queries.POKE_AGAIN_INSTANCE,
+                    queries.poke_again_instance_params(again),
+                )
+                self._guarded(
+                    connection, queries.POKE_AGAIN_TRY, queries.poke_again_try_params(again)
+                )
         elif change_type is FinishTry:
             self._guarded(connection, queries.FINISH_TRY, queries.finish_try_params(group))
             self._guarded(
@@ -416,6 +584,8 @@ class SqlStore(StateStore):
             for clearing, changes in groupby(group, key=lambda c: c.max_tries is not None):
                 statement = queries.CLEAR_INSTANCE if clearing else queries.SET_STATE
                 self._guarded(connection, statement, queries.set_state_params(list(changes)))
+        elif change_type is ReleaseSlots:
+            pools.release_slots(connection, group)
         else:  # pragma: no cover - the union is exhaustive
             raise TypeError(f"unknown change {change_type!r}")
 

@@ -1,0 +1,356 @@
+"""``headwater backfill`` and ``headwater backfills list``: runs for past intervals."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from headwater.authoring.pipeline import Pipeline
+from headwater.cli.options import parse_params, pipelines_option
+from headwater.cli.output import STATE_STYLES, console, print_json
+from headwater.cli.run import executor_option, json_option
+from headwater.engine.ownership import DEFAULT_LEASE
+from headwater.errors import ConfigError, PipelineLoadError
+from headwater.loader import find_pipeline, load_pipeline
+from headwater.runtime import Runtime
+from headwater.scheduling.backfill import (
+    DEFAULT_MAX_ACTIVE_RUNS,
+    Action,
+    BackfillProgress,
+    BackfillStep,
+    Reprocess,
+    plan_backfill,
+    range_bounds,
+    record_backfill,
+)
+from headwater.scheduling.backfill_runner import BackfillRunner, ProgressSink
+from headwater.store.records import BackfillRecord
+
+
+def _local(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).isoformat(sep=" ", timespec="minutes")
+
+
+def step_json(step: BackfillStep) -> dict[str, str]:
+    return {
+        "logical_date": step.interval.logical_date.isoformat(),
+        "data_interval_start": step.interval.start.isoformat(),
+        "data_interval_end": step.interval.end.isoformat(),
+        "action": step.action.value,
+    }
+
+
+def _print_plan(pipeline: Pipeline, steps: list[BackfillStep]) -> None:
+    table = Table(title=f"backfill of {pipeline.pipeline_id} (dry run)", title_justify="left")
+    for column in (f"logical date ({pipeline.timezone})", "interval end", "action", "run"):
+        table.add_column(column)
+    for step in steps:
+        existing = step.existing
+        table.add_row(
+            _local(step.interval.logical_date, pipeline.zone),
+            _local(step.interval.end, pipeline.zone),
+            step.action.value,
+            "-" if existing is None else f"{existing.run_id} ({existing.state})",
+        )
+    console.print(table)
+    counts = {action: sum(1 for s in steps if s.action is action) for action in Action}
+    console.print(
+        f"would run {counts[Action.RUN]}, redo {counts[Action.REDO]} and skip "
+        f"{counts[Action.SKIP]} interval(s); nothing was changed (dry run)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[ProgressSink | None]:
+    """Runs done out of runs to make, while stdout is a terminal."""
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("backfill", total=None)
+
+        def update(progress: BackfillProgress) -> None:
+            failed = len(progress.failed)
+            bar.update(
+                task,
+                completed=progress.done,
+                total=progress.total,
+                description=f"{len(progress.active)} running, {failed} failed",
+            )
+
+        yield update
+
+
+def verdict(progress: BackfillProgress) -> str:
+    """One line: the backfill's state and why."""
+    backfill = progress.backfill
+    head = (
+        f"backfill {backfill.backfill_id} of {backfill.pipeline_id}: "
+        f"{backfill.state.upper()}: {len(progress.runs)} run(s)"
+    )
+    skipped = f", {len(progress.skipped)} interval(s) skipped"
+    if not progress.failed:
+        return f"[green]{head} succeeded{skipped}[/]"
+    dates = ", ".join(f"{run.logical_date:%Y-%m-%d %H:%M}" for run in progress.failed)
+    return (
+        f"[red]{head}, {len(progress.failed)} failed ({dates}){skipped}; the same "
+        "backfill again redoes the failed ones[/]"
+    )
+
+
+def _print_summary(pipeline: Pipeline, progress: BackfillProgress) -> None:
+    table = Table(title=f"backfill {progress.backfill.backfill_id}", title_justify="left")
+    for column in (f"logical date ({pipeline.timezone})", "run", "state"):
+        table.add_column(column)
+    rows: list[tuple[datetime, str, str]] = [
+        (run.logical_date, run.run_id, f"[{STATE_STYLES.get(run.state, '')}]{run.state}[/]")
+        for run in progress.runs
+    ]
+    for step in progress.skipped:
+        existing = step.existing
+        state = "skipped" if existing is None else f"skipped ({existing.state})"
+        run_id = "-" if existing is None else existing.run_id
+        rows.append((step.interval.logical_date, run_id, state))
+    for logical_date, run_id, state in sorted(rows, reverse=progress.backfill.reverse):
+        table.add_row(_local(logical_date, pipeline.zone), run_id, state)
+    console.print(table)
+    console.print(verdict(progress), highlight=False, soft_wrap=True)
+
+
+def _print_detached(record: BackfillRecord, steps: list[BackfillStep], json_output: bool) -> None:
+    if json_output:
+        print_json(
+            {
+                "backfill_id": record.backfill_id,
+                "pipeline": record.pipeline_id,
+                "state": record.state,
+                "intervals": [step_json(step) for step in steps],
+            }
+        )
+        return
+    to_make = sum(1 for step in steps if step.action is not Action.SKIP)
+    console.print(
+        f"recorded backfill {record.backfill_id} of {record.pipeline_id}: {to_make} run(s) to "
+        f"make, {len(steps) - to_make} interval(s) skipped; a running 'headwater scheduler' "
+        "carries it on",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@click.command("backfill")
+@click.argument("pipeline_spec", metavar="PIPELINE")
+@click.option("--start", required=True, metavar="DATE", help="First logical date (included).")
+@click.option("--end", required=True, metavar="DATE", help="Last logical date (included).")
+@click.option(
+    "--max-active-runs",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_ACTIVE_RUNS,
+    show_default=True,
+    help="Runs of the backfill queued or running at once.",
+)
+@click.option(
+    "--reprocess",
+    type=click.Choice([r.value for r in Reprocess]),
+    default=Reprocess.FAILED.value,
+    show_default=True,
+    help="Which intervals that have a finished run to run again.",
+)
+@click.option("--reverse", is_flag=True, help="Newest interval first.")
+@click.option("--dry-run", is_flag=True, help="Show what would run; change nothing.")
+@click.option("--detach", is_flag=True, help="Record it and exit; a scheduler runs it.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a param.")
+@pipelines_option
+@executor_option
+@json_option
+def backfill_command(
+    pipeline_spec: str,
+    start: str,
+    end: str,
+    max_active_runs: int,
+    reprocess: str,
+    reverse: bool,
+    dry_run: bool,
+    detach: bool,
+    params: tuple[str, ...],
+    pipelines_dir: Path,
+    executor: str,
+    json_output: bool,
+) -> int:
+    """Run the scheduled intervals of PIPELINE whose logical date is in [--start, --end].
+
+    Runs in the foreground until every run has ended (exit 0 if all succeeded, 1 if not),
+    or with --detach is left to a running scheduler. Intervals that already succeeded are
+    skipped; failed ones are redone (--reprocess). PIPELINE is FILE[:PIPELINE] or an id
+    under the pipelines folder.
+    """
+    overrides = parse_params(list(params))
+    pipeline = find_pipeline(pipeline_spec, pipelines_dir)
+    first, last = range_bounds(start, end, pipeline.zone)
+    runtime = Runtime()
+    try:
+        now = runtime.clock.now()
+        steps = plan_backfill(
+            pipeline, runtime.store, first, last, Reprocess(reprocess), now=now, reverse=reverse
+        )
+        if not steps:
+            raise ConfigError(
+                f"no interval of pipeline {pipeline.pipeline_id!r} (schedule "
+                f"{pipeline.timetable.description if pipeline.timetable else None}) has a "
+                f"logical date from {start} to {end}; check the range, and the pipeline's "
+                "start and end"
+            )
+        if dry_run:
+            if json_output:
+                print_json([step_json(step) for step in steps])
+            else:
+                _print_plan(pipeline, steps)
+            return 0
+        record = record_backfill(
+            runtime.store,
+            pipeline,
+            first,
+            last,
+            now=now,
+            max_active_runs=max_active_runs,
+            reprocess=Reprocess(reprocess),
+            reverse=reverse,
+            params=overrides,
+            owner=None if detach else runtime.owner,
+            lease_until=None if detach else now + DEFAULT_LEASE,
+        )
+        if detach:
+            _print_detached(record, steps, json_output)
+            return 0
+        return _run_in_foreground(runtime, pipeline, record, executor, json_output)
+    finally:
+        runtime.close()
+
+
+def _run_in_foreground(
+    runtime: Runtime, pipeline: Pipeline, record: BackfillRecord, executor: str, json_output: bool
+) -> int:
+    try:
+        with _progress_bar(enabled=not json_output) as on_progress:
+            progress = BackfillRunner(
+                runtime, pipeline, record, executor=executor, on_progress=on_progress
+            ).run()
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            f"headwater: interrupted; backfill {record.backfill_id} stays recorded, and a "
+            "running 'headwater scheduler' carries it on\n"
+        )
+        raise
+    if json_output:
+        print_json(
+            [
+                {
+                    "run_id": run.run_id,
+                    "logical_date": run.logical_date.isoformat(),
+                    "state": run.state,
+                }
+                for run in progress.runs
+            ]
+        )
+    else:
+        _print_summary(pipeline, progress)
+    return 1 if progress.failed else 0
+
+
+@click.group("backfills")
+def backfills_group() -> None:
+    """List recorded backfills, and continue one in the foreground."""
+
+
+def _recorded_pipeline(runtime: Runtime, pipeline_id: str) -> Pipeline:
+    """The pipeline, imported again from the file the store last saw it in."""
+    source_file = runtime.store.get_pipeline(pipeline_id).source_file
+    if source_file is None:
+        raise PipelineLoadError(f"pipeline {pipeline_id!r} has no recorded file", path="<unknown>")
+    return load_pipeline(f"{source_file}:{pipeline_id}")
+
+
+@backfills_group.command("resume")
+@click.argument("backfill_id")
+@executor_option
+@json_option
+def resume_command(backfill_id: str, executor: str, json_output: bool) -> int:
+    """Continue a running backfill here (after Ctrl-C, or a process that died).
+
+    Exit 0 if all its runs succeeded, 1 if not; 2 if it is no longer running.
+    """
+    runtime = Runtime()
+    try:
+        record = runtime.store.get_backfill(backfill_id)
+        if record.state != "running":
+            raise ConfigError(
+                f"backfill {backfill_id!r} has ended ({record.state}); start a new one"
+            )
+        pipeline = _recorded_pipeline(runtime, record.pipeline_id)
+        return _run_in_foreground(runtime, pipeline, record, executor, json_output)
+    finally:
+        runtime.close()
+
+
+def backfill_json(record: BackfillRecord) -> dict[str, object]:
+    return {
+        "backfill_id": record.backfill_id,
+        "pipeline": record.pipeline_id,
+        "state": record.state,
+        "start_date": record.start_date.isoformat(),
+        "end_date": record.end_date.isoformat(),
+        "max_active_runs": record.max_active_runs,
+        "reprocess": record.reprocess,
+        "reverse": record.reverse,
+        "created_at": record.created_at.isoformat(),
+        "ended_at": None if record.ended_at is None else record.ended_at.isoformat(),
+    }
+
+
+@backfills_group.command("list")
+@click.option("--pipeline", help="Only this pipeline's backfills.")
+@click.option(
+    "--state", type=click.Choice(["running", "success", "failed"]), help="Only in this state."
+)
+@json_option
+def list_command(pipeline: str | None, state: str | None, json_output: bool) -> int:
+    """List backfills, newest first."""
+    runtime = Runtime()
+    try:
+        found = runtime.store.list_backfills(pipeline, state=state)
+    finally:
+        runtime.close()
+    if json_output:
+        print_json([backfill_json(record) for record in found])
+        return 0
+    table = Table()
+    for column in ("backfill id", "pipeline", "state", "from (UTC)", "to (UTC)", "reprocess"):
+        table.add_column(column)
+    for record in found:
+        table.add_row(
+            record.backfill_id,
+            record.pipeline_id,
+            record.state,
+            f"{record.start_date:%Y-%m-%d %H:%M}",
+            f"{record.end_date:%Y-%m-%d %H:%M}",
+            record.reprocess,
+        )
+    console.print(table)
+    return 0

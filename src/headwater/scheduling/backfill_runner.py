@@ -1,0 +1,128 @@
+"""BackfillRunner: drive one backfill's runs in this process until it ends.
+
+What ``headwater backfill`` does in the foreground: hold the backfill's lease, start its
+next runs as earlier ones finish (``advance_backfill``), and drive them with an
+EngineHost, as the scheduler service does. Runs of the backfill that another process
+drives (a scheduler that took over) are waited for. Interrupted, it lets its leases go:
+the backfill stays recorded and running, and a scheduler carries it on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from headwater.authoring.pipeline import Pipeline
+from headwater.engine.host import EngineHost
+from headwater.engine.ownership import DEFAULT_LEASE
+from headwater.executors.factory import create_executor
+from headwater.runtime import Runtime
+from headwater.scheduling.backfill import (
+    BackfillProgress,
+    acquire_backfill,
+    advance_backfill,
+    backfill_progress,
+)
+from headwater.store.records import BackfillRecord
+
+logger = logging.getLogger("headwater.scheduler")
+
+ProgressSink = Callable[[BackfillProgress], None]
+
+
+class BackfillRunner:
+    """Advances a recorded backfill and drives its runs here, until every run has ended."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        pipeline: Pipeline,
+        backfill: BackfillRecord,
+        *,
+        executor: str = "thread",
+        lease: timedelta = DEFAULT_LEASE,
+        poll: float = 0.5,
+        on_progress: ProgressSink | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+        self.clock = runtime.clock
+        self.owner = runtime.owner
+        self.pipeline = pipeline
+        self.backfill_id = backfill.backfill_id
+        self.lease = lease
+        self.poll = poll  # seconds between passes while no run of ours ends
+        self.on_progress = on_progress
+        self.host = EngineHost(
+            runtime.store,
+            create_executor(executor, clock=runtime.clock),
+            clock=runtime.clock,
+            result_store=runtime.result_store,
+            logs_dir=runtime.settings.logs_dir,
+            owner=runtime.owner,
+            lease=lease,
+        )
+
+    def run(self) -> BackfillProgress:
+        """Drive the backfill until it ends; returns where it stands at the end.
+
+        On an exception (Ctrl-C included) the outcomes of ended tries are committed and
+        the leases released before it propagates, so a scheduler takes over at once.
+        """
+        host = self.host
+        host.start()
+        try:
+            next_pass = self.clock.monotonic()
+            while True:
+                if self.clock.monotonic() >= next_pass:
+                    progress = self._pass()
+                    if self.on_progress is not None:
+                        self.on_progress(progress)
+                    if progress.finished and progress.backfill.state != "running":
+                        return progress
+                    next_pass = self.clock.monotonic() + self.poll
+                if not host.drivers:
+                    self.clock.sleep(max(0.0, next_pass - self.clock.monotonic()))
+                elif host.step(max(0.0, next_pass - self.clock.monotonic())):
+                    next_pass = self.clock.monotonic()  # a run ended: start the next one
+        except BaseException:
+            self._let_go()
+            raise
+        finally:
+            host.shutdown()
+
+    def _pass(self) -> BackfillProgress:
+        now = self.clock.now()
+        held = acquire_backfill(self.store, self.backfill_id, self.owner, now, self.lease)
+        if held is None:
+            # another process advances it now (or finished it): watch it end
+            backfill = self.store.get_backfill(self.backfill_id)
+            return backfill_progress(self.store, self.pipeline, backfill)
+        progress = advance_backfill(
+            self.store,
+            self.pipeline,
+            held,
+            clock=self.clock,
+            run_owner=self.owner,
+            lease=self.lease,
+        )
+        for run in progress.active:
+            if run.run_id in self.host.drivers:
+                continue
+            owned = self.store.claim_run(run.run_id, self.owner, now, now + self.lease)
+            if owned is not None:
+                self.host.add(self.pipeline, owned, claimed=True)
+        return progress
+
+    def _let_go(self) -> None:
+        try:
+            self.host.drain(0)
+            self.host.release_leases()
+            backfill = self.store.get_backfill(self.backfill_id)
+            active = backfill_progress(self.store, self.pipeline, backfill).active
+            # queued ones not driven yet too: a lease ending now lets them go at once
+            self.store.extend_leases(self.owner, [run.run_id for run in active], self.clock.now())
+            self.store.release_backfill(self.backfill_id, self.owner)
+        except Exception:  # the original error matters more
+            logger.exception("could not release the leases of backfill %s", self.backfill_id)
