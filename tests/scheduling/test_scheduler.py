@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ from headwater.executors.threads import ThreadExecutor
 from headwater.runtime import Runtime
 from headwater.scheduling.clock import FakeClock
 from headwater.scheduling.scheduler import Scheduler, max_active_runs
+from headwater.store.sql.store import SqlStore
 
 
 @task
@@ -157,3 +159,34 @@ def test_a_claimed_run_is_not_claimed_by_another_scheduler(
     assert two.tick(clock.now()).claimed == []
     clock.advance(timedelta(minutes=5))  # the first scheduler died: its lease expired
     assert len(two.tick(clock.now()).claimed) == 1
+
+
+def test_two_schedulers_ticking_at_the_same_moment_create_each_run_once(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    # Given two schedulers with their own connections, released at the same instant
+    catching_up = daily(catchup=True, max_active_runs=50)
+    stores = [SqlStore.from_settings(runtime.settings) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    created: list[list[str]] = [[], []]
+
+    def tick(index: int) -> None:
+        scheduler = Scheduler(
+            stores[index], lambda: {"daily": catching_up}, clock=clock, owner=f"s{index}"
+        )
+        barrier.wait()
+        for _ in range(3):
+            created[index].extend(run.run_id for run in scheduler.tick(clock.now()).created)
+
+    # When both tick, over and over, against the same store
+    threads = [threading.Thread(target=tick, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for store in stores:
+        store.close()
+
+    # Then every interval has exactly one run, made by one of them
+    assert len(created[0]) + len(created[1]) == 9
+    assert logical_dates(runtime, "daily") == [f"2026-01-{day:02d}" for day in range(1, 10)]

@@ -140,14 +140,17 @@ class SqlStore(StateStore):
             "graph": json.dumps(record.graph, sort_keys=True),
             "updated_at": record.updated_at,
         }
+        update = pipelines.update().where(pipelines.c.pipeline_id == record.pipeline_id)
         with self.engine.begin() as connection:
-            updated = connection.execute(
-                pipelines.update()
-                .where(pipelines.c.pipeline_id == record.pipeline_id)
-                .values(values)
-            )
-            if updated.rowcount == 0:
+            if connection.execute(update.values(values)).rowcount == 1:
+                return
+        try:
+            with self.engine.begin() as connection:
                 connection.execute(pipelines.insert().values(values))
+        except sa.exc.IntegrityError:
+            # another process inserted it meanwhile (two schedulers starting at once)
+            with self.engine.begin() as connection:
+                connection.execute(update.values(values))
 
     def get_pipeline(self, pipeline_id: str) -> PipelineRecord:
         with self.engine.connect() as connection:
