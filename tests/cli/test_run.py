@@ -134,3 +134,17 @@ def test_running_a_date_again_replaces_its_run(headwater: Headwater, resources: 
     assert again.json()["tasks"]["extract"]["tries"] == 2
     assert len([k for k in again.json()["tasks"] if k.startswith("square[")]) == 2
     assert len(headwater("runs", "list", "--json").json()) == 1
+
+
+def test_a_pipeline_can_be_named_by_its_id_under_the_pipelines_folder(
+    headwater: Headwater, resources: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    (folder / "ok.py").write_text((resources / "ok.py").read_text())
+    result = headwater("run", "ok", "--pipelines", str(folder), "--json")
+    assert result.code == 0, result.stderr
+    assert result.json()["pipeline"] == "ok"
+    unknown = headwater("run", "nope", "--pipelines", str(folder))
+    assert unknown.code == 2
+    assert "nope" in unknown.stderr

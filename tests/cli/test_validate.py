@@ -51,3 +51,17 @@ def test_valid_files_exit_0(headwater: Headwater, resources: Path) -> None:
     result = headwater("validate", str(resources / "ok.py"), str(resources / "two.py"))
     assert result.code == 0, result.stdout
     assert "first (1 tasks), second (1 tasks)" in result.stdout
+
+
+def test_validate_and_help_never_load_the_database_layer(resources: Path) -> None:
+    import subprocess
+    import sys
+
+    for args in (["validate", str(resources / "ok.py")], ["--help"]):
+        completed = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "headwater", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "sqlalchemy" not in completed.stderr, args

@@ -14,8 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from headwater.authoring.pipeline import Pipeline
+from headwater.cli.console import console, print_json
 from headwater.cli.options import parse_params, pipelines_option
-from headwater.cli.output import STATE_STYLES, console, print_json
+from headwater.cli.output import STATE_STYLES
 from headwater.cli.run import executor_option, json_option
 from headwater.engine.ownership import DEFAULT_LEASE
 from headwater.errors import ConfigError, PipelineLoadError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from headwater.cli.output import console
+from headwater.cli.console import console
 from headwater.config import Settings
 from headwater.store.sql.migrate import HEAD_REVISION, upgrade
 from headwater.store.sql.store import create_engine

@@ -7,13 +7,13 @@ Exit codes: 0 success; 1 the run failed (or ``validate`` found a broken file);
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
 
 import click
 
-from headwater.cli import backfill, db, pools, run, runs, scheduler, schedules
 from headwater.errors import HeadwaterError
 
 EXIT_OK = 0
@@ -22,31 +22,70 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+# name: (module, attribute, one-line help). Each command's module is imported only when
+# that command runs, so `headwater validate` or `--help` never load the database layer.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("headwater.cli.run", "run_command", "Run a pipeline once, to completion."),
+    "validate": (
+        "headwater.cli.validate",
+        "validate_command",
+        "Import pipeline files or folders and check their graphs.",
+    ),
+    "runs": ("headwater.cli.runs", "runs_group", "List and inspect runs."),
+    "logs": ("headwater.cli.runs", "logs_command", "Print the log of a task's try."),
+    "retry": (
+        "headwater.cli.runs",
+        "retry_command",
+        "Re-run the failed and upstream-failed tasks of a run.",
+    ),
+    "resume": ("headwater.cli.runs", "resume_command", "Continue a run from the store."),
+    "clear": ("headwater.cli.runs", "clear_command", "Reset tasks of a run to run again."),
+    "next": ("headwater.cli.schedules", "next_command", "List the next data intervals."),
+    "trigger": ("headwater.cli.scheduler", "trigger_command", "Ask the scheduler for a run."),
+    "scheduler": (
+        "headwater.cli.scheduler",
+        "scheduler_command",
+        "Run pipelines on their schedules and events.",
+    ),
+    "dev": ("headwater.cli.scheduler", "dev_command", "The scheduler, for local work."),
+    "backfill": (
+        "headwater.cli.backfill",
+        "backfill_command",
+        "Run a pipeline over a range of past intervals.",
+    ),
+    "backfills": ("headwater.cli.backfill", "backfills_group", "List and resume backfills."),
+    "pools": ("headwater.cli.pools", "pools_group", "Manage pools of slots."),
+    "db": ("headwater.cli.db", "db_group", "Manage the metadata database."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported when they are used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        command: click.Command = getattr(importlib.import_module(spec[0]), spec[1])
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, spec[2]) for name, spec in COMMANDS.items()])
+
+
 @click.group(
     name="headwater",
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
 @click.version_option(package_name="headwater")
 def cli(debug: bool) -> None:
     """headwater: run data pipelines with durable state, retries and trigger rules."""
-
-
-cli.add_command(run.run_command)
-cli.add_command(run.validate_command)
-cli.add_command(runs.logs_command)
-cli.add_command(runs.retry_command)
-cli.add_command(runs.resume_command)
-cli.add_command(runs.clear_command)
-cli.add_command(runs.runs_group)
-cli.add_command(schedules.next_command)
-cli.add_command(scheduler.trigger_command)
-cli.add_command(scheduler.scheduler_command)
-cli.add_command(scheduler.dev_command)
-cli.add_command(backfill.backfill_command)
-cli.add_command(backfill.backfills_group)
-cli.add_command(pools.pools_group)
-cli.add_command(db.db_group)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from headwater.cli.console import console
 from headwater.engine.run_loop import Listener
 from headwater.store.records import RunRecord, TaskInstanceRecord
 
@@ -28,13 +25,6 @@ STATE_STYLES = {
     "queued": "grey50",
     "none": "grey50",
 }
-
-console = Console()
-error_console = Console(stderr=True)
-
-
-def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2) + "\n")
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from headwater.cli.output import console, print_json
+from headwater.cli.console import console, print_json
 from headwater.cli.run import json_option
 from headwater.config_file import check_pool_name, check_pool_slots
 from headwater.runtime import Runtime

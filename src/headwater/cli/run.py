@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
-from headwater.cli.options import parse_date, parse_params
-from headwater.cli.output import console, live_progress, print_json, print_summary
+from headwater.cli.console import print_json
+from headwater.cli.options import parse_date, parse_params, pipelines_option
+from headwater.cli.output import live_progress, print_summary
 from headwater.executors.factory import EXECUTORS
-from headwater.loader import find_files, load_file, load_pipeline
+from headwater.loader import find_pipeline
 from headwater.runtime import Runtime
 
 executor_option = click.option(
@@ -24,17 +25,26 @@ json_option = click.option("--json", "json_output", is_flag=True, help="Print on
 
 
 @click.command("run")
-@click.argument("target", metavar="FILE[:PIPELINE]")
+@click.argument("target", metavar="PIPELINE")
 @click.option("--date", help="Logical date: an ISO date or datetime (default: now).")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a param.")
 @executor_option
 @json_option
+@pipelines_option
 def run_command(
-    target: str, date: str | None, params: tuple[str, ...], executor: str, json_output: bool
+    target: str,
+    date: str | None,
+    params: tuple[str, ...],
+    executor: str,
+    json_output: bool,
+    pipelines_dir: Path,
 ) -> int:
-    """Run a pipeline once, to completion. Exit 0 if the run succeeded, 1 if it failed."""
+    """Run a pipeline once, to completion. Exit 0 if the run succeeded, 1 if it failed.
+
+    PIPELINE is FILE[:PIPELINE], or the id of a pipeline defined under the pipelines folder.
+    """
     overrides = parse_params(list(params))
-    pipeline = load_pipeline(target)
+    pipeline = find_pipeline(target, pipelines_dir)
     logical_date = parse_date(date, pipeline.zone)
     runtime = Runtime()
     try:
@@ -58,37 +68,3 @@ def run_command(
     finally:
         runtime.close()
     return 0 if run.state == "success" else 1
-
-
-@click.command("validate")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate_command(paths: tuple[Path, ...]) -> int:
-    """Import pipeline files or folders and check their graphs. Exit 1 if any is broken."""
-    broken = 0
-    for missing in (p for p in paths if not p.exists()):
-        console.print(
-            f"[red]error[/] {missing}: no such file or folder", highlight=False, soft_wrap=True
-        )
-        broken += 1
-    files = find_files([p for p in paths if p.exists()])
-    for path in files:
-        loaded = load_file(path)
-        if loaded.error is not None:
-            broken += 1
-            console.print(f"[red]error[/] {loaded.error}", highlight=False, soft_wrap=True)
-            continue
-        if not loaded.pipelines:
-            console.print(
-                f"[grey50]skip[/]  {path}: no pipeline defined", highlight=False, soft_wrap=True
-            )
-            continue
-        described = ", ".join(
-            f"{pid} ({len(p.plan.nodes)} tasks)" for pid, p in sorted(loaded.pipelines.items())
-        )
-        console.print(f"[green]ok[/]    {path}: {described}", highlight=False, soft_wrap=True)
-    console.print(
-        f"{len(files)} file(s) checked, {broken} broken",
-        style="red" if broken else "green",
-        highlight=False,
-    )
-    return 1 if broken else 0

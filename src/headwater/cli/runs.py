@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from headwater.cli.output import console, live_progress, print_json, print_summary
+from headwater.cli.console import console, print_json
+from headwater.cli.output import live_progress, print_summary
 from headwater.cli.run import executor_option, json_option
 from headwater.errors import NotFoundError
 from headwater.runtime import Runtime

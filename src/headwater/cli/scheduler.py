@@ -12,8 +12,8 @@ from types import FrameType
 
 import click
 
+from headwater.cli.console import console, print_json
 from headwater.cli.options import parse_date, parse_params, pipelines_option
-from headwater.cli.output import console, print_json
 from headwater.cli.run import executor_option, json_option
 from headwater.config_file import load_config
 from headwater.engine.ownership import DEFAULT_LEASE

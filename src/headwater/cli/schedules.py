@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import click
 
 from headwater.authoring.pipeline import Pipeline
+from headwater.cli.console import print_json
 from headwater.cli.options import pipelines_option
-from headwater.cli.output import print_json
 from headwater.cli.run import json_option
 from headwater.errors import ConfigError
 from headwater.loader import find_pipeline
