@@ -10,13 +10,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from headwater.authoring.pipeline import Pipeline
 from headwater.cli.console import console, print_json
 from headwater.cli.options import parse_params, pipelines_option
-from headwater.cli.output import STATE_STYLES
+from headwater.cli.output import STATE_STYLES, progress_bar
 from headwater.cli.run import executor_option, json_option
 from headwater.engine.ownership import DEFAULT_LEASE
 from headwater.errors import ConfigError, PipelineLoadError
@@ -77,14 +76,7 @@ def _progress_bar(enabled: bool) -> Iterator[ProgressSink | None]:
     if not enabled or not console.is_terminal:
         yield None
         return
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("backfill", total=None)
 
         def update(progress: BackfillProgress) -> None:

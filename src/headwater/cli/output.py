@@ -27,6 +27,18 @@ STATE_STYLES = {
 }
 
 
+def progress_bar() -> Progress:
+    """The progress bar of the commands that drive runs: description, bar, count, time."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
 @contextmanager
 def live_progress(total: int, enabled: bool) -> Iterator[Listener | None]:
     """A progress bar fed by the engine's listener when stdout is a terminal."""
@@ -34,14 +46,7 @@ def live_progress(total: int, enabled: bool) -> Iterator[Listener | None]:
         yield None
         return
     seen: dict[str, str] = {}
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
+    with progress_bar() as progress:
         bar = progress.add_task("starting", total=total)
 
         def listener(label: str, state: str) -> None:

@@ -115,56 +115,42 @@ config_option = click.option(
 )
 
 
-@click.command("scheduler")
-@pipelines_option
-@executor_option
-@tick_option
-@max_runs_option
-@parallelism_option
-@config_option
-def scheduler_command(
-    pipelines_dir: Path,
-    executor: str,
-    tick: float,
-    max_runs: int,
-    parallelism: int | None,
-    config_path: Path | None,
-) -> int:
-    """Run pipelines on their schedules until stopped (SIGTERM or Ctrl-C)."""
-    return _serve(
-        pipelines_dir,
-        executor,
-        tick,
-        max_runs,
-        parallelism=parallelism,
-        config_path=config_path,
-    )
+def _service_command(name: str, help_text: str) -> click.Command:
+    """``scheduler`` and ``dev``: the same loop (the web UI will join ``dev`` later)."""
+
+    @click.command(name, help=help_text)
+    @pipelines_option
+    @executor_option
+    @tick_option
+    @max_runs_option
+    @parallelism_option
+    @config_option
+    def command(
+        pipelines_dir: Path,
+        executor: str,
+        tick: float,
+        max_runs: int,
+        parallelism: int | None,
+        config_path: Path | None,
+    ) -> int:
+        return _serve(
+            pipelines_dir,
+            executor,
+            tick,
+            max_runs,
+            parallelism=parallelism,
+            config_path=config_path,
+        )
+
+    return command
 
 
-@click.command("dev")
-@pipelines_option
-@executor_option
-@tick_option
-@max_runs_option
-@parallelism_option
-@config_option
-def dev_command(
-    pipelines_dir: Path,
-    executor: str,
-    tick: float,
-    max_runs: int,
-    parallelism: int | None,
-    config_path: Path | None,
-) -> int:
-    """The scheduler and its executor in one process, for local development."""
-    return _serve(
-        pipelines_dir,
-        executor,
-        tick,
-        max_runs,
-        parallelism=parallelism,
-        config_path=config_path,
-    )
+scheduler_command = _service_command(
+    "scheduler", "Run pipelines on their schedules and events until stopped (SIGTERM or Ctrl-C)."
+)
+dev_command = _service_command(
+    "dev", "The scheduler and its executor in one process, for local development."
+)
 
 
 @click.command("trigger")

@@ -181,26 +181,45 @@ class RunDriver:
                 max_tries=options.retries + 1,
             )
 
+    def _record_end(
+        self,
+        instance: Instance,
+        try_state: TaskState,
+        state: TaskState,
+        ended_at: datetime,
+        duration: float,
+        **extra: Any,
+    ) -> None:
+        """Queue the end of ``instance``'s current try: its row ends ``try_state``, the
+        instance moves to ``state`` (``extra``: the other fields of FinishTry)."""
+        self.pending.changes.append(
+            FinishTry(
+                run_id=self.run.run_id,
+                task_id=self.plan.nodes[instance.node].task_id,
+                map_index=instance.map_index,
+                try_number=instance.try_number,
+                try_state=try_state.value,
+                instance_state=state.value,
+                ended_at=ended_at,
+                duration=duration,
+                **extra,
+            )
+        )
+
     def _close_interrupted(self, key: InstanceKey, instance: Instance, now: datetime) -> None:
         """A try that was running when its driver died: close it and grant a new try."""
-        node = self.plan.nodes[key[0]]
         if instance.state is TaskState.RUNNING and instance.try_number > 0:
             # (a QUEUED instance was waiting for pool slots: it has no try to close)
-            self.pending.changes.append(
-                FinishTry(
-                    run_id=self.run.run_id,
-                    task_id=node.task_id,
-                    map_index=key[1],
-                    try_number=instance.try_number,
-                    try_state=TaskState.FAILED.value,
-                    instance_state=TaskState.UP_FOR_RETRY.value,
-                    ended_at=now,
-                    duration=0.0,
-                    error="interrupted: the process running this try stopped before it "
-                    "ended; a new try was started",
-                    next_try_at=now,
-                    max_tries=instance.max_tries + 1,
-                )
+            self._record_end(
+                instance,
+                TaskState.FAILED,
+                TaskState.UP_FOR_RETRY,
+                now,
+                0.0,
+                error="interrupted: the process running this try stopped before it "
+                "ended; a new try was started",
+                next_try_at=now,
+                max_tries=instance.max_tries + 1,
             )
             instance.max_tries += 1
             instance.state = TaskState.UP_FOR_RETRY
@@ -373,19 +392,14 @@ class RunDriver:
             TryLog(flight.log_path).write(message + "\n")
             self._failed(outcome, flight, message, None)
             return
-        self.pending.changes.append(
-            FinishTry(
-                run_id=self.run.run_id,
-                task_id=node.task_id,
-                map_index=instance.map_index,
-                try_number=instance.try_number,
-                try_state=TaskState.SUCCESS.value,
-                instance_state=TaskState.SUCCESS.value,
-                ended_at=outcome.ended_at,
-                duration=self._duration(instance, outcome.started_at, outcome.ended_at),
-                result=result,
-                result_ref=result_ref,
-            )
+        self._record_end(
+            instance,
+            TaskState.SUCCESS,
+            TaskState.SUCCESS,
+            outcome.ended_at,
+            self._duration(instance, outcome.started_at, outcome.ended_at),
+            result=result,
+            result_ref=result_ref,
         )
         instance.state = TaskState.SUCCESS
         instance.value, instance.has_value = value, True
@@ -432,20 +446,15 @@ class RunDriver:
             delay = compute_retry_delay(node.options, instance.try_number)
             next_try_at = outcome.ended_at + delay
         state = TaskState.UP_FOR_RETRY if retry else TaskState.FAILED
-        self.pending.changes.append(
-            FinishTry(
-                run_id=self.run.run_id,
-                task_id=node.task_id,
-                map_index=instance.map_index,
-                try_number=instance.try_number,
-                try_state=TaskState.FAILED.value,
-                instance_state=state.value,
-                ended_at=outcome.ended_at,
-                duration=self._duration(instance, outcome.started_at, outcome.ended_at),
-                error=error,
-                traceback=traceback,
-                next_try_at=next_try_at,
-            )
+        self._record_end(
+            instance,
+            TaskState.FAILED,
+            state,
+            outcome.ended_at,
+            self._duration(instance, outcome.started_at, outcome.ended_at),
+            error=error,
+            traceback=traceback,
+            next_try_at=next_try_at,
         )
         instance.state = state
         instance.next_try_at = next_try_at
@@ -489,18 +498,13 @@ class RunDriver:
             self._sensor_timed_out(flight, first_poke, now, error)
             return
         state = TaskState.UP_FOR_RESCHEDULE
-        self.pending.changes.append(
-            FinishTry(
-                run_id=self.run.run_id,
-                task_id=node.task_id,
-                map_index=instance.map_index,
-                try_number=instance.try_number,
-                try_state=state.value,
-                instance_state=state.value,
-                ended_at=now,
-                duration=(now - first_poke).total_seconds(),
-                next_try_at=due,
-            )
+        self._record_end(
+            instance,
+            state,
+            state,
+            now,
+            (now - first_poke).total_seconds(),
+            next_try_at=due,
         )
         instance.state, instance.next_try_at = state, due
         self._notify(instance, state)
@@ -514,18 +518,13 @@ class RunDriver:
         node = self.plan.nodes[instance.node]
         assert node.sensor is not None  # only sensors time out this way
         state = TaskState.SKIPPED if node.sensor.soft_fail else TaskState.FAILED
-        self.pending.changes.append(
-            FinishTry(
-                run_id=self.run.run_id,
-                task_id=node.task_id,
-                map_index=instance.map_index,
-                try_number=instance.try_number,
-                try_state=state.value,
-                instance_state=state.value,
-                ended_at=ended_at,
-                duration=(ended_at - started_at).total_seconds(),
-                error=error,
-            )
+        self._record_end(
+            instance,
+            state,
+            state,
+            ended_at,
+            (ended_at - started_at).total_seconds(),
+            error=error,
         )
         instance.state = state
         self._notify(instance, state)
@@ -539,18 +538,13 @@ class RunDriver:
         A poke only looks, so it is simply made again, in the same try: the sensor's
         timeout still counts from its first poke.
         """
-        self.pending.changes.append(
-            FinishTry(
-                run_id=self.run.run_id,
-                task_id=self.plan.nodes[key[0]].task_id,
-                map_index=key[1],
-                try_number=instance.try_number,
-                try_state=TaskState.UP_FOR_RESCHEDULE.value,
-                instance_state=TaskState.UP_FOR_RESCHEDULE.value,
-                ended_at=now,
-                duration=0.0,
-                next_try_at=now,
-            )
+        self._record_end(
+            instance,
+            TaskState.UP_FOR_RESCHEDULE,
+            TaskState.UP_FOR_RESCHEDULE,
+            now,
+            0.0,
+            next_try_at=now,
         )
         instance.state = TaskState.UP_FOR_RESCHEDULE
         heapq.heappush(self.retries, (now, next(self.sequence), key))
