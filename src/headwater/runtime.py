@@ -25,7 +25,8 @@ from headwater.store.records import RunRecord
 from headwater.store.sql.store import SqlStore
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso_or_none(moment: datetime | None) -> str | None:
+    """ISO 8601 text of an aware datetime, for JSON output; None stays None."""
     return moment.isoformat() if moment is not None else None
 
 
@@ -91,7 +92,7 @@ class Runtime:
         except RunExistsError as exists:
             if not replace:
                 raise
-            return prepare_rerun(self.store, pipeline, exists.run_id, self.clock, params)
+            return prepare_rerun(self.store, pipeline, exists.run_id, params)
 
     def run(
         self,
@@ -137,7 +138,7 @@ class Runtime:
     def retry(self, run_id: str, pipeline: Pipeline | None = None, **options: Any) -> RunRecord:
         """Re-run the failed and upstream-failed tasks of a finished run."""
         pipeline = pipeline or self.pipeline_of(run_id)
-        prepare_retry(self.store, pipeline.plan, run_id, self.clock)
+        prepare_retry(self.store, pipeline.plan, run_id)
         return self.engine(pipeline, **options).drive(run_id)
 
     def clear(
@@ -152,9 +153,7 @@ class Runtime:
     ) -> RunRecord:
         """Reset tasks so they run again, then (unless ``run`` is False) run them."""
         pipeline = pipeline or self.pipeline_of(run_id)
-        prepare_clear(
-            self.store, pipeline.plan, run_id, task_ids, self.clock, downstream=downstream
-        )
+        prepare_clear(self.store, pipeline.plan, run_id, task_ids, downstream=downstream)
         if not run:
             return self.store.get_run(run_id)
         return self.engine(pipeline, **options).drive(run_id)
@@ -166,8 +165,8 @@ class Runtime:
             label(ti.task_id, ti.map_index): {
                 "state": ti.state,
                 "tries": ti.try_number,
-                "started_at": _iso(ti.started_at),
-                "ended_at": _iso(ti.ended_at),
+                "started_at": iso_or_none(ti.started_at),
+                "ended_at": iso_or_none(ti.ended_at),
             }
             for ti in self.store.get_task_instances(run_id)
         }
@@ -175,6 +174,6 @@ class Runtime:
             "run_id": run.run_id,
             "pipeline": run.pipeline_id,
             "state": run.state,
-            "logical_date": _iso(run.logical_date),
+            "logical_date": iso_or_none(run.logical_date),
             "tasks": tasks,
         }

@@ -13,7 +13,7 @@ from headwater.cli.console import console, print_json
 from headwater.cli.output import live_progress, print_summary
 from headwater.cli.run import executor_option, json_option
 from headwater.errors import NotFoundError
-from headwater.runtime import Runtime
+from headwater.runtime import Runtime, iso_or_none
 from headwater.store.records import RunRecord
 
 
@@ -22,23 +22,19 @@ def runs_group() -> None:
     """List and inspect runs."""
 
 
-def _iso(value: object) -> str | None:
-    return value.isoformat() if value is not None else None  # type: ignore[attr-defined]  # datetimes
-
-
 def _run_json(run: RunRecord) -> dict[str, object]:
     return {
         "run_id": run.run_id,
         "pipeline": run.pipeline_id,
         "state": run.state,
-        "logical_date": _iso(run.logical_date),
-        "data_interval_start": _iso(run.data_interval_start),
-        "data_interval_end": _iso(run.data_interval_end),
+        "logical_date": iso_or_none(run.logical_date),
+        "data_interval_start": iso_or_none(run.data_interval_start),
+        "data_interval_end": iso_or_none(run.data_interval_end),
         "run_type": run.run_type,
         "triggered_by": run.triggered_by,
-        "created_at": _iso(run.created_at),
-        "started_at": _iso(run.started_at),
-        "ended_at": _iso(run.ended_at),
+        "created_at": iso_or_none(run.created_at),
+        "started_at": iso_or_none(run.started_at),
+        "ended_at": iso_or_none(run.ended_at),
     }
 
 

@@ -24,9 +24,9 @@ from headwater.authoring.sensor_policy import SensorMode, next_poke_at, timeout_
 from headwater.engine.callbacks import call_safely
 from headwater.engine.results import ResultStore
 from headwater.engine.run_state import Instance, InstanceKey, RunView, label
-from headwater.engine.states import RunState, TaskState
+from headwater.engine.states import RunState, TaskState, can_transition
 from headwater.engine.trigger_rules import Decision
-from headwater.errors import BranchError, HeadwaterError
+from headwater.errors import BranchError, HeadwaterError, TransitionRejected
 from headwater.executors.base import PipelineRef, TryOutcome, TryRequest
 from headwater.executors.invoke import TryLog, try_logger
 from headwater.graph.plan import PlanNode, Ref
@@ -206,6 +206,20 @@ class RunDriver:
             )
         )
 
+    @staticmethod
+    def _move(instance: Instance, state: TaskState) -> None:
+        """Change an instance's state, as the transition table in ``states.py`` allows.
+
+        The store guards the same change with ``WHERE state = :expected``; this check
+        catches an engine bug before its change is even written.
+        """
+        if not can_transition(instance.state, state):
+            raise TransitionRejected(
+                f"task instance {instance.node}[{instance.map_index}] cannot move from "
+                f"{instance.state.value!r} to {state.value!r}"
+            )
+        instance.state = state
+
     def _close_interrupted(self, key: InstanceKey, instance: Instance, now: datetime) -> None:
         """A try that was running when its driver died: close it and grant a new try."""
         if instance.state is TaskState.RUNNING and instance.try_number > 0:
@@ -222,7 +236,7 @@ class RunDriver:
                 max_tries=instance.max_tries + 1,
             )
             instance.max_tries += 1
-            instance.state = TaskState.UP_FOR_RETRY
+            self._move(instance, TaskState.UP_FOR_RETRY)
         heapq.heappush(self.retries, (now, next(self.sequence), key))
 
     # time: retries and timeouts
@@ -266,7 +280,7 @@ class RunDriver:
                 state=TaskState.QUEUED.value,
             )
         )
-        instance.state = TaskState.QUEUED
+        self._move(instance, TaskState.QUEUED)
         self._notify(instance, TaskState.QUEUED)
 
     def refuse(self, key: InstanceKey, error: str) -> None:
@@ -314,7 +328,7 @@ class RunDriver:
         )
         if not poke_again:
             instance.started_at = now
-        instance.state = TaskState.RUNNING
+        self._move(instance, TaskState.RUNNING)
         instance.try_number = try_number
         timeout = node.options.timeout
         request = TryRequest(
@@ -401,7 +415,7 @@ class RunDriver:
             result=result,
             result_ref=result_ref,
         )
-        instance.state = TaskState.SUCCESS
+        self._move(instance, TaskState.SUCCESS)
         instance.value, instance.has_value = value, True
         instance.result, instance.result_ref = result, result_ref
         self._notify(instance, TaskState.SUCCESS)
@@ -456,7 +470,7 @@ class RunDriver:
             traceback=traceback,
             next_try_at=next_try_at,
         )
-        instance.state = state
+        self._move(instance, state)
         instance.next_try_at = next_try_at
         self._notify(instance, state)
         if retry:
@@ -506,7 +520,8 @@ class RunDriver:
             (now - first_poke).total_seconds(),
             next_try_at=due,
         )
-        instance.state, instance.next_try_at = state, due
+        self._move(instance, state)
+        instance.next_try_at = due
         self._notify(instance, state)
         heapq.heappush(self.retries, (due, next(self.sequence), (node.index, instance.map_index)))
 
@@ -526,7 +541,7 @@ class RunDriver:
             (ended_at - started_at).total_seconds(),
             error=error,
         )
-        instance.state = state
+        self._move(instance, state)
         self._notify(instance, state)
         if state is TaskState.FAILED:
             self._task_callback(node, instance, flight, "on_failure", error=error)
@@ -546,7 +561,7 @@ class RunDriver:
             0.0,
             next_try_at=now,
         )
-        instance.state = TaskState.UP_FOR_RESCHEDULE
+        self._move(instance, TaskState.UP_FOR_RESCHEDULE)
         heapq.heappush(self.retries, (now, next(self.sequence), key))
 
     def _fail_without_try(self, key: InstanceKey, error: str) -> None:
@@ -569,7 +584,7 @@ class RunDriver:
                 ended_at=self.clock.now(),
             )
         )
-        instance.state = TaskState.FAILED
+        self._move(instance, TaskState.FAILED)
         self._notify(instance, TaskState.FAILED)
         self._instance_final(instance)
 
@@ -639,7 +654,7 @@ class RunDriver:
                 ended_at=self.clock.now(),
             )
         )
-        instance.state = state
+        self._move(instance, state)
         self._notify(instance, state)
         self._instance_final(instance)
 

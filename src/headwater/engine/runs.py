@@ -107,7 +107,6 @@ def _reset_changes(
     plan: ExecutionPlan,
     instances: Iterable[TaskInstanceRecord],
     task_ids: set[str],
-    now: datetime,
 ) -> list[Change]:
     """Changes that move the given tasks' instances back to ``none`` with fresh tries.
 
@@ -154,14 +153,13 @@ def _apply_reset(
     run: RunRecord,
     plan: ExecutionPlan,
     task_ids: set[str],
-    now: datetime,
     params: dict[str, Any] | None = None,
     *,
     backfill_id: str | None = None,
     priority: int | None = None,
 ) -> list[str]:
     instances = store.get_task_instances(run.run_id)
-    changes = _reset_changes(run.run_id, plan, instances, task_ids, now)
+    changes = _reset_changes(run.run_id, plan, instances, task_ids)
     store.apply(
         Batch(
             changes=changes,
@@ -179,7 +177,7 @@ def _apply_reset(
     return sorted(task_ids)
 
 
-def prepare_retry(store: StateStore, plan: ExecutionPlan, run_id: str, clock: Clock) -> list[str]:
+def prepare_retry(store: StateStore, plan: ExecutionPlan, run_id: str) -> list[str]:
     """Reset the failed and upstream-failed tasks of a finished run, and what they block.
 
     Tasks that succeeded are left alone. Returns the ids of the reset tasks.
@@ -200,7 +198,7 @@ def prepare_retry(store: StateStore, plan: ExecutionPlan, run_id: str, clock: Cl
     }
     if not reset:
         return []
-    return _apply_reset(store, run, plan, reset, clock.now())
+    return _apply_reset(store, run, plan, reset)
 
 
 def prepare_clear(
@@ -208,7 +206,6 @@ def prepare_clear(
     plan: ExecutionPlan,
     run_id: str,
     task_ids: list[str],
-    clock: Clock,
     *,
     downstream: bool = False,
 ) -> list[str]:
@@ -225,14 +222,13 @@ def prepare_clear(
     if downstream:
         below = plan.descendants([plan.index_by_id[t] for t in task_ids])
         reset |= {plan.nodes[i].task_id for i in below}
-    return _apply_reset(store, run, plan, reset, clock.now())
+    return _apply_reset(store, run, plan, reset)
 
 
 def prepare_rerun(
     store: StateStore,
     pipeline: Any,
     run_id: str,
-    clock: Clock,
     params: Mapping[str, Any] | None = None,
     *,
     backfill_id: str | None = None,
@@ -253,7 +249,6 @@ def prepare_rerun(
         run,
         pipeline.plan,
         set(pipeline.plan.index_by_id),
-        clock.now(),
         merged,
         backfill_id=backfill_id,
         priority=priority,

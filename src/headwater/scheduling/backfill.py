@@ -389,7 +389,6 @@ def _start(
             store,
             pipeline,
             step.existing.run_id,
-            clock,
             backfill.params,
             backfill_id=backfill.backfill_id,
             priority=BACKFILL_PRIORITY,
