@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +204,90 @@ def test_a_base_id_selects_every_call_of_that_task_in_a_group(tmp_path: Path) ->
 def test_the_choice_is_stored_as_task_ids(choice: Any, stored: Any, tmp_path: Path) -> None:
     run = run_with(choice, tmp_path)
     assert run.result("choose") == stored
+
+
+def enrich_and_join(choice: str) -> Pipeline:
+    """branch >> enrich >> join and branch >> join: join is below the branch twice."""
+
+    @task.branch
+    def branch() -> str:
+        return choice
+
+    @task
+    def enrich() -> str:
+        return "enriched"
+
+    @task
+    def join_all() -> str:
+        return "joined"
+
+    @pipeline
+    def diamond() -> None:
+        chosen = branch()
+        enriched = enrich()
+        joined = join_all()
+        chosen >> enriched >> joined
+        chosen >> joined
+        chosen >> right()
+
+    return diamond
+
+
+def test_a_task_below_the_chosen_path_runs_even_as_a_direct_downstream(tmp_path: Path) -> None:
+    # As in Airflow: the branch picks enrich; join_all is downstream of both the branch
+    # and enrich, so it is not skipped, and its all_success rule runs it
+    run = run_pipeline_test(enrich_and_join("enrich"), clock=FakeClock(), home=tmp_path)
+
+    assert run.result("enrich") == "enriched"
+    assert run.result("join_all") == "joined"
+    assert run.state_of("right") == "skipped"
+    assert run.succeeded
+
+
+def test_a_direct_downstream_off_the_chosen_path_is_skipped(tmp_path: Path) -> None:
+    run = run_pipeline_test(enrich_and_join("right"), clock=FakeClock(), home=tmp_path)
+
+    assert run.state_of("enrich") == "skipped"
+    assert run.state_of("join_all") == "skipped"
+    assert run.result("right") == "right ran"
+
+
+def test_a_branch_choice_holds_when_the_run_is_driven_again(tmp_path: Path) -> None:
+    # Given: a run where pick chose "right" and left's other upstream (gate) failed
+    from headwater.config import Settings
+    from headwater.runtime import Runtime
+
+    gate_opens = threading.Event()
+
+    @task
+    def gate() -> str:
+        if not gate_opens.is_set():
+            raise RuntimeError("closed")
+        return "open"
+
+    @task.branch
+    def pick() -> str:
+        return "right"
+
+    @pipeline
+    def again() -> None:
+        target = left()
+        pick() >> [target, right()]
+        gate() >> target
+
+    runtime = Runtime(Settings.for_home(tmp_path), clock=FakeClock())
+    try:
+        run = runtime.run(again)
+        assert runtime.summary(run.run_id)["tasks"]["left"]["state"] == "upstream_failed"
+
+        # When: gate and left are cleared and run again, gate succeeding this time
+        gate_opens.set()
+        runtime.clear(run.run_id, ["gate", "left"], pipeline=again)
+
+        # Then: the branch's stored choice still excludes left: skipped, not run
+        tasks = runtime.summary(run.run_id)["tasks"]
+        assert tasks["gate"]["state"] == "success"
+        assert tasks["left"]["state"] == "skipped"
+        assert tasks["right"]["state"] == "success"
+    finally:
+        runtime.close()

@@ -1,10 +1,16 @@
-"""A run's final state is decided by its leaves, the tasks with nothing downstream."""
+"""A run's final state: it fails when any task failed, or when a leaf is upstream_failed.
+
+Unlike Airflow, a run whose only leaf is an ``all_done`` notifier does not succeed after
+a task failed for good: every failed instance fails the run unless its task has
+``allow_failure=True``.
+"""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from headwater import pipeline, task
+from headwater import Context, pipeline, task
 from headwater.engine.states import RunState
 from headwater.runtime import Runtime
 from headwater.testing import FakeClock, run_pipeline_test
@@ -62,18 +68,116 @@ def test_a_failed_leaf_fails_the_run_even_when_other_leaves_succeed(tmp_path: Pa
     assert run.state == "failed"
 
 
-def test_a_failure_absorbed_by_the_only_leaf_leaves_the_run_successful(tmp_path: Path) -> None:
-    # As in Airflow: when the single leaf is an all_done task that succeeds, the run
-    # succeeds although a task upstream of it failed.
+def test_a_failure_upstream_of_an_all_done_leaf_fails_the_run(tmp_path: Path) -> None:
+    # Given: the only leaf is an all_done notifier, which runs and succeeds
     @pipeline
-    def absorbed() -> None:
+    def notified() -> None:
         transform(extract()) >> notify()
 
-    run = run_pipeline_test(absorbed, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(notified, clock=FakeClock(), home=tmp_path)
 
+    # Then: transform failed for good, so the run failed (Airflow would say success)
     assert run.state_of("transform") == "failed"
     assert run.state_of("notify") == "success"
+    assert run.state == "failed"
+
+
+def test_a_task_allowed_to_fail_does_not_fail_the_run(tmp_path: Path) -> None:
+    seen: dict[str, str] = {}
+
+    @task(allow_failure=True)
+    def optional_enrichment(rows: list[int]) -> list[int]:
+        raise ConnectionError("the enrichment API is down")
+
+    @task(trigger_rule="all_done")
+    def report(ctx: Context) -> str:
+        seen.update(ctx.upstream_states)
+        return "reported"
+
+    @pipeline
+    def tolerant() -> None:
+        rows = extract()
+        [load(rows), optional_enrichment(rows)] >> report()
+
+    run = run_pipeline_test(tolerant, clock=FakeClock(), home=tmp_path)
+
+    # Then: its failure is recorded, and trigger rules still see it as failed
+    assert run.state_of("optional_enrichment") == "failed"
+    assert run.tasks["optional_enrichment"].error == ("ConnectionError: the enrichment API is down")
+    assert seen["optional_enrichment"] == "failed"
     assert run.state == "success"
+
+
+def test_allow_failure_does_not_excuse_the_tasks_it_blocks(tmp_path: Path) -> None:
+    @task(allow_failure=True)
+    def optional() -> list[int]:
+        raise RuntimeError("no data")
+
+    @pipeline
+    def blocked() -> None:
+        load(optional())
+
+    run = run_pipeline_test(blocked, clock=FakeClock(), home=tmp_path)
+
+    assert run.state_of("load") == "upstream_failed"
+    assert run.state == "failed"  # a leaf that could not run fails the run
+
+
+def test_a_failed_mapped_item_fails_the_run(tmp_path: Path) -> None:
+    @task
+    def check(n: int) -> int:
+        if n == 2:
+            raise ValueError("bad item")
+        return n
+
+    @task(trigger_rule="all_done")
+    def summary(values: list[int | None]) -> int:
+        return len(values)
+
+    @pipeline
+    def items() -> None:
+        summary(check.map([1, 2, 3]))
+
+    run = run_pipeline_test(items, clock=FakeClock(), home=tmp_path)
+
+    assert run.state_of("summary") == "success"
+    assert run.state == "failed"
+
+
+def test_a_skip_never_hides_a_failure_that_ends_later(tmp_path: Path) -> None:
+    # Given: pick (a branch) skips maybe at once; slow_bad fails half a second later;
+    # both feed report (all_success)
+    @task.branch
+    def pick() -> list[str]:
+        return []
+
+    @task
+    def maybe() -> str:
+        return "maybe"
+
+    @task
+    def slow_bad() -> str:
+        time.sleep(0.5)
+        raise RuntimeError("late failure")
+
+    @task
+    def report() -> str:
+        return "reported"
+
+    @pipeline
+    def racing() -> None:
+        chosen = pick()
+        optional = maybe()
+        chosen >> optional
+        [optional, slow_bad()] >> report()
+
+    run = run_pipeline_test(racing, home=tmp_path)
+
+    # Then: report is upstream_failed (a failed upstream), never skipped, and the run failed
+    assert run.state_of("maybe") == "skipped"
+    assert run.state_of("slow_bad") == "failed"
+    assert run.state_of("report") == "upstream_failed"
+    assert run.state == "failed"
 
 
 def test_skipped_leaves_do_not_fail_a_run(tmp_path: Path) -> None:

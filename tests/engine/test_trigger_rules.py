@@ -1,9 +1,11 @@
 """Trigger rules: the decision table, then the same table run end to end.
 
 ``FINAL`` gives, for each combination of two finished upstream tasks, the state a task
-ends in under every rule (Airflow's semantics). The unit tests check ``evaluate`` against
-it; the end-to-end tests build pipelines whose upstream tasks really succeed, fail, are
-skipped or upstream-failed, and check the states the engine records.
+ends in under every rule: Airflow's rules for when a task runs; a task that can no longer
+run is ``upstream_failed`` if an upstream failed, ``skipped`` otherwise. The unit tests
+check ``evaluate`` against it; the end-to-end tests build pipelines whose upstream tasks
+really succeed, fail, are skipped or upstream-failed, in both orders, and check the
+states the engine records.
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ FINAL: dict[tuple[str, str], dict[TriggerRule, str]] = {
     },
     (SUCCESS, FAILED): {
         R.ALL_SUCCESS: UPSTREAM_FAILED,
-        R.ALL_FAILED: SKIPPED,
+        R.ALL_FAILED: UPSTREAM_FAILED,
         R.ALL_DONE: SUCCESS,
-        R.ALL_SKIPPED: SKIPPED,
+        R.ALL_SKIPPED: UPSTREAM_FAILED,
         R.ONE_SUCCESS: SUCCESS,
         R.ONE_FAILED: SUCCESS,
         R.ONE_DONE: SUCCESS,
@@ -66,7 +68,7 @@ FINAL: dict[tuple[str, str], dict[TriggerRule, str]] = {
         R.ALL_SUCCESS: UPSTREAM_FAILED,
         R.ALL_FAILED: SUCCESS,
         R.ALL_DONE: SUCCESS,
-        R.ALL_SKIPPED: SKIPPED,
+        R.ALL_SKIPPED: UPSTREAM_FAILED,
         R.ONE_SUCCESS: UPSTREAM_FAILED,
         R.ONE_FAILED: SUCCESS,
         R.ONE_DONE: SUCCESS,
@@ -79,7 +81,7 @@ FINAL: dict[tuple[str, str], dict[TriggerRule, str]] = {
         R.ALL_SUCCESS: UPSTREAM_FAILED,
         R.ALL_FAILED: SUCCESS,
         R.ALL_DONE: SUCCESS,
-        R.ALL_SKIPPED: SKIPPED,
+        R.ALL_SKIPPED: UPSTREAM_FAILED,
         R.ONE_SUCCESS: UPSTREAM_FAILED,
         R.ONE_FAILED: SUCCESS,
         R.ONE_DONE: SUCCESS,
@@ -104,15 +106,15 @@ FINAL: dict[tuple[str, str], dict[TriggerRule, str]] = {
     # one_done counts success and failed only, so an upstream_failed one does not start it
     (UPSTREAM_FAILED, SKIPPED): {
         R.ALL_SUCCESS: UPSTREAM_FAILED,
-        R.ALL_FAILED: SKIPPED,
+        R.ALL_FAILED: UPSTREAM_FAILED,
         R.ALL_DONE: SUCCESS,
-        R.ALL_SKIPPED: SKIPPED,
+        R.ALL_SKIPPED: UPSTREAM_FAILED,
         R.ONE_SUCCESS: UPSTREAM_FAILED,
         R.ONE_FAILED: SUCCESS,
-        R.ONE_DONE: SKIPPED,
+        R.ONE_DONE: UPSTREAM_FAILED,
         R.NONE_FAILED: UPSTREAM_FAILED,
         R.NONE_FAILED_MIN_ONE_SUCCESS: UPSTREAM_FAILED,
-        R.NONE_SKIPPED: SKIPPED,
+        R.NONE_SKIPPED: UPSTREAM_FAILED,
         R.ALWAYS: SUCCESS,
     },
 }
@@ -153,18 +155,19 @@ def test_evaluate_once_every_upstream_is_done(
 @pytest.mark.parametrize(
     ("rule", "done", "expected"),
     [
-        # decisions taken before the second upstream task ends
+        # decisions taken before the second upstream task ends: a task that can no longer
+        # run waits to be skipped, since the other upstream might still fail
         (R.ALL_SUCCESS, SUCCESS, Decision.WAIT),
         (R.ALL_SUCCESS, FAILED, Decision.UPSTREAM_FAILED),
         (R.ALL_SUCCESS, UPSTREAM_FAILED, Decision.UPSTREAM_FAILED),
-        (R.ALL_SUCCESS, SKIPPED, Decision.SKIP),
+        (R.ALL_SUCCESS, SKIPPED, Decision.WAIT),
         (R.ALL_FAILED, FAILED, Decision.WAIT),
-        (R.ALL_FAILED, SUCCESS, Decision.SKIP),
-        (R.ALL_FAILED, SKIPPED, Decision.SKIP),
+        (R.ALL_FAILED, SUCCESS, Decision.WAIT),
+        (R.ALL_FAILED, SKIPPED, Decision.WAIT),
         (R.ALL_DONE, FAILED, Decision.WAIT),
         (R.ALL_SKIPPED, SKIPPED, Decision.WAIT),
-        (R.ALL_SKIPPED, SUCCESS, Decision.SKIP),
-        (R.ALL_SKIPPED, FAILED, Decision.SKIP),
+        (R.ALL_SKIPPED, SUCCESS, Decision.WAIT),
+        (R.ALL_SKIPPED, FAILED, Decision.UPSTREAM_FAILED),
         (R.ONE_SUCCESS, SUCCESS, Decision.RUN),
         (R.ONE_SUCCESS, FAILED, Decision.WAIT),
         (R.ONE_SUCCESS, SKIPPED, Decision.WAIT),
@@ -179,7 +182,7 @@ def test_evaluate_once_every_upstream_is_done(
         (R.NONE_FAILED, FAILED, Decision.UPSTREAM_FAILED),
         (R.NONE_FAILED_MIN_ONE_SUCCESS, SKIPPED, Decision.WAIT),
         (R.NONE_FAILED_MIN_ONE_SUCCESS, UPSTREAM_FAILED, Decision.UPSTREAM_FAILED),
-        (R.NONE_SKIPPED, SKIPPED, Decision.SKIP),
+        (R.NONE_SKIPPED, SKIPPED, Decision.WAIT),
         (R.NONE_SKIPPED, FAILED, Decision.WAIT),
         (R.ALWAYS, FAILED, Decision.RUN),
     ],
@@ -249,33 +252,62 @@ def pipeline_with_judges(upstream: tuple[str, str]) -> Pipeline:
     return pipeline(pipeline_id="judges")(body)
 
 
+@pytest.mark.parametrize("order", ["declared", "reversed"])
 @pytest.mark.parametrize("upstream", list(FINAL), ids="-".join)
-def test_trigger_rules_end_to_end(upstream: tuple[str, str], runtime: Runtime) -> None:
-    # One try at a time, so the upstream tasks end in declaration order: when the first
-    # to end already decides a judge (a failure for all_success), that decision stands.
-    judges = pipeline_with_judges(upstream)
+def test_trigger_rules_end_to_end(upstream: tuple[str, str], order: str, runtime: Runtime) -> None:
+    # One try at a time, so the upstream tasks end in declaration order; the same states
+    # in the other order must give the same outcome.
+    states_in_order = upstream if order == "declared" else upstream[::-1]
+    judges = pipeline_with_judges(states_in_order)
     run = runtime.create_run(judges)
     runtime.engine(judges, max_concurrency=1).drive(run.run_id)
 
     tasks = runtime.summary(run.run_id)["tasks"]
-    assert [tasks[f"up{i}"]["state"] for i in range(2)] == list(upstream)
+    assert [tasks[f"up{i}"]["state"] for i in range(2)] == list(states_in_order)
     states = {rule: tasks[f"judge_{rule.value}"]["state"] for rule in TriggerRule}
     assert states == FINAL[upstream]
     for rule, state in states.items():
         assert tasks[f"judge_{rule.value}"]["tries"] == (1 if state == SUCCESS else 0)
 
 
-def test_the_first_decisive_upstream_decides_all_success(runtime: Runtime) -> None:
-    # Given: a skipped upstream that ends before an upstream_failed one (as in Airflow, a
-    # skip seen first skips an all_success task; a failure seen first fails it)
-    judges = pipeline_with_judges((SKIPPED, UPSTREAM_FAILED))
-    run = runtime.create_run(judges)
+@pytest.mark.parametrize("upstream", list(FINAL), ids="-".join)
+@pytest.mark.parametrize("rule", list(TriggerRule))
+def test_the_outcome_does_not_depend_on_which_upstream_ends_first(
+    upstream: tuple[str, str], rule: TriggerRule
+) -> None:
+    # Every order of arrival, decided at each arrival as the engine does
+    outcomes = set()
+    for first, second in (upstream, upstream[::-1]):
+        counts = counts_of(first, total=2)
+        decision = evaluate(rule, counts)
+        if decision is Decision.WAIT:
+            counts.add(TaskState(second))
+            decision = evaluate(rule, counts)
+        outcomes.add(decision)
+    assert outcomes == {DECISION_FOR_STATE[FINAL[upstream][rule]]}
 
-    runtime.engine(judges, max_concurrency=1).drive(run.run_id)
 
-    tasks = runtime.summary(run.run_id)["tasks"]
-    assert tasks["judge_all_success"]["state"] == SKIPPED
-    assert tasks["judge_none_failed"]["state"] == UPSTREAM_FAILED
+def test_a_task_a_branch_did_not_choose_waits_for_its_other_upstream(runtime: Runtime) -> None:
+    # Given: a branch skips "target" at once; target's other upstream fails later
+    @task
+    def slow_fail() -> None:
+        raise RuntimeError("later")
+
+    @task.branch
+    def choose_none() -> None:
+        return None
+
+    @pipeline
+    def excluded() -> None:
+        target = succeed.override(task_id="target")()
+        choose_none() >> target
+        slow_fail() >> target
+
+    run = runtime.create_run(excluded)
+    runtime.engine(excluded, max_concurrency=1).drive(run.run_id)
+
+    # Then: it can no longer run, and an upstream failed: upstream_failed, not skipped
+    assert runtime.summary(run.run_id)["tasks"]["target"]["state"] == UPSTREAM_FAILED
 
 
 def test_a_failure_propagates_as_upstream_failed_down_a_chain(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ TASK_OPTION_NAMES = frozenset(
         "on_failure",
         "on_retry",
         "on_success",
+        "allow_failure",
     }
 )
 _ID_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
@@ -51,6 +52,7 @@ class TaskOptions:
     on_failure: Callable[..., Any] | None = None
     on_retry: Callable[..., Any] | None = None
     on_success: Callable[..., Any] | None = None
+    allow_failure: bool = False  # its failure is recorded but does not fail the run
 
 
 def check_identifier(kind: str, value: object, where: str) -> str:
@@ -156,6 +158,11 @@ def resolve_options(
             ):
                 raise DefinitionError(f"{where}: {name} must be a whole number, got {number!r}")
             values[name] = number
+    if "allow_failure" in merged:
+        allow = merged["allow_failure"]
+        if not isinstance(allow, bool):
+            raise DefinitionError(f"{where}: allow_failure must be True or False, got {allow!r}")
+        values["allow_failure"] = allow
     for name in ("on_failure", "on_retry", "on_success"):
         callback = merged.get(name)
         if callback is not None:

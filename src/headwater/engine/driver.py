@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -87,7 +87,7 @@ class RunDriver:
         self.plan = pipeline.plan
         self.shared = shared
         self.clock = shared.clock
-        self.view = RunView(pipeline.plan)
+        self.view = RunView(pipeline.plan, shared.result_store)
         self._ready_sink = ready
         self.pipeline_ref = PipelineRef(
             pipeline_id=pipeline.pipeline_id,
@@ -101,8 +101,8 @@ class RunDriver:
         self.sequence = itertools.count()
         self.pending = Batch()
         self.after_commit: list[Callable[[], None]] = []
-        # (final state, downstream nodes left to count it in): see _instance_final
-        self.propagation: list[tuple[TaskState, Iterator[int]]] = []
+        # instances that became final, not yet counted downstream: see _instance_final
+        self.propagation: list[Instance] = []
         self.log_root = f"{shared.logs_dir}/{run.pipeline_id}/{run.run_id}"
 
     @property
@@ -145,7 +145,8 @@ class RunDriver:
         all_final = all(view.final is not None for view in self.view.nodes) and not missing
         if all_final and RunState(self.run.state).is_final:
             return False
-        for key, instance in self.view.instances.items():
+        self._load_exclusions()
+        for key, instance in list(self.view.instances.items()):
             if instance.state is TaskState.RUNNING and self._reschedules(key[0]):
                 self._interrupted_poke(key, instance, now)
             elif instance.state in (TaskState.RUNNING, TaskState.QUEUED):
@@ -154,12 +155,23 @@ class RunDriver:
                 due = instance.next_try_at or now
                 heapq.heappush(self.retries, (due, next(self.sequence), key))
             elif instance.state is TaskState.NONE and key[1] >= 0:
-                self._enqueue(key)  # expanded before a crash, never started
+                # expanded before a crash, or reset by a retry, and never started
+                if instance.counts is not None:
+                    self._evaluate_item(key)
+                else:
+                    instance.released = True
+                    self._enqueue(key)
         if missing:
             self._add_missing(missing)
-        for index in range(len(self.plan.nodes)):
-            if not self.view.nodes[index].released:
-                self._evaluate(index)
+        for node in self.plan.nodes:
+            view = self.view.nodes[node.index]
+            source = node.map_source
+            if view.released:
+                continue
+            if source is not None and self.view.nodes[source].map_indices:
+                self._expand_items(node.index)  # its source expanded before a crash
+            else:
+                self._evaluate(node.index)
         self.pending.run_update = RunUpdate(
             run_id=self.run.run_id,
             expected=tuple(state.value for state in RunState),
@@ -168,6 +180,23 @@ class RunDriver:
             clear_ended_at=True,
         )
         return True
+
+    def _load_exclusions(self) -> None:
+        """Mark again the tasks that branches which already ended did not choose."""
+        for node in self.plan.nodes:
+            if node.kind != "branch":
+                continue
+            instance = self.view.instances.get((node.index, -1))
+            if instance is None or instance.state is not TaskState.SUCCESS:
+                continue
+            try:
+                chosen = self.view.instance_value((node.index, -1))
+                excluded = self._branch_skips(node, chosen)
+            except Exception:  # a result this version cannot read: choose nothing
+                logger.exception("branch %s of run %s: bad choice", node.task_id, self.run_id)
+                excluded = [self.plan.nodes[i].index for i in node.downstream]
+            for index in excluded:
+                self.view.nodes[index].excluded = True
 
     def _add_missing(self, missing: list[str]) -> None:
         for task_id in missing:
@@ -224,12 +253,14 @@ class RunDriver:
         """A try that was running when its driver died: close it and grant a new try."""
         if instance.state is TaskState.RUNNING and instance.try_number > 0:
             # (a QUEUED instance was waiting for pool slots: it has no try to close)
+            # Its real end is unknown: as in Airflow, it ends when it is found.
+            started = instance.started_at or now
             self._record_end(
                 instance,
                 TaskState.FAILED,
                 TaskState.UP_FOR_RETRY,
                 now,
-                0.0,
+                max(0.0, (now - started).total_seconds()),
                 error="interrupted: the process running this try stopped before it "
                 "ended; a new try was started",
                 next_try_at=now,
@@ -257,7 +288,7 @@ class RunDriver:
         outcome = TryOutcome(
             key=key,
             ok=False,
-            started_at=now,
+            started_at=flight.instance.started_at or now,
             ended_at=now,
             error=f"TaskTimeoutError: task ran longer than its timeout of {timeout}",
         )
@@ -345,7 +376,7 @@ class RunDriver:
             data_interval_start=self.run.data_interval_start,
             data_interval_end=self.run.data_interval_end,
             params=self.run.params,
-            upstream_states=self.view.upstream_states(index),
+            upstream_states=self.view.upstream_states(index, map_index),
             log_path=log_path,
             timeout=timeout.total_seconds() if timeout else None,
             sensor=node.sensor,
@@ -356,10 +387,16 @@ class RunDriver:
     def _arguments(self, node: PlanNode, map_index: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
         args: tuple[Any, ...] = node.args
         kwargs: dict[str, Any] = dict(node.kwargs)
+        per_item = node.map_source is not None and node.map_over is not None
         if node.has_refs:
             args = tuple(self._resolve(value) for value in args)
-            kwargs = {name: self._resolve(value) for name, value in kwargs.items()}
-        if node.map_over is not None:
+            kwargs = {
+                name: value if per_item and name == node.map_over else self._resolve(value)
+                for name, value in kwargs.items()
+            }
+        if per_item and node.map_source is not None and node.map_over is not None:
+            kwargs[node.map_over] = self.view.instance_value((node.map_source, map_index))
+        elif node.map_over is not None:
             kwargs[node.map_over] = kwargs[node.map_over][map_index]
         return args, kwargs
 
@@ -421,8 +458,12 @@ class RunDriver:
         self._notify(instance, TaskState.SUCCESS)
         self._task_callback(node, instance, flight, "on_success")
         for downstream in skipped:
-            self._settle(downstream, TaskState.SKIPPED, None)
+            # marked before the branch's success is counted below, which decides them
+            self.view.nodes[downstream].excluded = True
         self._instance_final(instance)
+        for downstream in skipped:
+            if not self.view.nodes[downstream].released:
+                self._exclude(downstream)
 
     def _branch_skips(self, node: PlanNode, chosen: Any) -> list[int]:
         """Direct downstream nodes a branch did not choose; raises BranchError if invalid."""
@@ -447,7 +488,10 @@ class RunDriver:
                     f"({options}); return one of those ids, a list of them, or None"
                 )
             selected.update(matches)
-        return [d.index for d in downstream if d.index not in selected]
+        # a task below a chosen one runs as it would without the branch, even if it is
+        # also a direct downstream of the branch (as in Airflow)
+        reachable = selected | self.plan.descendants(sorted(selected))
+        return [d.index for d in downstream if d.index not in reachable]
 
     def _failed(
         self, outcome: TryOutcome, flight: Flight, error: str, traceback: str | None
@@ -489,9 +533,15 @@ class RunDriver:
         return sensor is not None and sensor.mode is SensorMode.RESCHEDULE
 
     def _duration(self, instance: Instance, started_at: datetime, ended_at: datetime) -> float:
-        """A try's duration; a reschedule-mode sensor's try spans from its first poke."""
-        if instance.started_at is not None and self._reschedules(instance.node):
-            started_at = instance.started_at
+        """A try's duration; a reschedule-mode sensor's try spans from its first poke.
+
+        An outcome made up by the executor (its worker died: it knows only when it
+        noticed) counts from the try's start as recorded here.
+        """
+        if instance.started_at is not None and (
+            self._reschedules(instance.node) or started_at >= ended_at
+        ):
+            started_at = min(instance.started_at, ended_at)
         return (ended_at - started_at).total_seconds()
 
     def _not_met(self, flight: Flight) -> None:
@@ -591,38 +641,59 @@ class RunDriver:
     # propagation
 
     def _instance_final(self, instance: Instance) -> None:
-        """Once the instance's node is final, count it in its downstream tasks' inputs.
+        """An instance reached a final state: count it where it counts, and decide.
 
-        Settling a downstream task (skipped, upstream failed) makes it final in turn.
-        Rather than recursing, which a long chain of such tasks would take past
-        Python's recursion limit, a call made while propagating only pushes its node
-        on ``self.propagation``; the outermost call walks that stack, in the same
-        depth-first order a recursion would take.
+        Its node's final state (once all its instances are final) counts in the inputs of
+        its downstream tasks; an instance of a mapped task counts, by itself, in the
+        inputs of the same item of the tasks mapped item by item over it. Settling a task
+        (skipped, upstream failed) makes it final in turn. Rather than recursing, which a
+        long chain of such tasks would take past Python's recursion limit, a call made
+        while propagating only pushes the instance on ``self.propagation``; the outermost
+        call works through that stack, depth first.
         """
-        index = instance.node
-        final = self.view.aggregate(index)
-        if final is None:
-            return
-        self.view.nodes[index].final = final
         stack = self.propagation
-        stack.append((final, iter(self.plan.nodes[index].downstream)))
+        stack.append(instance)
         if len(stack) > 1:
-            return  # called from the loop below, which goes on with this node first
+            return  # called from the loop below
         try:
             while stack:
-                upstream_final, downstream = stack[-1]
-                following = next(downstream, None)
-                if following is None:
-                    stack.pop()
-                    continue
-                view = self.view.nodes[following]
-                view.counts.add(upstream_final)
-                if not view.released:
-                    self._evaluate(following)
+                self._propagate(stack.pop())
         finally:
             stack.clear()
 
+    def _propagate(self, instance: Instance) -> None:
+        index, nodes = instance.node, self.view.nodes
+        node = self.plan.nodes[index]
+        if instance.map_index >= 0:
+            for child in node.per_item_downstream:
+                item = self.view.instances.get((child, instance.map_index))
+                if item is None or item.counts is None:
+                    continue  # not expanded item by item (it settled as a whole)
+                item.counts.add(instance.state)
+                if not item.released:
+                    self._evaluate_item((child, instance.map_index))
+        final = self.view.aggregate(index)
+        if final is None or nodes[index].final is not None:
+            return
+        nodes[index].final = final
+        for following in node.downstream:
+            view = nodes[following]
+            view.counts.add(final)
+            child = self.plan.nodes[following]
+            if view.map_indices and child.map_source is not None:
+                if child.map_source == index:
+                    continue  # its items counted this node's instances one by one
+                for map_index in view.map_indices:
+                    item = self.view.instances[(following, map_index)]
+                    assert item.counts is not None  # set when expanded item by item
+                    item.counts.add(final)
+                    if not item.released:
+                        self._evaluate_item((following, map_index))
+            elif not view.released:
+                self._evaluate(following)
+
     def _evaluate(self, index: int) -> None:
+        """Decide what a node that was not released yet does now."""
         decision = self.view.decide(index)
         if decision is Decision.WAIT:
             return
@@ -634,7 +705,32 @@ class RunDriver:
             self._expand(index)
         else:
             self.view.nodes[index].released = True
+            self.view.instances[(index, -1)].released = True
             self._enqueue((index, -1))
+
+    def _evaluate_item(self, key: InstanceKey) -> None:
+        """Decide what an instance of a task mapped item by item does now."""
+        decision = self.view.decide_item(key)
+        if decision is Decision.WAIT:
+            return
+        instance = self.view.instances[key]
+        instance.released = True
+        if decision is Decision.RUN:
+            self._enqueue(key)
+        else:
+            state = TaskState.SKIPPED if decision is Decision.SKIP else TaskState.UPSTREAM_FAILED
+            self._settle_instance(instance, state, None)
+
+    def _exclude(self, index: int) -> None:
+        """A branch did not choose ``index``: it will not run (see ``evaluate``)."""
+        view = self.view.nodes[index]
+        view.excluded = True
+        if view.map_indices and self.plan.nodes[index].map_source is not None:
+            for map_index in view.map_indices:
+                if not self.view.instances[(index, map_index)].released:
+                    self._evaluate_item((index, map_index))
+        elif not view.released:
+            self._evaluate(index)
 
     def _settle(self, index: int, state: TaskState, error: str | None) -> None:
         """Give an unreleased node a final state without running it."""
@@ -642,12 +738,15 @@ class RunDriver:
         if view.released:
             return
         view.released = True
-        instance = self.view.instances[(index, -1)]
+        self._settle_instance(self.view.instances[(index, -1)], state, error)
+
+    def _settle_instance(self, instance: Instance, state: TaskState, error: str | None) -> None:
+        instance.released = True
         self.pending.changes.append(
             SetState(
                 run_id=self.run.run_id,
-                task_id=self.plan.nodes[index].task_id,
-                map_index=-1,
+                task_id=self.plan.nodes[instance.node].task_id,
+                map_index=instance.map_index,
                 expected=instance.state.value,
                 state=state.value,
                 error=error,
@@ -670,9 +769,35 @@ class RunDriver:
         if not items:
             self._settle(index, TaskState.SKIPPED, "mapped over an empty list")
             return
+        for map_index in self._add_items(index, len(items)):
+            self.view.instances[(index, map_index)].released = True
+            self._enqueue((index, map_index))
+        for child in node.per_item_downstream:
+            if not self.view.nodes[child].released:
+                self._expand_items(child)
+
+    def _expand_items(self, index: int) -> None:
+        """Expand a task mapped item by item: one instance per instance of its source.
+
+        Each instance then waits for its own item of the source (and for the task's
+        other upstream tasks) and is decided by itself.
+        """
+        node = self.plan.nodes[index]
+        assert node.map_source is not None
+        count = len(self.view.nodes[node.map_source].map_indices)
+        for map_index in self._add_items(index, count):
+            self.view.instances[(index, map_index)].counts = self.view.item_counts(index, map_index)
+            self._evaluate_item((index, map_index))
+        for child in node.per_item_downstream:
+            if not self.view.nodes[child].released:
+                self._expand_items(child)
+
+    def _add_items(self, index: int, count: int) -> list[int]:
+        """Replace node ``index``'s unexpanded instance with ``count`` instances."""
+        node = self.plan.nodes[index]
         view = self.view.nodes[index]
         view.released = True
-        view.map_indices = list(range(len(items)))
+        view.map_indices = list(range(count))
         placeholder = self.view.instances.pop((index, -1), None)
         tries = placeholder.try_number if placeholder is not None else 0
         max_tries = tries + node.options.retries + 1
@@ -691,7 +816,7 @@ class RunDriver:
                 try_number=tries,
                 max_tries=max_tries,
             )
-            self._enqueue((index, m))
+        return view.map_indices
 
     def _arguments_for_map(self, node: PlanNode) -> list[Any]:
         assert node.map_over is not None
@@ -728,7 +853,7 @@ class RunDriver:
             data_interval_end=self.run.data_interval_end,
             params=self.run.params,
             log=try_logger(f"headwater.task.{node.task_id}", log),
-            upstream_states=self.view.upstream_states(node.index),
+            upstream_states=self.view.upstream_states(node.index, instance.map_index),
         )
         what = f"{name} callback of task {node.task_id!r}"
 
@@ -738,15 +863,32 @@ class RunDriver:
 
         self.after_commit.append(call)
 
+    def failures(self) -> list[str]:
+        """Why the run fails: its failed instances and upstream-failed leaves (labels).
+
+        A run fails when any task instance ended ``failed`` (after its retries), unless
+        its task has ``allow_failure=True``, or when any leaf task ended
+        ``upstream_failed`` (or never ended).
+        """
+        nodes = self.plan.nodes
+        reasons = [
+            label(nodes[key[0]].task_id, key[1])
+            for key, instance in sorted(self.view.instances.items())
+            if instance.state is TaskState.FAILED and not nodes[key[0]].options.allow_failure
+        ]
+        reasons += [
+            leaf.task_id
+            for leaf in self.plan.leaves
+            if self.view.nodes[leaf.index].final in (TaskState.UPSTREAM_FAILED, None)
+        ]
+        return reasons
+
     def finish(self) -> Callable[[], None]:
-        """Decide the run's state from its leaves and queue its update in ``pending``.
+        """Decide the run's state and queue its update in ``pending``.
 
         Returns the pipeline callback to call once that update is committed.
         """
-        failed = any(
-            self.view.nodes[leaf.index].final in (TaskState.FAILED, TaskState.UPSTREAM_FAILED, None)
-            for leaf in self.plan.leaves
-        )
+        failed = bool(self.failures())
         state = RunState.FAILED if failed else RunState.SUCCESS
         self.pending.run_update = RunUpdate(
             run_id=self.run.run_id,

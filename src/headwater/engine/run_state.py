@@ -14,7 +14,7 @@ from headwater.authoring.trigger_rules import TriggerRule
 from headwater.engine.results import ResultStore
 from headwater.engine.states import FINAL_TASK_STATES, TaskState
 from headwater.engine.trigger_rules import Decision, UpstreamCounts, evaluate
-from headwater.graph.plan import ExecutionPlan
+from headwater.graph.plan import ExecutionPlan, PlanNode
 from headwater.store.records import TaskInstanceRecord
 
 InstanceKey = tuple[int, int]  # (node index, map index)
@@ -35,6 +35,10 @@ class Instance:
     result_ref: str | None = None
     value: Any = None
     has_value: bool = False
+    # Only for an instance of a task mapped item by item (PlanNode.map_source): the
+    # states of its own upstream, counted as for a node, and whether it was released.
+    counts: UpstreamCounts | None = None
+    released: bool = False
 
 
 @dataclass(slots=True)
@@ -45,13 +49,15 @@ class NodeView:
     released: bool = False  # dispatched, expanded, skipped or failed: no longer evaluated
     final: TaskState | None = None
     map_indices: list[int] = field(default_factory=list)
+    excluded: bool = False  # a branch upstream did not choose it: it will not run
 
 
 class RunView:
     """Instances and node views of a run, with the trigger-rule bookkeeping."""
 
-    def __init__(self, plan: ExecutionPlan) -> None:
+    def __init__(self, plan: ExecutionPlan, result_store: ResultStore) -> None:
         self.plan = plan
+        self.result_store = result_store
         self.instances: dict[InstanceKey, Instance] = {}
         self.nodes = [NodeView(UpstreamCounts(total=len(node.upstream))) for node in plan.nodes]
 
@@ -72,6 +78,7 @@ class RunView:
                 started_at=record.started_at,
                 result=record.result,
                 result_ref=record.result_ref,
+                released=record.state != TaskState.NONE.value,
             )
             if record.map_index >= 0:
                 self.nodes[index].map_indices.append(record.map_index)
@@ -88,7 +95,26 @@ class RunView:
                 final = self.nodes[up].final
                 if final is not None:
                     self.nodes[index].counts.add(final)
+            if node.map_source is not None:
+                for map_index in self.nodes[index].map_indices:
+                    self.instances[(index, map_index)].counts = self.item_counts(index, map_index)
         return [node.task_id for node in self.plan.nodes if node.index not in present]
+
+    def item_counts(self, index: int, map_index: int) -> UpstreamCounts:
+        """The upstream counts of instance ``map_index`` of a task mapped item by item."""
+        node = self.plan.nodes[index]
+        counts = UpstreamCounts(total=len(node.upstream))
+        for up in node.upstream:
+            if up == node.map_source:
+                source = self.instances.get((up, map_index))
+                state = source.state if source is not None else None
+                if state in FINAL_TASK_STATES:
+                    counts.add(state)
+            else:
+                final = self.nodes[up].final
+                if final is not None:
+                    counts.add(final)
+        return counts
 
     def node_instances(self, index: int) -> list[Instance]:
         view = self.nodes[index]
@@ -113,35 +139,73 @@ class RunView:
         return TaskState.SUCCESS
 
     def decide(self, index: int) -> Decision:
+        """What happens to node ``index`` as a whole (not yet released)."""
         node = self.plan.nodes[index]
         rule: TriggerRule = node.options.trigger_rule
-        return evaluate(rule, self.nodes[index].counts)
+        view = self.nodes[index]
+        decision = evaluate(rule, view.counts, excluded=view.excluded)
+        if (
+            decision is Decision.RUN
+            and node.map_source is not None
+            and self.nodes[node.map_source].final is None
+        ):
+            # mapped item by item: it expands with its source, not before
+            return Decision.WAIT
+        return decision
+
+    def decide_item(self, key: InstanceKey) -> Decision:
+        """What happens to one instance of a task mapped item by item."""
+        instance = self.instances[key]
+        assert instance.counts is not None  # set for every such instance
+        node = self.plan.nodes[key[0]]
+        return evaluate(
+            node.options.trigger_rule, instance.counts, excluded=self.nodes[key[0]].excluded
+        )
 
     def value_of(self, index: int) -> Any:
-        """The result a downstream task receives from node ``index``."""
+        """The result a downstream task receives from node ``index``.
+
+        A mapped task gives the list of its instances' results, in item order, with None
+        for the items that did not succeed.
+        """
         view = self.nodes[index]
         if view.map_indices:
-            return [self._instance_value(self.instances[(index, m)]) for m in view.map_indices]
+            return [self.instance_value((index, m)) for m in view.map_indices]
         instance = self.instances.get((index, -1))
         if instance is None or instance.state is not TaskState.SUCCESS:
             return [] if self.plan.nodes[index].is_mapped else None
-        return self._instance_value(instance)
+        return self.instance_value((index, -1))
 
-    @staticmethod
-    def _instance_value(instance: Instance) -> Any:
+    def instance_value(self, key: InstanceKey) -> Any:
+        """The result of one instance; None unless it succeeded."""
+        instance = self.instances[key]
         if instance.state is not TaskState.SUCCESS:
             return None
         if not instance.has_value:
-            instance.value = ResultStore.decode(instance.result, instance.result_ref)
+            instance.value = self.result_store.decode(instance.result, instance.result_ref)
             instance.has_value = True
         return instance.value
 
-    def upstream_states(self, index: int) -> dict[str, str]:
+    def upstream_states(self, index: int, map_index: int = -1) -> dict[str, str]:
+        """The final state of each direct upstream task, as a try's Context shows them.
+
+        A mapped upstream task appears as a whole (``store``: failed if any instance
+        failed) and instance by instance (``store[0]``, ``store[1]``...); for an instance of
+        a task mapped item by item, its source is its own item's state.
+        """
         nodes = self.plan.nodes
-        return {
-            nodes[up].task_id: (self.nodes[up].final or TaskState.NONE).value
-            for up in nodes[index].upstream
-        }
+        node: PlanNode = nodes[index]
+        states: dict[str, str] = {}
+        for up in node.upstream:
+            task_id = nodes[up].task_id
+            if up == node.map_source and map_index >= 0:
+                source = self.instances.get((up, map_index))
+                states[task_id] = (source.state if source else TaskState.NONE).value
+                continue
+            states[task_id] = (self.nodes[up].final or TaskState.NONE).value
+            for m in self.nodes[up].map_indices:
+                states[label(task_id, m)] = self.instances[(up, m)].state.value
+        return states
 
     def task_states(self) -> dict[str, str]:
         return {

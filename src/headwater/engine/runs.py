@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from headwater.engine.states import FINAL_TASK_STATES, RunState, TaskState
+from headwater.engine.states import RunState, TaskState
 from headwater.errors import ConfigError, NotFoundError
-from headwater.graph.plan import ExecutionPlan
+from headwater.graph.plan import ExecutionPlan, PlanNode
 from headwater.scheduling.clock import Clock
 from headwater.scheduling.intervals import DataInterval, manual_interval
 from headwater.store.base import StateStore
@@ -102,64 +104,114 @@ def _ensure_not_running(run: RunRecord) -> None:
         )
 
 
+InstanceRef = tuple[int, int]  # (node index, map index) of a task instance
+_DECIDED_WITHOUT_RUNNING = frozenset({TaskState.SKIPPED.value, TaskState.UPSTREAM_FAILED.value})
+
+
+@dataclass(slots=True)
+class ResetScope:
+    """What a repair resets: whole tasks, and single instances of mapped tasks."""
+
+    nodes: set[int] = field(default_factory=set)
+    instances: set[InstanceRef] = field(default_factory=set)
+
+    def task_ids(self, plan: ExecutionPlan) -> list[str]:
+        """The labels of what is reset (``task``, ``task[3]``), sorted."""
+        labels = {plan.nodes[i].task_id for i in self.nodes}
+        labels |= {
+            f"{plan.nodes[n].task_id}[{m}]" for n, m in self.instances if n not in self.nodes
+        }
+        return sorted(labels)
+
+
+def downstream_scope(plan: ExecutionPlan, seeds: ResetScope) -> ResetScope:
+    """``seeds`` and everything below them.
+
+    Below a whole task, every downstream task is whole. Below an instance of a mapped
+    task: the same item of the tasks mapped item by item over it (and so on down), and
+    every other downstream task whole.
+    """
+    scope = ResetScope(instances=set(seeds.instances))
+    scope.nodes = set(seeds.nodes) | plan.descendants(sorted(seeds.nodes))
+    stack = list(seeds.instances)
+    while stack:
+        index, map_index = stack.pop()
+        node = plan.nodes[index]
+        for child in node.downstream:
+            if child in node.per_item_downstream:
+                if (child, map_index) not in scope.instances:
+                    scope.instances.add((child, map_index))
+                    stack.append((child, map_index))
+            elif child not in scope.nodes:
+                scope.nodes.add(child)
+                scope.nodes |= plan.descendants([child])
+    scope.instances = {(n, m) for n, m in scope.instances if n not in scope.nodes}
+    return scope
+
+
 def _reset_changes(
     run_id: str,
     plan: ExecutionPlan,
-    instances: Iterable[TaskInstanceRecord],
-    task_ids: set[str],
+    records: Iterable[TaskInstanceRecord],
+    scope: ResetScope,
 ) -> list[Change]:
-    """Changes that move the given tasks' instances back to ``none`` with fresh tries.
+    """Changes that move what ``scope`` names back to ``none``, with fresh tries.
 
-    A mapped task is reset to its unexpanded placeholder, so it maps again over what its
-    upstream returns this time.
+    A mapped task reset as a whole goes back to its unexpanded placeholder, so it maps
+    again over what its upstream returns this time; a single instance is reset alone.
     """
     changes: list[Change] = []
     by_task: dict[str, list[TaskInstanceRecord]] = {}
-    for record in instances:
+    for record in records:
         by_task.setdefault(record.task_id, []).append(record)
-    for task_id in sorted(task_ids):
-        node = plan.node(task_id)
-        records = by_task.get(task_id, [])
-        expanded = [r for r in records if r.map_index >= 0]
+    for index in sorted(scope.nodes):
+        node = plan.nodes[index]
+        task_records = by_task.get(node.task_id, [])
+        expanded = [r for r in task_records if r.map_index >= 0]
         if expanded:
+            tries = max(r.try_number for r in expanded)
             changes.append(
                 ResetMapped(
                     run_id=run_id,
-                    task_id=task_id,
-                    try_number=max(r.try_number for r in expanded),
-                    max_tries=max(r.try_number for r in expanded) + node.options.retries + 1,
+                    task_id=node.task_id,
+                    try_number=tries,
+                    max_tries=tries + node.options.retries + 1,
                 )
             )
             continue
-        for record in records:
-            if record.state == TaskState.NONE.value:
-                continue
-            changes.append(
-                SetState(
-                    run_id=run_id,
-                    task_id=task_id,
-                    map_index=record.map_index,
-                    expected=record.state,
-                    state=TaskState.NONE.value,
-                    max_tries=record.try_number + node.options.retries + 1,
-                    ended_at=None,
-                )
-            )
+        changes.extend(_clear(run_id, node, r) for r in task_records if r.state != "none")
+    for index, map_index in sorted(scope.instances):
+        node = plan.nodes[index]
+        for record in by_task.get(node.task_id, []):
+            if record.map_index == map_index and record.state != TaskState.NONE.value:
+                changes.append(_clear(run_id, node, record))
     return changes
+
+
+def _clear(run_id: str, node: PlanNode, record: TaskInstanceRecord) -> SetState:
+    return SetState(
+        run_id=run_id,
+        task_id=record.task_id,
+        map_index=record.map_index,
+        expected=record.state,
+        state=TaskState.NONE.value,
+        max_tries=record.try_number + node.options.retries + 1,
+        ended_at=None,
+    )
 
 
 def _apply_reset(
     store: StateStore,
     run: RunRecord,
     plan: ExecutionPlan,
-    task_ids: set[str],
+    scope: ResetScope,
     params: dict[str, Any] | None = None,
     *,
     backfill_id: str | None = None,
     priority: int | None = None,
 ) -> list[str]:
     instances = store.get_task_instances(run.run_id)
-    changes = _reset_changes(run.run_id, plan, instances, task_ids)
+    changes = _reset_changes(run.run_id, plan, instances, scope)
     store.apply(
         Batch(
             changes=changes,
@@ -168,37 +220,51 @@ def _apply_reset(
                 expected=(RunState.SUCCESS.value, RunState.FAILED.value, RunState.QUEUED.value),
                 state=RunState.QUEUED.value,
                 clear_ended_at=True,
+                clear_started_at=True,  # its times describe the attempt to come
                 params=params,
                 backfill_id=backfill_id,
                 priority=priority,
             ),
         )
     )
-    return sorted(task_ids)
+    return scope.task_ids(plan)
+
+
+def _known_instances(
+    plan: ExecutionPlan, records: Iterable[TaskInstanceRecord]
+) -> dict[InstanceRef, TaskInstanceRecord]:
+    index_by_id = plan.index_by_id
+    return {(index_by_id[r.task_id], r.map_index): r for r in records if r.task_id in index_by_id}
 
 
 def prepare_retry(store: StateStore, plan: ExecutionPlan, run_id: str) -> list[str]:
-    """Reset the failed and upstream-failed tasks of a finished run, and what they block.
+    """Reset the failed and upstream-failed instances of a finished run, and all below them.
 
-    Tasks that succeeded are left alone. Returns the ids of the reset tasks.
+    Everything downstream of them is reset whatever its state (an ``all_done`` notifier
+    reports the repaired outcome); tasks elsewhere that succeeded are left alone. For a
+    mapped task only the items that failed run again, with the same items of the tasks
+    mapped item by item below them. Returns the labels of what was reset.
     """
     run = store.get_run(run_id)
     _ensure_not_running(run)
-    instances = store.get_task_instances(run_id)
-    failed = {
-        r.task_id
-        for r in instances
-        if r.state in (TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value)
-        and r.task_id in plan.index_by_id
-    }
-    below = plan.descendants([plan.index_by_id[t] for t in failed])
-    not_succeeded = {r.task_id for r in instances if r.state != TaskState.SUCCESS.value}
-    reset = failed | {
-        plan.nodes[i].task_id for i in below if plan.nodes[i].task_id in not_succeeded
-    }
-    if not reset:
+    known = _known_instances(plan, store.get_task_instances(run_id))
+    seeds = ResetScope()
+    for (index, map_index), record in known.items():
+        if record.state not in (TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value):
+            continue
+        if map_index >= 0:
+            seeds.instances.add((index, map_index))
+        else:
+            seeds.nodes.add(index)
+    if not seeds.nodes and not seeds.instances:
         return []
-    return _apply_reset(store, run, plan, reset)
+    return _apply_reset(store, run, plan, downstream_scope(plan, seeds))
+
+
+def parse_instance_label(text: str) -> tuple[str, int | None]:
+    """``extract`` -> (extract, None); ``transform[2]`` -> (transform, 2)."""
+    match = re.fullmatch(r"(.+)\[(\d+)\]", text)
+    return (match.group(1), int(match.group(2))) if match else (text, None)
 
 
 def prepare_clear(
@@ -209,20 +275,56 @@ def prepare_clear(
     *,
     downstream: bool = False,
 ) -> list[str]:
-    """Reset the given tasks (and with ``downstream``, all below them) to run again."""
+    """Reset the given tasks (``task``, or ``task[i]`` for one item) to run again.
+
+    With ``downstream``, everything below them is reset too, whatever its state; without,
+    only the tasks below them that never ran because of their outcome (``skipped``,
+    ``upstream_failed``), so that the run can end differently now. Returns the labels of
+    what was reset.
+    """
     run = store.get_run(run_id)
     _ensure_not_running(run)
-    unknown = [t for t in task_ids if t not in plan.index_by_id]
+    known = _known_instances(plan, store.get_task_instances(run_id))
+    seeds = ResetScope()
+    unknown = []
+    for text in task_ids:
+        task_id, map_index = parse_instance_label(text)
+        index = plan.index_by_id.get(task_id)
+        if index is None or (map_index is not None and (index, map_index) not in known):
+            unknown.append(text)
+        elif map_index is None:
+            seeds.nodes.add(index)
+        else:
+            seeds.instances.add((index, map_index))
     if unknown:
         raise NotFoundError(
             f"run {run_id!r} of pipeline {run.pipeline_id!r} has no task "
             f"{', '.join(map(repr, unknown))}; its tasks are: {', '.join(plan.index_by_id)}"
         )
-    reset = set(task_ids)
-    if downstream:
-        below = plan.descendants([plan.index_by_id[t] for t in task_ids])
-        reset |= {plan.nodes[i].task_id for i in below}
-    return _apply_reset(store, run, plan, reset)
+    below = downstream_scope(plan, seeds)
+    if not downstream:
+        below = _decided_without_running(plan, known, below, seeds)
+    return _apply_reset(store, run, plan, below)
+
+
+def _decided_without_running(
+    plan: ExecutionPlan,
+    known: dict[InstanceRef, TaskInstanceRecord],
+    below: ResetScope,
+    seeds: ResetScope,
+) -> ResetScope:
+    """The seeds, and what ``below`` holds that ended skipped or upstream_failed."""
+    kept = ResetScope(nodes=set(seeds.nodes), instances=set(seeds.instances))
+    for index in below.nodes - seeds.nodes:
+        states = {r.state for (n, _), r in known.items() if n == index}
+        if states & _DECIDED_WITHOUT_RUNNING:
+            kept.nodes.add(index)
+    for key in below.instances - seeds.instances:
+        record = known.get(key)
+        if record is not None and record.state in _DECIDED_WITHOUT_RUNNING:
+            kept.instances.add(key)
+    kept.instances = {(n, m) for n, m in kept.instances if n not in kept.nodes}
+    return kept
 
 
 def prepare_rerun(
@@ -248,13 +350,9 @@ def prepare_rerun(
         store,
         run,
         pipeline.plan,
-        set(pipeline.plan.index_by_id),
+        ResetScope(nodes=set(range(len(pipeline.plan.nodes)))),
         merged,
         backfill_id=backfill_id,
         priority=priority,
     )
     return store.get_run(run_id)
-
-
-def is_final(state: str) -> bool:
-    return TaskState(state) in FINAL_TASK_STATES

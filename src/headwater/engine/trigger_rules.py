@@ -1,8 +1,12 @@
-"""Trigger-rule evaluation: given the upstream counts, may a task start, wait, or be skipped?
+"""Trigger-rule evaluation: given the upstream counts, may a task start, wait, or not run?
 
-The semantics are Airflow's, including when a decision is taken before every upstream
-task has finished (a failed upstream makes an ``all_success`` task ``upstream_failed``
-at once).
+A task **runs** as soon as its rule is satisfied (``one_success`` starts at the first
+success, before the other upstream tasks end, as in Airflow). A task that **can no longer
+run** ends ``upstream_failed`` if any of its direct upstream tasks failed (``failed`` or
+``upstream_failed``) and ``skipped`` otherwise; and that choice is made only once it can
+no longer change: while an upstream task is still running it might fail, which would turn
+a skip into ``upstream_failed``, so the task waits. The outcome therefore never depends on
+the order in which the upstream tasks end: the same upstream states give the same state.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ class UpstreamCounts:
     def done(self) -> int:
         return self.success + self.failed + self.upstream_failed + self.skipped
 
+    @property
+    def failures(self) -> int:
+        return self.failed + self.upstream_failed
+
     def add(self, state: TaskState) -> None:
         if state is TaskState.SUCCESS:
             self.success += 1
@@ -45,58 +53,83 @@ class UpstreamCounts:
         elif state is TaskState.SKIPPED:
             self.skipped += 1
 
+    def copy(self) -> UpstreamCounts:
+        return UpstreamCounts(
+            total=self.total,
+            success=self.success,
+            failed=self.failed,
+            upstream_failed=self.upstream_failed,
+            skipped=self.skipped,
+        )
 
-def evaluate(rule: TriggerRule, counts: UpstreamCounts) -> Decision:
-    """Decide what happens to a task whose upstream tasks ended as ``counts`` says."""
-    if counts.total == 0 or rule is TriggerRule.ALWAYS:
-        return Decision.RUN
+
+def satisfied(rule: TriggerRule, counts: UpstreamCounts) -> bool:
+    """Whether the rule lets the task start now."""
     all_done = counts.done == counts.total
-    failures = counts.failed + counts.upstream_failed
     match rule:
+        case TriggerRule.ALWAYS:
+            return True
         case TriggerRule.ALL_SUCCESS:
-            if failures:
-                return Decision.UPSTREAM_FAILED
-            if counts.skipped:
-                return Decision.SKIP
-            return Decision.RUN if counts.success == counts.total else Decision.WAIT
+            return counts.success == counts.total
         case TriggerRule.ALL_FAILED:
-            if counts.success or counts.skipped:
-                return Decision.SKIP
-            return Decision.RUN if failures == counts.total else Decision.WAIT
+            return counts.failures == counts.total
         case TriggerRule.ALL_DONE:
-            return Decision.RUN if all_done else Decision.WAIT
+            return all_done
         case TriggerRule.ALL_SKIPPED:
-            if counts.success or failures:
-                return Decision.SKIP
-            return Decision.RUN if counts.skipped == counts.total else Decision.WAIT
+            return counts.skipped == counts.total
         case TriggerRule.ONE_SUCCESS:
-            if counts.success:
-                return Decision.RUN
-            if all_done:
-                if counts.skipped == counts.total:
-                    return Decision.SKIP
-                return Decision.UPSTREAM_FAILED
-            return Decision.WAIT
+            return counts.success > 0
         case TriggerRule.ONE_FAILED:
-            if failures:
-                return Decision.RUN
-            return Decision.SKIP if all_done else Decision.WAIT
+            return counts.failures > 0
         case TriggerRule.ONE_DONE:
-            if counts.success or counts.failed:
-                return Decision.RUN
-            return Decision.SKIP if all_done else Decision.WAIT
+            return counts.success + counts.failed > 0
         case TriggerRule.NONE_FAILED:
-            if failures:
-                return Decision.UPSTREAM_FAILED
-            return Decision.RUN if all_done else Decision.WAIT
+            return all_done and counts.failures == 0
         case TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS:
-            if failures:
-                return Decision.UPSTREAM_FAILED
-            if counts.skipped == counts.total:
-                return Decision.SKIP
-            return Decision.RUN if all_done else Decision.WAIT
+            return all_done and counts.failures == 0 and counts.success > 0
         case TriggerRule.NONE_SKIPPED:
-            if counts.skipped:
-                return Decision.SKIP
-            return Decision.RUN if all_done else Decision.WAIT
+            return all_done and counts.skipped == 0
     raise AssertionError(f"unhandled trigger rule {rule!r}")  # the enum is exhaustive
+
+
+def impossible(rule: TriggerRule, counts: UpstreamCounts) -> bool:
+    """Whether the rule can no longer be satisfied, however the pending upstream end."""
+    pending = counts.total - counts.done
+    match rule:
+        case TriggerRule.ALWAYS | TriggerRule.ALL_DONE:
+            return False
+        case TriggerRule.ALL_SUCCESS:
+            return counts.failures + counts.skipped > 0
+        case TriggerRule.ALL_FAILED:
+            return counts.success + counts.skipped > 0
+        case TriggerRule.ALL_SKIPPED:
+            return counts.success + counts.failures > 0
+        case TriggerRule.NONE_FAILED:
+            return counts.failures > 0
+        case TriggerRule.NONE_SKIPPED:
+            return counts.skipped > 0
+        case TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS:
+            return counts.failures > 0 or (pending == 0 and counts.success == 0)
+        case TriggerRule.ONE_SUCCESS | TriggerRule.ONE_FAILED | TriggerRule.ONE_DONE:
+            return pending == 0 and not satisfied(rule, counts)
+    raise AssertionError(f"unhandled trigger rule {rule!r}")  # the enum is exhaustive
+
+
+def evaluate(rule: TriggerRule, counts: UpstreamCounts, *, excluded: bool = False) -> Decision:
+    """Decide what happens to a task whose upstream tasks ended as ``counts`` says.
+
+    ``excluded``: a branch upstream did not choose this task, so it can never run,
+    whatever its rule.
+    """
+    if counts.total == 0 and not excluded:
+        return Decision.RUN
+    if not excluded:
+        if satisfied(rule, counts):
+            return Decision.RUN
+        if not impossible(rule, counts):
+            return Decision.WAIT
+    # It will not run: upstream_failed as soon as a failure is known, since no later
+    # outcome can undo it; skipped only once every upstream task has ended.
+    if counts.failures:
+        return Decision.UPSTREAM_FAILED
+    return Decision.SKIP if counts.done == counts.total else Decision.WAIT

@@ -71,6 +71,18 @@ def _replace_handles(value: Any, index_by_id: Mapping[str, int]) -> tuple[Any, b
     return value, False
 
 
+def _map_sources(calls: Mapping[str, TaskCall], index_by_id: Mapping[str, int]) -> dict[int, int]:
+    """Mapped tasks whose list is the result of another mapped task: index -> its index."""
+    sources = {}
+    for task_id, call in calls.items():
+        if call.map_over is None:
+            continue
+        items = call.kwargs.get(call.map_over)
+        if isinstance(items, TaskHandle) and calls[items.task_id].map_over is not None:
+            sources[index_by_id[task_id]] = index_by_id[items.task_id]
+    return sources
+
+
 def build_plan(
     pipeline_id: str, calls: Mapping[str, TaskCall], default_task_args: Mapping[str, Any]
 ) -> ExecutionPlan:
@@ -95,6 +107,10 @@ def build_plan(
     for task_id in order:
         for up in calls[task_id].upstream:
             downstream[up].append(index_by_id[task_id])
+    sources = _map_sources(calls, index_by_id)
+    per_item: dict[int, list[int]] = {}
+    for child, source in sources.items():
+        per_item.setdefault(source, []).append(child)
     nodes = []
     for index, task_id in enumerate(order):
         call = calls[task_id]
@@ -124,6 +140,8 @@ def build_plan(
                 description=call.task.description,
                 line=call.line,
                 sensor=call.task.sensor,
+                map_source=sources.get(index),
+                per_item_downstream=tuple(sorted(per_item.get(index, ()))),
             )
         )
     return ExecutionPlan(pipeline_id=pipeline_id, nodes=tuple(nodes), index_by_id=index_by_id)

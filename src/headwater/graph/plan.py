@@ -37,6 +37,10 @@ class PlanNode:
     description: str
     line: int | None
     sensor: SensorPolicy | None = None  # how a sensor pokes; None for other tasks
+    # A task mapped over the result of another mapped task (``b.map(a.map(items))``) maps
+    # item by item: its instance i depends on instance i of ``map_source`` only.
+    map_source: int | None = None
+    per_item_downstream: tuple[int, ...] = ()  # the tasks mapped item by item over this one
 
     @property
     def is_mapped(self) -> bool:
@@ -84,6 +88,7 @@ class ExecutionPlan:
                     if node.options.timeout
                     else None,
                     "mapped": node.is_mapped,
+                    "allow_failure": node.options.allow_failure,
                     "tags": list(node.options.tags),
                     "description": node.description,
                 }

@@ -202,6 +202,7 @@ class RunUpdate:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     clear_ended_at: bool = False
+    clear_started_at: bool = False  # a reset: the next attempt records its own start
     params: dict[str, Any] | None = None  # replaces the run's params when given
     backfill_id: str | None = None  # when given, the run now belongs to this backfill
     priority: int | None = None  # replaces the run's priority when given

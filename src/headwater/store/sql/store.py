@@ -509,6 +509,8 @@ class SqlStore(StateStore):
         values: dict[str, Any] = {"state": update.state}
         if update.started_at is not None:
             values["started_at"] = update.started_at
+        elif update.clear_started_at:
+            values["started_at"] = None
         if update.ended_at is not None:
             values["ended_at"] = update.ended_at
         elif update.clear_ended_at:
