@@ -15,19 +15,14 @@ from headwater.config import Settings
 from headwater.engine.ownership import DEFAULT_LEASE, new_owner_id
 from headwater.engine.results import ResultStore
 from headwater.engine.run_loop import Listener, RunEngine
-from headwater.engine.run_state import label
 from headwater.engine.runs import create_run, prepare_clear, prepare_rerun, prepare_retry
 from headwater.errors import PipelineLoadError, RunExistsError
 from headwater.executors.factory import create_executor
 from headwater.loader import import_file, pipelines_in
+from headwater.reporting import run_document
 from headwater.scheduling.clock import Clock, SystemClock
 from headwater.store.records import RunRecord
 from headwater.store.sql.store import SqlStore
-
-
-def iso_or_none(moment: datetime | None) -> str | None:
-    """ISO 8601 text of an aware datetime, for JSON output; None stays None."""
-    return moment.isoformat() if moment is not None else None
 
 
 class Runtime:
@@ -91,7 +86,12 @@ class Runtime:
             )
         except RunExistsError as exists:
             if not replace:
-                raise
+                raise RunExistsError(
+                    f"{exists}; repair it with 'headwater retry {exists.run_id}' (what "
+                    f"failed) or 'headwater clear {exists.run_id} TASK...', or run every "
+                    "task again with --rerun",
+                    run_id=exists.run_id,
+                ) from None
             return prepare_rerun(self.store, pipeline, exists.run_id, params)
 
     def run(
@@ -161,19 +161,6 @@ class Runtime:
     def summary(self, run_id: str) -> dict[str, Any]:
         """The run as ``run --json`` and ``runs show --json`` print it."""
         run = self.store.get_run(run_id)
-        tasks = {
-            label(ti.task_id, ti.map_index): {
-                "state": ti.state,
-                "tries": ti.try_number,
-                "started_at": iso_or_none(ti.started_at),
-                "ended_at": iso_or_none(ti.ended_at),
-            }
-            for ti in self.store.get_task_instances(run_id)
-        }
-        return {
-            "run_id": run.run_id,
-            "pipeline": run.pipeline_id,
-            "state": run.state,
-            "logical_date": iso_or_none(run.logical_date),
-            "tasks": tasks,
-        }
+        return run_document(
+            run, self.store.get_task_instances(run_id), self.store.get_tries(run_id)
+        )

@@ -38,7 +38,7 @@ def work(ctx: Context) -> str:
             time.sleep(0.05)
     return ctx.ds
 
-@pipeline(schedule="@daily", start="2026-01-01")
+@pipeline(schedule="@daily", start="2026-01-01", params={"fail": [], "block": None, "marks": None})
 def daily() -> None:
     work()
 """

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+from datetime import datetime
 from pathlib import Path
 
+import pytest
 from tests.cli.conftest import Headwater
 
 
@@ -13,7 +16,22 @@ def test_a_successful_run_prints_its_json_and_exits_0(
     result = headwater("run", str(resources / "ok.py"), "--date", "2026-01-05", "--json")
     assert result.code == 0, result.stderr
     body = result.json()
-    assert set(body) == {"run_id", "pipeline", "state", "logical_date", "tasks"}
+    assert set(body) == {
+        "run_id",
+        "pipeline",
+        "state",
+        "logical_date",
+        "data_interval_start",
+        "data_interval_end",
+        "run_type",
+        "triggered_by",
+        "params",
+        "created_at",
+        "started_at",
+        "ended_at",
+        "duration",
+        "tasks",
+    }
     assert body["pipeline"] == "ok"
     assert body["state"] == "success"
     assert body["logical_date"] == "2026-01-05T00:00:00+00:00"
@@ -26,7 +44,16 @@ def test_a_successful_run_prints_its_json_and_exits_0(
         "square[2]",
     }
     extract = body["tasks"]["extract"]
-    assert set(extract) == {"state", "tries", "started_at", "ended_at"}
+    assert set(extract) == {
+        "state",
+        "tries",
+        "started_at",
+        "ended_at",
+        "duration",
+        "next_try_at",
+        "error",
+        "history",
+    }
     assert extract["state"] == "success"
     assert extract["tries"] == 1
     assert extract["started_at"].endswith("+00:00")
@@ -124,10 +151,37 @@ def test_db_upgrade_is_idempotent(headwater: Headwater) -> None:
     assert "revision" in again.stdout
 
 
-def test_running_a_date_again_replaces_its_run(headwater: Headwater, resources: Path) -> None:
+def test_running_a_date_that_has_a_run_is_refused(headwater: Headwater, resources: Path) -> None:
+    # Given: a run for 2026-01-05 (it could be a scheduled run in a production database)
+    first = headwater("run", str(resources / "ok.py"), "--date", "2026-01-05", "--json")
+    run_id = first.json()["run_id"]
+
+    # When: the same date is run again without --rerun
+    again = headwater("run", str(resources / "ok.py"), "--date", "2026-01-05", "--param", "n=2")
+
+    # Then: refused, naming the run and the ways to repair or redo it; nothing changed
+    assert again.code == 2
+    assert again.stdout == ""
+    assert len(again.stderr.strip().splitlines()) == 1
+    assert run_id in again.stderr
+    for hint in (f"headwater retry {run_id}", f"headwater clear {run_id}", "--rerun"):
+        assert hint in again.stderr
+    shown = headwater("runs", "show", run_id, "--json").json()
+    assert shown["tasks"]["extract"]["tries"] == 1
+    assert len([k for k in shown["tasks"] if k.startswith("square[")]) == 3
+
+
+def test_rerun_resets_and_runs_the_date_again(headwater: Headwater, resources: Path) -> None:
     first = headwater("run", str(resources / "ok.py"), "--date", "2026-01-05", "--json")
     again = headwater(
-        "run", str(resources / "ok.py"), "--date", "2026-01-05", "--param", "n=2", "--json"
+        "run",
+        str(resources / "ok.py"),
+        "--date",
+        "2026-01-05",
+        "--param",
+        "n=2",
+        "--rerun",
+        "--json",
     )
     assert again.code == 0, again.stderr
     assert again.json()["run_id"] == first.json()["run_id"]
@@ -148,3 +202,109 @@ def test_a_pipeline_can_be_named_by_its_id_under_the_pipelines_folder(
     unknown = headwater("run", "nope", "--pipelines", str(folder))
     assert unknown.code == 2
     assert "nope" in unknown.stderr
+
+
+def test_a_typo_in_a_param_name_is_refused(headwater: Headwater, resources: Path) -> None:
+    # Given: a pipeline whose branch depends on the "bad" param; "bda" is a typo
+    result = headwater("run", str(resources / "typed.py"), "--param", "bda=true")
+
+    assert result.code == 2
+    assert result.stderr.strip() == (
+        "headwater: error: pipeline 'typed' has no param 'bda'; its params are: anything, "
+        "bad, days, name, options, ratio, regions"
+    )
+    assert headwater("runs", "list", "--json").json() == []
+
+
+def test_params_take_the_type_of_their_defaults(headwater: Headwater, resources: Path) -> None:
+    result = headwater(
+        "run",
+        str(resources / "typed.py"),
+        *("--param", "bad=true", "--param", "days=30", "--param", "ratio=1"),
+        *("--param", "name=42", "--param", 'regions=["us"]', "--json"),
+    )
+    assert result.code == 0, result.stderr
+    tasks = result.json()["tasks"]
+    assert tasks["quarantine"]["state"] == "success"  # bad=true is True, not the text "true"
+    assert tasks["publish"]["state"] == "skipped"
+    shown = headwater("runs", "show", result.json()["run_id"], "--json").json()
+    assert shown["params"] == {
+        "bad": True,
+        "days": 30,
+        "ratio": 1.0,
+        "name": "42",
+        "regions": ["us"],
+        "options": {"mode": "fast"},
+        "anything": None,
+    }
+
+
+@pytest.mark.parametrize("value", ["bad=maybe", "days=many", "ratio=nan", "ratio=inf"])
+def test_a_param_that_does_not_convert_is_refused(
+    headwater: Headwater, resources: Path, value: str
+) -> None:
+    result = headwater("run", str(resources / "typed.py"), "--param", value)
+    assert result.code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert f"param '{value.partition('=')[0]}' of pipeline 'typed' must be" in result.stderr
+
+
+def test_runs_show_gives_each_task_its_try_history(headwater: Headwater, resources: Path) -> None:
+    run = headwater("run", str(resources / "flaky.py"), "--json")
+    assert run.code == 1  # broken failed
+
+    shown = headwater("runs", "show", run.json()["run_id"], "--json")
+
+    assert shown.code == 0, shown.stderr
+    flaky = shown.json()["tasks"]["flaky"]
+    assert flaky["state"] == "success"
+    assert flaky["error"] is None
+    history = flaky["history"]
+    assert [(t["try"], t["state"]) for t in history] == [
+        (1, "failed"),
+        (2, "failed"),
+        (3, "success"),
+    ]
+    assert history[0]["error"] == "ConnectionError: try 1: the source timed out"
+    assert history[2]["error"] is None
+    keys = {"try", "state", "started_at", "ended_at", "duration", "error"}
+    assert all(set(t) == keys for t in history)
+    # the retry delays can be checked from the history alone
+    for before, after in itertools.pairwise(history):
+        waited = datetime.fromisoformat(after["started_at"]) - datetime.fromisoformat(
+            before["ended_at"]
+        )
+        assert waited.total_seconds() >= 0.2
+    broken = shown.json()["tasks"]["broken"]
+    assert broken["error"] == "ValueError: the input is malformed\nsecond line of details"
+    assert [t["error"] for t in broken["history"]] == [broken["error"]]
+
+
+def test_the_run_table_shows_the_first_line_of_each_error(
+    headwater: Headwater, resources: Path
+) -> None:
+    run = headwater("run", str(resources / "flaky.py"), "--json").json()
+
+    shown = headwater("runs", "show", run["run_id"], env={"COLUMNS": "200"})
+
+    assert "ValueError: the input is malformed" in shown.stdout
+    assert "second line of details" not in shown.stdout
+
+
+def test_a_task_skipped_in_a_later_attempt_shows_no_tries(
+    headwater: Headwater, resources: Path
+) -> None:
+    # Given: a run where publish ran; then the date is run again taking the other branch
+    first = headwater("run", str(resources / "typed.py"), "--date", "2026-01-05", "--json")
+    assert first.json()["tasks"]["publish"]["tries"] == 1
+    again = headwater(
+        "run",
+        str(resources / "typed.py"),
+        *("--date", "2026-01-05", "--param", "bad=true", "--rerun", "--json"),
+    )
+
+    # Then: publish is skipped now and shows no tries of this attempt; its history keeps them
+    publish = again.json()["tasks"]["publish"]
+    assert publish["state"] == "skipped"
+    assert publish["tries"] == 0
+    assert [t["try"] for t in publish["history"]] == [1]

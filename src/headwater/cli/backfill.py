@@ -194,8 +194,8 @@ def backfill_command(
     skipped; failed ones are redone (--reprocess). PIPELINE is FILE[:PIPELINE] or an id
     under the pipelines folder.
     """
-    overrides = parse_params(list(params))
     pipeline = find_pipeline(pipeline_spec, pipelines_dir)
+    overrides = parse_params(list(params), pipeline)
     first, last = range_bounds(start, end, pipeline.zone)
     runtime = Runtime()
     try:

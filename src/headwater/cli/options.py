@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from headwater.authoring.params import convert_params
+from headwater.authoring.pipeline import Pipeline
 from headwater.errors import ConfigError
 from headwater.scheduling.intervals import parse_logical_date
 
@@ -25,9 +26,14 @@ pipelines_option = click.option(
 )
 
 
-def parse_params(values: list[str] | None) -> dict[str, Any]:
-    """``k=v`` pairs; ``v`` is read as JSON when it is valid JSON, else kept as text."""
-    params: dict[str, Any] = {}
+def parse_params(values: list[str] | None, pipeline: Pipeline) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs, checked against the pipeline's declared params and typed.
+
+    Raises:
+        ConfigError: a malformed pair, an undeclared param, or a value that does not fit
+            its param's type (see ``headwater.authoring.params``).
+    """
+    given: dict[str, str] = {}
     for item in values or []:
         key, sep, raw = item.partition("=")
         key = key.strip()
@@ -35,11 +41,8 @@ def parse_params(values: list[str] | None) -> dict[str, Any]:
             raise ConfigError(
                 f"malformed --param {item!r}; expected KEY=VALUE, e.g. full_refresh=true"
             )
-        try:
-            params[key] = json.loads(raw)
-        except ValueError:
-            params[key] = raw
-    return params
+        given[key] = raw
+    return convert_params(pipeline.pipeline_id, pipeline.params, given)
 
 
 def parse_date(value: str | None, zone: ZoneInfo) -> datetime | None:

@@ -8,9 +8,11 @@ from datetime import datetime
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from headwater.cli.console import console
 from headwater.engine.run_loop import Listener
+from headwater.reporting import tries_shown
 from headwater.store.records import RunRecord, TaskInstanceRecord
 
 FINAL = {"success", "failed", "skipped", "upstream_failed"}
@@ -77,13 +79,25 @@ def _elapsed(start: datetime | None, end: datetime | None) -> str:
 
 
 def print_summary(run: RunRecord, instances: list[TaskInstanceRecord]) -> None:
-    """The tasks' table and a one-line verdict with its reason."""
+    """The tasks' table (with the first line of each error) and a one-line verdict."""
     table = Table(title=f"run {run.run_id}", title_justify="left")
-    for column in ("task", "state", "tries", "duration"):
-        table.add_column(column, justify="right" if column in ("tries", "duration") else "left")
+    for column in ("task", "state", "tries", "duration", "error"):
+        table.add_column(
+            column,
+            justify="right" if column in ("tries", "duration") else "left",
+            overflow="fold" if column == "task" else "ellipsis",
+            no_wrap=column != "task",
+        )
     for ti in sorted(instances, key=lambda t: (t.started_at is None, t.started_at, t.task_id)):
         style = STATE_STYLES.get(ti.state, "")
-        table.add_row(_label(ti), f"[{style}]{ti.state}[/]", str(ti.try_number), _duration(ti))
+        error = (ti.error or "").strip().partition("\n")[0]
+        table.add_row(
+            _label(ti),
+            f"[{style}]{ti.state}[/]",
+            str(tries_shown(ti)),
+            _duration(ti),
+            Text(error, style="red"),
+        )
     console.print(table)
     console.print(verdict(run, instances), highlight=False, soft_wrap=True)
 

@@ -28,6 +28,11 @@ json_option = click.option("--json", "json_output", is_flag=True, help="Print on
 @click.argument("target", metavar="PIPELINE")
 @click.option("--date", help="Logical date: an ISO date or datetime (default: now).")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a param.")
+@click.option(
+    "--rerun",
+    is_flag=True,
+    help="If the date already has a run, reset every task of it and run it again.",
+)
 @executor_option
 @json_option
 @pipelines_option
@@ -35,6 +40,7 @@ def run_command(
     target: str,
     date: str | None,
     params: tuple[str, ...],
+    rerun: bool,
     executor: str,
     json_output: bool,
     pipelines_dir: Path,
@@ -42,14 +48,15 @@ def run_command(
     """Run a pipeline once, to completion. Exit 0 if the run succeeded, 1 if it failed.
 
     PIPELINE is FILE[:PIPELINE], or the id of a pipeline defined under the pipelines folder.
+    A date that already has a run is refused (exit 2) unless --rerun is given.
     """
-    overrides = parse_params(list(params))
     pipeline = find_pipeline(target, pipelines_dir)
+    overrides = parse_params(list(params), pipeline)
     logical_date = parse_date(date, pipeline.zone)
     runtime = Runtime()
     try:
         record = runtime.create_run(
-            pipeline, logical_date=logical_date, params=overrides, replace=True
+            pipeline, logical_date=logical_date, params=overrides, replace=rerun
         )
         try:
             with live_progress(len(pipeline.plan.nodes), enabled=not json_output) as listener:

@@ -13,29 +13,13 @@ from headwater.cli.console import console, print_json
 from headwater.cli.output import live_progress, print_summary
 from headwater.cli.run import executor_option, json_option
 from headwater.errors import NotFoundError
-from headwater.runtime import Runtime, iso_or_none
-from headwater.store.records import RunRecord
+from headwater.reporting import run_json
+from headwater.runtime import Runtime
 
 
 @click.group("runs")
 def runs_group() -> None:
     """List and inspect runs."""
-
-
-def _run_json(run: RunRecord) -> dict[str, object]:
-    return {
-        "run_id": run.run_id,
-        "pipeline": run.pipeline_id,
-        "state": run.state,
-        "logical_date": iso_or_none(run.logical_date),
-        "data_interval_start": iso_or_none(run.data_interval_start),
-        "data_interval_end": iso_or_none(run.data_interval_end),
-        "run_type": run.run_type,
-        "triggered_by": run.triggered_by,
-        "created_at": iso_or_none(run.created_at),
-        "started_at": iso_or_none(run.started_at),
-        "ended_at": iso_or_none(run.ended_at),
-    }
 
 
 @runs_group.command("list")
@@ -50,7 +34,7 @@ def list_command(pipeline: str | None, limit: int, json_output: bool) -> int:
     finally:
         runtime.close()
     if json_output:
-        print_json([_run_json(run) for run in found])
+        print_json([run_json(run) for run in found])
         return 0
     table = Table()
     for column in ("run id", "pipeline", "state", "logical date", "duration"):
@@ -75,10 +59,10 @@ def show_command(run_id: str, json_output: bool) -> int:
     """Show a run and its tasks."""
     runtime = Runtime()
     try:
-        run = runtime.store.get_run(run_id)
         if json_output:
             print_json(runtime.summary(run_id))
         else:
+            run = runtime.store.get_run(run_id)
             print_summary(run, runtime.store.get_task_instances(run_id))
     finally:
         runtime.close()

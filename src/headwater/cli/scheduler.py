@@ -167,8 +167,8 @@ def trigger_command(
     json_output: bool,
 ) -> int:
     """Ask the scheduler for a run now. A date that already has a run is refused (exit 2)."""
-    overrides = parse_params(list(params))
     pipeline = find_pipeline(pipeline_spec, pipelines_dir)
+    overrides = parse_params(list(params), pipeline)
     logical_date = parse_date(date, pipeline.zone)
     runtime = Runtime()
     try:

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from headwater.authoring.params import convert_params
 from headwater.config import Settings
 from headwater.config_file import MAX_POOL_SLOTS
 from headwater.engine.results import ResultStore
@@ -109,7 +110,7 @@ def run_pipeline_test(
         run = runtime.run(
             pipeline,
             logical_date=logical_date,
-            params=params,
+            params=convert_params(pipeline.pipeline_id, pipeline.params, params or {}),
             executor=executor,
             triggered_by="test",
         )
