@@ -87,7 +87,7 @@ class RunDriver:
         self.plan = pipeline.plan
         self.shared = shared
         self.clock = shared.clock
-        self.view = RunView(pipeline.plan)
+        self.view = RunView(pipeline.plan, shared.result_store)
         self._ready_sink = ready
         self.pipeline_ref = PipelineRef(
             pipeline_id=pipeline.pipeline_id,

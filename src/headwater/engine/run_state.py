@@ -50,8 +50,9 @@ class NodeView:
 class RunView:
     """Instances and node views of a run, with the trigger-rule bookkeeping."""
 
-    def __init__(self, plan: ExecutionPlan) -> None:
+    def __init__(self, plan: ExecutionPlan, result_store: ResultStore) -> None:
         self.plan = plan
+        self.result_store = result_store
         self.instances: dict[InstanceKey, Instance] = {}
         self.nodes = [NodeView(UpstreamCounts(total=len(node.upstream))) for node in plan.nodes]
 
@@ -127,12 +128,11 @@ class RunView:
             return [] if self.plan.nodes[index].is_mapped else None
         return self._instance_value(instance)
 
-    @staticmethod
-    def _instance_value(instance: Instance) -> Any:
+    def _instance_value(self, instance: Instance) -> Any:
         if instance.state is not TaskState.SUCCESS:
             return None
         if not instance.has_value:
-            instance.value = ResultStore.decode(instance.result, instance.result_ref)
+            instance.value = self.result_store.decode(instance.result, instance.result_ref)
             instance.has_value = True
         return instance.value
 
