@@ -222,6 +222,7 @@ def test_the_unquoted_filter_passes_a_value_to_the_shell_as_it_is(tmp_path: Path
         ("echo \\{{ params.name }}", "right after a backslash"),
         ("echo ${{ params.name }}", "right after a $"),
         ("cat <<EOF\nhello {{ params.name }}\nEOF", "after a here-document (<<)"),
+        ("echo hello # {{ params.name }}", "in a comment"),
     ],
 )
 def test_a_value_the_command_quotes_itself_is_refused(
@@ -250,7 +251,7 @@ def test_a_value_the_command_quotes_itself_is_refused(
     "command",
     [
         'echo "$(printf %s {{ params.name }})"',  # a command substitution quotes afresh
-        "echo {{ params.name }} # it's a comment with 'quotes",
+        "# it's a comment, its quote opens nothing\necho {{ params.name }}",
         "echo 'a' {{ params.name }} \"b\" {{ params.name }}",
         "echo \\' {{ params.name }}",
     ],

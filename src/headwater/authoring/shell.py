@@ -132,8 +132,11 @@ def shell_task(
     """Declare a task that runs ``command`` in a shell.
 
     The command, ``env`` values and ``cwd`` are Jinja2 templates (``{{ ds }}``,
-    ``{{ data_interval_start }}``, ``{{ params.x }}``...). Output goes to the task's log;
-    a non-zero exit fails the try; the last line of output is the task's result.
+    ``{{ data_interval_start }}``, ``{{ params.x }}``...). In the command each value is
+    quoted for the shell (``{{ params.x | unquoted }}`` opts out), so write it outside
+    quotes: ``echo {{ params.x }}``, not ``echo "{{ params.x }}"``. Output goes to the
+    task's log; a non-zero exit fails the try; the last line of output is the task's
+    result. A ``timeout`` (given here or by ``default_task_args``) kills the command.
     """
     if active_builder() is None:
         raise DefinitionError(f"shell_task({task_id!r}) must be called inside a @pipeline")

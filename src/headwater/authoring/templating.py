@@ -140,9 +140,9 @@ def shell_placements(
 
     A small POSIX shell lexer: it follows quotes, backslashes, comments, ``$(...)``
     (whose content is quoted afresh, even inside double quotes), backquotes, ``${...}``
-    and here-documents. A placeholder outside any quote of the top level or of a
-    ``$(...)`` gets None: its quoted value is one word there. Anywhere else the reason
-    is given; where the lexer is unsure, it errs towards refusing.
+    and here-documents. A placeholder outside any quote and comment, at the top level or
+    in a ``$(...)``, gets None: its quoted value is one word there. Anywhere else the
+    reason is given; where the lexer is unsure, it errs towards refusing.
     """
     found: list[tuple[re.Match[str], str | None]] = []
     frames = [_Frame("top")]
@@ -178,10 +178,10 @@ def shell_placements(
             index = _in_double_quotes(command, index, frames)
             continue
         if char == "#" and word_start:
-            # a comment: a value there is quoted, which is harmless
+            # a comment ends at a newline, even one inside a quoted value
             newline = command.find("\n", index)
             newline = length if newline < 0 else newline
-            found += [(m, None) for m in placeholder.finditer(command, index, newline)]
+            found += [(m, "in a comment") for m in placeholder.finditer(command, index, newline)]
             index = newline
             continue
         heredoc = heredoc or command.startswith("<<", index)
