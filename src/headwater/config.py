@@ -1,15 +1,30 @@
-"""Settings read from the environment: where state, logs and results live."""
+"""Settings read from the environment: where state, logs and results live, and the key."""
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from headwater.errors import ConfigError
+from headwater.private_files import create_once, make_private_dir
 
 SQLITE_SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+SECRET_KEY_FILE = "secret_key"
+MIN_SECRET_KEY_LENGTH = 32
+NEW_KEY_COMMAND = "python -c 'import secrets; print(secrets.token_hex(32))'"
+
+
+def check_secret_key(key: str, source: str) -> str:
+    """``key`` if it can sign results, else a ConfigError naming ``source`` (never the key)."""
+    if len(key) < MIN_SECRET_KEY_LENGTH or key != key.strip():
+        raise ConfigError(
+            f"{source} must be at least {MIN_SECRET_KEY_LENGTH} characters without "
+            f"surrounding spaces, got {len(key)} characters; make one with: {NEW_KEY_COMMAND}"
+        )
+    return key
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -23,6 +38,8 @@ class Settings:
             default ``home/results``.
         logs_dir: ``home/logs``: one file per try.
         sqlite_synchronous: ``HEADWATER_SQLITE_SYNCHRONOUS``, default ``NORMAL``.
+        secret_key: ``HEADWATER_SECRET_KEY``, the key that signs references to stored
+            results; None to use (and create on first use) ``secret_key_file``.
     """
 
     home: Path
@@ -30,6 +47,12 @@ class Settings:
     results_url: str
     logs_dir: Path
     sqlite_synchronous: str = "NORMAL"
+    secret_key: str | None = field(default=None, repr=False)
+
+    @property
+    def secret_key_file(self) -> Path:
+        """``home/secret_key``: the key's file when ``HEADWATER_SECRET_KEY`` is not set."""
+        return self.home / SECRET_KEY_FILE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -40,6 +63,7 @@ class Settings:
             database_url=env.get("HEADWATER_DATABASE_URL") or None,
             results_url=env.get("HEADWATER_RESULTS_URL") or None,
             sqlite_synchronous=env.get("HEADWATER_SQLITE_SYNCHRONOUS") or "NORMAL",
+            secret_key=env.get("HEADWATER_SECRET_KEY") or None,
         )
 
     @classmethod
@@ -50,6 +74,7 @@ class Settings:
         database_url: str | None = None,
         results_url: str | None = None,
         sqlite_synchronous: str = "NORMAL",
+        secret_key: str | None = None,
     ) -> Settings:
         synchronous = sqlite_synchronous.upper()
         if synchronous not in SQLITE_SYNCHRONOUS_MODES:
@@ -57,10 +82,39 @@ class Settings:
                 f"HEADWATER_SQLITE_SYNCHRONOUS must be one of "
                 f"{', '.join(SQLITE_SYNCHRONOUS_MODES)}, got {sqlite_synchronous!r}"
             )
+        if secret_key is not None:
+            check_secret_key(secret_key, "HEADWATER_SECRET_KEY")
         return cls(
             home=home,
             database_url=database_url or f"sqlite:///{home / 'headwater.db'}",
             results_url=results_url or str(home / "results"),
             logs_dir=home / "logs",
             sqlite_synchronous=synchronous,
+            secret_key=secret_key,
         )
+
+
+def key_from_file(path: Path) -> bytes:
+    """The key kept in ``path``, created (0600, random) on first use.
+
+    Processes that start at once agree on one key: see ``create_once``.
+
+    Raises:
+        ConfigError: the file cannot be created or read, or holds no valid key.
+    """
+    try:
+        make_private_dir(path.parent)
+        content = create_once(path, secrets.token_hex(32).encode() + b"\n")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create or read the secret key file {path}: {exc}; fix its folder's "
+            "permissions, or set HEADWATER_SECRET_KEY"
+        ) from exc
+    key = content.decode("utf-8", "replace").removesuffix("\n")
+    if len(key) < MIN_SECRET_KEY_LENGTH or key != key.strip():
+        raise ConfigError(
+            f"the secret key file {path} holds no valid key ({len(key)} characters, at least "
+            f"{MIN_SECRET_KEY_LENGTH} without spaces needed); restore it, or delete it to have "
+            "a new one made (results stored with the old key can then no longer be read)"
+        )
+    return key.encode()

@@ -19,6 +19,7 @@ from headwater.engine.runs import create_run, prepare_clear, prepare_rerun, prep
 from headwater.errors import PipelineLoadError, RunExistsError
 from headwater.executors.factory import create_executor
 from headwater.loader import import_file, pipelines_in
+from headwater.private_files import make_private_dir
 from headwater.reporting import run_document
 from headwater.scheduling.clock import Clock, SystemClock
 from headwater.store.records import RunRecord
@@ -30,9 +31,10 @@ class Runtime:
 
     def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None) -> None:
         self.settings = settings or Settings.from_env()
+        make_private_dir(self.settings.home)  # before anything is written there
         self.clock = clock or SystemClock()
         self.store = SqlStore.from_settings(self.settings)
-        self.result_store = ResultStore(self.settings.results_url)
+        self.result_store = ResultStore.from_settings(self.settings)
         self.owner = new_owner_id()
 
     def close(self) -> None:

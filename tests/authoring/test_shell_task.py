@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ def log_of(run: TestRun, task_id: str, try_number: int = 1) -> str:
 def test_the_command_is_templated_and_its_last_line_is_the_result(tmp_path: Path) -> None:
     @pipeline(params={"region": "eu"})
     def templated() -> None:
-        shell_task("greet", "echo first line; echo 'day={{ ds }} region={{ params.region }}'")
+        shell_task("greet", "echo first line; echo day={{ ds }} region={{ params.region }}")
 
     run = run_pipeline_test(
         templated, date="2026-01-05", params={"region": "us"}, clock=FakeClock(), home=tmp_path
@@ -27,7 +29,7 @@ def test_the_command_is_templated_and_its_last_line_is_the_result(tmp_path: Path
 
     assert run.result("greet") == "day=2026-01-05 region=us"
     log = log_of(run, "greet")
-    assert "running: echo first line; echo 'day=2026-01-05 region=us'" in log
+    assert "running: echo first line; echo day=2026-01-05 region=us" in log
     assert "INFO first line" in log
     assert "INFO day=2026-01-05 region=us" in log
 
@@ -136,3 +138,196 @@ def test_shell_task_ids_are_explicit_so_a_duplicate_is_an_error() -> None:
         def twice() -> None:
             shell_task("copy", "true")
             shell_task("copy", "true")
+
+
+# templated values are quoted for the shell
+
+HOSTILE_VALUES = [
+    "x; touch {marker}",
+    "x && touch {marker}",
+    "x | touch {marker}",
+    "$(touch {marker})",
+    "`touch {marker}`",
+    "x'; touch {marker}; echo '",
+    'x"; touch {marker}; echo "',
+    "x\ntouch {marker}",
+    "x > {marker}",
+]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_VALUES)
+def test_a_run_param_cannot_inject_a_command(tmp_path: Path, hostile: str) -> None:
+    marker = tmp_path / "pwned"
+    value = hostile.format(marker=marker)
+
+    @pipeline(params={"name": "world"})
+    def greeting() -> None:
+        shell_task("hello", "printf '%s\\n' hello {{ params.name }}")
+
+    run = greeting.test(params={"name": value})
+
+    assert not marker.exists()
+    assert run.succeeded, run.tasks["hello"].error
+    # the value arrived as one argument, exactly as given
+    assert run.log("hello").endswith(f"INFO {value.splitlines()[-1]}\n")
+    assert run.result("hello") == value.splitlines()[-1]
+
+
+def test_safe_values_are_left_as_they_are(tmp_path: Path) -> None:
+    @pipeline(params={"table": "orders", "folder": "/data/raw-2026"})
+    def safe() -> None:
+        shell_task(
+            "paths",
+            "echo {{ params.folder }}/{{ ds }}.csv {{ params.table }}_{{ ds_nodash }}"
+            " {{ logical_date }} {{ try_number }}",
+        )
+
+    run = run_pipeline_test(safe, date="2026-01-05", clock=FakeClock(), home=tmp_path)
+
+    expected = "/data/raw-2026/2026-01-05.csv orders_20260105 2026-01-05T00:00:00+00:00 1"
+    assert run.result("paths") == expected
+    assert f"running: echo {expected}" in log_of(run, "paths")
+
+
+def test_a_quoted_value_stays_one_word_inside_a_larger_word(tmp_path: Path) -> None:
+    @pipeline(params={"name": "my file; rm -rf x"})
+    def inside() -> None:
+        shell_task("path", "printf '[%s]\\n' /data/{{ params.name }}.csv")
+
+    run = run_pipeline_test(inside, clock=FakeClock(), home=tmp_path)
+
+    assert run.result("path") == "[/data/my file; rm -rf x.csv]"
+    assert "running: printf '[%s]\\n' /data/'my file; rm -rf x'.csv" in log_of(run, "path")
+
+
+def test_the_unquoted_filter_passes_a_value_to_the_shell_as_it_is(tmp_path: Path) -> None:
+    @pipeline(params={"flags": "-n -e", "words": "two words"})
+    def opted_out() -> None:
+        shell_task("flags", "printf '[%s]' {{ params.flags | unquoted }} {{ params.words }}")
+
+    run = run_pipeline_test(opted_out, clock=FakeClock(), home=tmp_path)
+
+    assert run.result("flags") == "[-n][-e][two words]"
+
+
+@pytest.mark.parametrize(
+    ("command", "where"),
+    [
+        ('echo "hello {{ params.name }}"', "inside double quotes"),
+        ("echo 'hello {{ params.name }}'", "inside single quotes"),
+        ("echo $'hello {{ params.name }}'", "inside $'...' quotes"),
+        ("echo `echo {{ params.name }}`", "inside backquotes"),
+        ('echo "$(echo `echo {{ params.name }}`)"', "inside backquotes"),
+        ("echo ${NAME:-{{ params.name }}}", "inside ${...}"),
+        ("echo \\{{ params.name }}", "right after a backslash"),
+        ("echo ${{ params.name }}", "right after a $"),
+        ("cat <<EOF\nhello {{ params.name }}\nEOF", "after a here-document (<<)"),
+        ("echo hello # {{ params.name }}", "in a comment"),
+    ],
+)
+def test_a_value_the_command_quotes_itself_is_refused(
+    tmp_path: Path, command: str, where: str
+) -> None:
+    @pipeline(params={"name": "world"})
+    def quoted() -> None:
+        shell_task("hello", command)
+
+    run = run_pipeline_test(quoted, clock=FakeClock(), home=tmp_path)
+
+    error = run.tasks["hello"].error
+    assert error is not None
+    assert error.startswith(
+        f"DefinitionError: pipeline 'quoted', shell task 'hello': a templated value stands "
+        f"{where} in the command, after "
+    )
+    assert error.endswith(
+        "headwater quotes each {{ ... }} value for the shell itself: write it outside "
+        'quotes (echo "{{ x }}" becomes echo {{ x }}), or write {{ x | unquoted }} to quote '
+        "it yourself"
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        'echo "$(printf %s {{ params.name }})"',  # a command substitution quotes afresh
+        "# it's a comment, its quote opens nothing\necho {{ params.name }}",
+        "echo 'a' {{ params.name }} \"b\" {{ params.name }}",
+        "echo \\' {{ params.name }}",
+    ],
+)
+def test_values_outside_the_commands_own_quotes_are_quoted(tmp_path: Path, command: str) -> None:
+    @pipeline(params={"name": "a; b"})
+    def outside() -> None:
+        shell_task("hello", command)
+
+    run = run_pipeline_test(outside, clock=FakeClock(), home=tmp_path)
+
+    assert run.succeeded, run.tasks["hello"].error
+    assert "a; b" in run.result("hello")
+
+
+def test_env_and_cwd_values_are_not_quoted(tmp_path: Path) -> None:
+    (tmp_path / "work dir").mkdir()
+
+    @pipeline(params={"greeting": "hello world; it's me", "folder": str(tmp_path / "work dir")})
+    def unquoted_env() -> None:
+        shell_task(
+            "where",
+            'echo "$GREETING in $(basename "$PWD")"',
+            env={"GREETING": "{{ params.greeting }}"},
+            cwd="{{ params.folder }}",
+        )
+
+    run = run_pipeline_test(unquoted_env, clock=FakeClock(), home=tmp_path / "home")
+
+    assert run.result("where") == "hello world; it's me in work dir"
+
+
+# the timeout, whatever sets it
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, killed but not yet reaped, does not count)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("source", ["default_task_args", "shell_task"])
+def test_a_shell_tasks_timeout_kills_its_command_whatever_sets_it(
+    tmp_path: Path, source: str
+) -> None:
+    pid_file = tmp_path / "sleep.pid"
+    command = f"sleep 20 & echo $! > {pid_file}; wait"
+
+    @pipeline(default_task_args={"timeout": 0.5} if source == "default_task_args" else {})
+    def sleepy() -> None:
+        if source == "default_task_args":
+            shell_task("nap", command)
+        else:
+            shell_task("nap", command, timeout=0.5)
+
+    started = time.monotonic()
+    run = run_pipeline_test(sleepy, executor="thread", home=tmp_path / "home")
+    elapsed = time.monotonic() - started
+
+    result = run.tasks["nap"]
+    assert result.state == "failed"
+    assert result.error == "TaskTimeoutError: task ran longer than its timeout of 0:00:00.500000"
+    assert elapsed < 5
+    pid = int(pid_file.read_text())
+    # the command's whole process group is killed, not only the try given up on
+    assert wait_until(lambda: not process_alive(pid), timeout=5), "the command still runs"

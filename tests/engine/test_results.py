@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import pickle
+import re
 import shutil
 import threading
 from dataclasses import dataclass
@@ -14,7 +17,13 @@ import pytest
 
 from headwater import pipeline, task
 from headwater.config import Settings
-from headwater.engine.results import INLINE_LIMIT, ResultStore, is_plain_json
+from headwater.engine.results import (
+    INLINE_LIMIT,
+    TAG_SEPARATOR,
+    ResultIntegrityError,
+    ResultStore,
+    is_plain_json,
+)
 from headwater.runtime import Runtime
 from headwater.store.records import TaskInstanceRecord
 from headwater.testing import FakeClock
@@ -84,9 +93,12 @@ def test_large_or_non_json_results_go_to_the_result_store(
 
     stored = instances(runtime, run.run_id)[task_id]
     assert stored.result is None
-    assert stored.result_ref == str(tmp_path / "results" / run.run_id / f"{task_id}.pickle")
-    assert Path(stored.result_ref).is_file()
-    assert ResultStore.decode(stored.result, stored.result_ref) == EXPECTED[task_id]
+    assert stored.result_ref is not None
+    name, _, tag = stored.result_ref.partition(TAG_SEPARATOR)
+    assert name == f"{run.run_id}/{task_id}.pickle"
+    assert re.fullmatch("[0-9a-f]{64}", tag)
+    assert (tmp_path / "results" / name).is_file()
+    assert runtime.result_store.decode(stored.result, stored.result_ref) == EXPECTED[task_id]
 
 
 def test_downstream_tasks_receive_the_values_unchanged(runtime: Runtime) -> None:
@@ -105,9 +117,12 @@ def test_results_can_go_to_an_fsspec_url(tmp_path: Path) -> None:
         stored = instances(runtime, run.run_id)
         assert run.state == "success"
         ref = stored["large"].result_ref
-        assert ref == f"{url}/{run.run_id}/large.pickle"
-        assert ResultStore.decode(None, ref) == list(range(20_000))
-        assert ResultStore.decode(None, stored["measure"].result_ref) == Measure("speed", 4.5)
+        assert ref is not None
+        assert ref.startswith(f"{run.run_id}/large.pickle{TAG_SEPARATOR}")
+        assert fsspec.filesystem("memory").exists(f"{url}/{run.run_id}/large.pickle")
+        decode = runtime.result_store.decode
+        assert decode(None, ref) == list(range(20_000))
+        assert decode(None, stored["measure"].result_ref) == Measure("speed", 4.5)
         assert not (tmp_path / "results").exists()
     finally:
         runtime.close()
@@ -144,9 +159,12 @@ def test_a_result_that_cannot_be_stored_fails_the_try(runtime: Runtime) -> None:
 # the result store on its own
 
 
+KEY = "k" * 32
+
+
 @pytest.fixture
 def result_store(tmp_path: Path) -> ResultStore:
-    return ResultStore(str(tmp_path / "results"))
+    return ResultStore(str(tmp_path / "results"), secret_key=KEY)
 
 
 def test_the_inline_limit_is_64_kib_of_json(result_store: ResultStore) -> None:
@@ -159,24 +177,200 @@ def test_the_inline_limit_is_64_kib_of_json(result_store: ResultStore) -> None:
     inline, ref = result_store.encode("run", "t", -1, over_limit)
     assert inline is None
     assert ref is not None
-    assert ResultStore.decode(inline, ref) == over_limit
+    assert result_store.decode(inline, ref) == over_limit
 
 
 def test_a_mapped_instance_gets_its_own_file(result_store: ResultStore, tmp_path: Path) -> None:
     _, ref = result_store.encode("run", "square", 2, (2, 4))
-    assert ref == str(tmp_path / "results" / "run" / "square.2.pickle")
+    assert ref is not None
+    assert ref.startswith(f"run/square.2.pickle{TAG_SEPARATOR}")
+    assert (tmp_path / "results" / "run" / "square.2.pickle").is_file()
 
 
 def test_a_file_url_is_a_local_folder(tmp_path: Path) -> None:
-    store = ResultStore(f"file://{tmp_path}/results")
+    store = ResultStore(f"file://{tmp_path}/results", secret_key=KEY)
     _, ref = store.encode("run", "t", -1, {1: "int key"})
-    assert ref == f"{tmp_path}/results/run/t.pickle"
-    assert ResultStore.decode(None, ref) == {1: "int key"}
+    assert (tmp_path / "results" / "run" / "t.pickle").is_file()
+    assert store.decode(None, ref) == {1: "int key"}
 
 
-def test_none_is_stored_inline() -> None:
-    assert ResultStore.decode("null", None) is None
-    assert ResultStore.decode(None, None) is None
+def test_none_is_stored_inline(result_store: ResultStore) -> None:
+    assert result_store.decode("null", None) is None
+    assert result_store.decode(None, None) is None
+
+
+# references are checked before anything is unpickled
+
+
+class CreatesFile:
+    """Unpickling this creates a file: the code execution a crafted result would get."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.path), "w"))
+
+
+@pytest.mark.parametrize(
+    "url", ["{tmp}/results", "file://{tmp}/results", "memory://headwater-tests/{name}"]
+)
+def test_a_result_round_trips_through_each_kind_of_store(tmp_path: Path, url: str) -> None:
+    store = ResultStore(url.format(tmp=tmp_path, name=tmp_path.name), secret_key=KEY)
+    try:
+        inline, ref = store.encode("manual__20260105T000000__abc123", "load.part-1", 3, (1, "a"))
+        assert inline is None
+        assert ref is not None
+        assert ref.startswith(
+            f"manual__20260105T000000__abc123/load.part-1.3.pickle{TAG_SEPARATOR}"
+        )
+        assert store.decode(inline, ref) == (1, "a")
+        # another process with the same key and store reads it too
+        assert ResultStore(store.url, secret_key=KEY).decode(None, ref) == (1, "a")
+    finally:
+        if url.startswith("memory://"):
+            fsspec.filesystem("memory").rm(f"/headwater-tests/{tmp_path.name}", recursive=True)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../outside.pickle",
+        "run/../../outside.pickle",
+        "/etc/outside.pickle",
+        "run//t.pickle",
+        "./run/t.pickle",
+        "file:///etc/outside.pickle",
+        "s3://bucket/outside.pickle",
+        "memory://headwater-tests/outside.pickle",
+        "run\\..\\t.pickle",
+        "",
+    ],
+)
+def test_a_reference_outside_the_store_is_refused(
+    result_store: ResultStore, tmp_path: Path, name: str
+) -> None:
+    marker = tmp_path / "code-was-run"
+    (tmp_path / "outside.pickle").write_bytes(pickle.dumps(CreatesFile(marker)))
+    with pytest.raises(ResultIntegrityError) as refused:
+        result_store.decode(None, f"{name}{TAG_SEPARATOR}{'0' * 64}")
+    assert str(refused.value) == (
+        f"result reference {name + TAG_SEPARATOR + '0' * 64!r} points outside the result "
+        f"store {str(tmp_path / 'results')!r}, so it is not read: a reference names a file "
+        "inside the store, as 'RUN_ID/TASK_ID.pickle'"
+    )
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "run/t.pickle",  # as older versions wrote it: a path, no tag
+        "run/t.pickle#hmac-sha256=",
+        "run/t.pickle#hmac-sha256=abc",
+        f"run/t.pickle#hmac-sha256={'0' * 63}G",
+        f"run/t.pickle#sha256={'0' * 64}",
+    ],
+)
+def test_a_reference_without_a_valid_tag_is_refused(
+    result_store: ResultStore, tmp_path: Path, ref: str
+) -> None:
+    marker = tmp_path / "code-was-run"
+    (tmp_path / "results" / "run").mkdir(parents=True)
+    (tmp_path / "results" / "run" / "t.pickle").write_bytes(pickle.dumps(CreatesFile(marker)))
+    with pytest.raises(ResultIntegrityError, match="has no integrity tag") as refused:
+        result_store.decode(None, ref)
+    assert str(refused.value) == (
+        f"result reference {ref!r} has no integrity tag ('#hmac-sha256=' and 64 hex "
+        "digits), so it is not read: it was not written by this version of headwater, or "
+        "was changed in the metadata database; run the task again to store its result anew"
+    )
+    assert not marker.exists()
+
+
+def test_a_long_reference_is_shown_cut(result_store: ResultStore) -> None:
+    with pytest.raises(ResultIntegrityError) as refused:
+        result_store.decode(None, "x" * 10_000)
+    assert "x" * 200 + "…" in str(refused.value)
+    assert "x" * 201 not in str(refused.value)
+
+
+def tamper_message(url: str) -> str:
+    return (
+        f"result file 'run/t.pickle' in {url!r} does not match the tag of its reference, "
+        "so it is not unpickled: the file or the reference was changed, or it was written "
+        "with another secret key (HEADWATER_SECRET_KEY, or HEADWATER_HOME/secret_key)"
+    )
+
+
+def test_a_changed_payload_is_refused(result_store: ResultStore, tmp_path: Path) -> None:
+    marker = tmp_path / "code-was-run"
+    _, ref = result_store.encode("run", "t", -1, (1, 2))
+    (tmp_path / "results" / "run" / "t.pickle").write_bytes(pickle.dumps(CreatesFile(marker)))
+
+    with pytest.raises(ResultIntegrityError) as refused:
+        result_store.decode(None, ref)
+
+    assert str(refused.value) == tamper_message(result_store.url)
+    assert not marker.exists()
+
+
+def test_a_wrong_tag_is_refused(result_store: ResultStore, tmp_path: Path) -> None:
+    marker = tmp_path / "code-was-run"
+    payload = pickle.dumps(CreatesFile(marker))
+    (tmp_path / "results" / "run").mkdir(parents=True)
+    (tmp_path / "results" / "run" / "t.pickle").write_bytes(payload)
+    # a tag computed without the key, or with another one
+    unkeyed = hashlib.sha256(b"run/t.pickle\n" + payload).hexdigest()
+    other_key = ResultStore(str(tmp_path / "other"), secret_key="o" * 32)
+    _, other_ref = other_key.encode("run", "t", -1, CreatesFile(marker))
+    assert other_ref is not None
+
+    for ref in (f"run/t.pickle{TAG_SEPARATOR}{unkeyed}", other_ref):
+        with pytest.raises(ResultIntegrityError) as refused:
+            result_store.decode(None, ref)
+        assert str(refused.value) == tamper_message(result_store.url)
+    assert not marker.exists()
+
+
+def test_a_tag_is_valid_only_for_the_name_it_was_made_for(
+    result_store: ResultStore, tmp_path: Path
+) -> None:
+    _, ref = result_store.encode("run", "t", -1, (1, 2))
+    assert ref is not None
+    folder = tmp_path / "results" / "run"
+    (folder / "u.pickle").write_bytes((folder / "t.pickle").read_bytes())
+    moved = ref.replace("run/t.pickle", "run/u.pickle")
+
+    with pytest.raises(ResultIntegrityError, match="does not match the tag"):
+        result_store.decode(None, moved)
+
+
+def test_a_tampered_result_fails_the_try_that_reads_it(runtime: Runtime, tmp_path: Path) -> None:
+    marker = tmp_path / "code-was-run"
+
+    @task
+    def count(values: list[int]) -> int:
+        return len(values)
+
+    @pipeline
+    def tampered() -> None:
+        count(large())
+
+    run = runtime.run(tampered)
+    (tmp_path / "results" / run.run_id / "large.pickle").write_bytes(
+        pickle.dumps(CreatesFile(marker))
+    )
+
+    again = runtime.clear(run.run_id, ["count"], pipeline=tampered)
+
+    stored = instances(runtime, run.run_id)["count"]
+    assert again.state == "failed"
+    assert stored.state == "failed"
+    assert stored.error is not None
+    assert stored.error.startswith("ResultIntegrityError: result file ")
+    assert len(runtime.store.get_tries(run.run_id, "count")) == 1  # only the first run's
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize(
@@ -233,3 +427,46 @@ def test_a_task_whose_upstream_result_is_gone_fails_without_a_try(
     assert len(runtime.store.get_tries(run.run_id, "count")) == 1  # only the first run's
     assert stored["report"].state == "upstream_failed"
     assert again.state == "failed"
+
+
+# the key
+
+
+def test_the_key_file_is_made_only_when_a_result_is_pickled(tmp_path: Path) -> None:
+    @pipeline
+    def inline_only() -> None:
+        small()
+
+    runtime = Runtime(Settings.for_home(tmp_path), clock=FakeClock())
+    try:
+        runtime.run(inline_only)
+        assert not (tmp_path / "secret_key").exists()
+        runtime.run(results)
+        assert (tmp_path / "secret_key").is_file()
+    finally:
+        runtime.close()
+
+
+def test_machines_sharing_a_result_store_share_the_key_through_the_environment(
+    tmp_path: Path,
+) -> None:
+    shared = str(tmp_path / "shared-results")
+    key = "a-key-both-machines-are-given-0123456789"
+
+    def machine(name: str, secret_key: str | None) -> Runtime:
+        settings = Settings.for_home(tmp_path / name, results_url=shared, secret_key=secret_key)
+        return Runtime(settings, clock=FakeClock())
+
+    first, second, stranger = machine("one", key), machine("two", key), machine("three", None)
+    try:
+        run = first.run(results)
+        ref = instances(first, run.run_id)["pair"].result_ref
+
+        assert second.result_store.decode(None, ref) == (1, "one")
+        with pytest.raises(ResultIntegrityError, match="written with another secret key"):
+            stranger.result_store.decode(None, ref)
+        assert not (tmp_path / "one" / "secret_key").exists()
+        assert not (tmp_path / "two" / "secret_key").exists()
+    finally:
+        for runtime in (first, second, stranger):
+            runtime.close()

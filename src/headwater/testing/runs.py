@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from headwater.authoring.params import convert_params
 from headwater.config import Settings
 from headwater.config_file import MAX_POOL_SLOTS
-from headwater.engine.results import ResultStore
 from headwater.engine.run_state import label
 from headwater.errors import NotFoundError
 from headwater.runtime import Runtime
@@ -118,7 +117,7 @@ def run_pipeline_test(
             label(ti.task_id, ti.map_index): TaskResult(
                 state=ti.state,
                 tries=ti.try_number,
-                result=ResultStore.decode(ti.result, ti.result_ref)
+                result=runtime.result_store.decode(ti.result, ti.result_ref)
                 if ti.state == "success"
                 else None,
                 error=ti.error,

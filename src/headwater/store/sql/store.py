@@ -20,6 +20,7 @@ from headwater.errors import (
     StoreError,
     TransitionRejected,
 )
+from headwater.private_files import create_private_file, make_private_dir
 from headwater.store.base import StateStore
 from headwater.store.records import (
     AddInstances,
@@ -55,13 +56,19 @@ _CHANGE_ORDER: dict[type, int] = {
 
 
 def create_engine(settings: Settings) -> Engine:
-    """An Engine for the configured database; SQLite gets WAL and its synchronous mode."""
+    """An Engine for the configured database; SQLite gets WAL and its synchronous mode.
+
+    A new SQLite database file is made private (0600, its folder 0700) before SQLite
+    opens it: SQLite would create it readable by everyone, and gives its ``-wal`` and
+    ``-shm`` files the database file's mode.
+    """
     url = sa.make_url(settings.database_url)
     if url.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
     database = url.database
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(Path(database).parent)
+        create_private_file(Path(database))
     engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
     synchronous = settings.sqlite_synchronous
 
