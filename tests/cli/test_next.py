@@ -176,3 +176,105 @@ def test_a_pipeline_without_a_schedule_has_no_intervals(
     assert as_text.stdout == (
         "pipeline by_hand has no schedule: it runs only when started by hand or by an event\n"
     )
+
+
+CHATHAM = """\
+from headwater import pipeline, task
+
+
+@task
+def extract() -> int:
+    return 1
+
+
+@pipeline(schedule="45 */3 * * *", timezone="Pacific/Chatham")
+def every_three_hours() -> None:
+    extract()
+
+
+@pipeline(schedule="@daily")
+def daily_utc() -> None:
+    extract()
+"""
+
+
+def test_a_schedule_across_a_45_minute_daylight_saving_change_answers(
+    headwater: Headwater, tmp_path: Path
+) -> None:
+    write_pipelines(tmp_path / "pipelines", chatham=CHATHAM)
+
+    # clocks in Chatham fall back from 03:45 to 02:45 at 2026-04-04T14:00Z
+    result = headwater(
+        "next", "every_three_hours", "-n", "2", "--after", "2026-04-04T12:00:00+00:00", "--json",
+        timeout=30,
+    )  # fmt: skip
+
+    assert result.code == 0, result.stderr
+    assert [i["data_interval_start"] for i in result.json()] == [
+        "2026-04-04T15:00:00+00:00",  # 03:45 CHAST, the only 03:45 that day
+        "2026-04-04T18:00:00+00:00",
+    ]
+
+
+def test_a_naive_after_in_a_spring_forward_gap_is_the_next_existing_time(
+    headwater: Headwater, tmp_path: Path
+) -> None:
+    write_pipelines(tmp_path / "pipelines", nightly=NIGHTLY)
+
+    # 02:30 does not exist on 2026-03-08 in New York: --after means 03:00 EDT, which is
+    # the fire time of that day's run
+    result = headwater("next", "nightly", "-n", "1", "--after", "2026-03-08T02:30", "--json")
+
+    assert result.code == 0, result.stderr
+    assert result.json()[0]["logical_date"] == "2026-03-08T07:00:00+00:00"
+
+
+def test_after_the_last_representable_interval_there_is_none(
+    headwater: Headwater, tmp_path: Path
+) -> None:
+    write_pipelines(tmp_path / "pipelines", chatham=CHATHAM)
+
+    as_text = headwater("next", "daily_utc", "--after", "9999-12-31")
+    as_json = headwater("next", "every_three_hours", "--after", "9999-12-31", "-n", "10", "--json")
+
+    # the interval starting 9999-12-31 would end in year 10000
+    assert as_text.code == 0, as_text.stderr
+    assert as_text.stdout == (
+        "pipeline daily_utc, schedule @daily (0 0 * * *) in UTC: no data interval starts at "
+        "or after 9999-12-31 00:00+00:00\n"
+    )
+    assert as_json.code == 0, as_json.stderr
+    # from 00:45 to 21:45 on 9999-12-31 in Chatham (+13:45); the next would be in 10000
+    intervals = as_json.json()
+    assert len(intervals) == 7
+    assert intervals[0]["data_interval_start"] == "9999-12-30T11:00:00+00:00"
+    assert intervals[-1]["data_interval_start"] == "9999-12-31T05:00:00+00:00"
+    assert intervals[-1]["data_interval_end"] == "9999-12-31T08:00:00+00:00"
+
+
+def test_an_after_outside_the_range_of_utc_times_exits_2(
+    headwater: Headwater, tmp_path: Path
+) -> None:
+    write_pipelines(tmp_path / "pipelines", chatham=CHATHAM)
+
+    # midnight on 0001-01-01 in Chatham is 11:15 UTC the day before year 1
+    result = headwater("next", "every_three_hours", "--after", "0001-01-01")
+
+    assert result.code == 2
+    assert result.stderr == (
+        "headwater: error: --after: date '0001-01-01' is out of range: in Pacific/Chatham it "
+        "falls before 0001-01-01T00:00 UTC, and headwater keeps times in UTC; use a date "
+        "within years 1 to 9999 in UTC\n"
+    )
+
+
+def test_year_one_is_shown_with_four_digit_years(headwater: Headwater, tmp_path: Path) -> None:
+    write_pipelines(tmp_path / "pipelines", chatham=CHATHAM)
+
+    result = headwater("next", "daily_utc", "-n", "1", "--after", "0001-01-01")
+
+    assert result.code == 0, result.stderr
+    assert result.stdout.splitlines()[2].split() == [
+        "0001-01-01", "00:00+00:00", "0001-01-02", "00:00+00:00",
+        "0001-01-01", "00:00", "0001-01-02", "00:00",
+    ]  # fmt: skip

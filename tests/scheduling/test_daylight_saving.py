@@ -8,12 +8,13 @@ Australia/Sydney: 02:00 → 03:00 on 10-04, and 03:00 → 02:00 on 04-05.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from itertools import pairwise
+from itertools import islice, pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from headwater.scheduling.timetables import DataInterval, Timetable, timetable_for
+from tests.scheduling.deadline import deadline
 
 NEW_YORK = ZoneInfo("America/New_York")
 PARIS = ZoneInfo("Europe/Paris")
@@ -191,3 +192,106 @@ def test_latest_complete_and_next_after_agree_around_each_change(
             assert upcoming[-1] == following
             assert all(i.start <= moment for i in upcoming[:-1])
             moment += timedelta(minutes=10)
+
+
+# -- Pacific/Chatham: a 45-minute shift at 02:45 local standard time ---------------------
+# Clocks go 03:45 → 02:45 on 2026-04-05 (at 2026-04-04T14:00Z): 02:45–03:44 happens twice.
+# Clocks go 02:45 → 03:45 on 2026-09-27 (at 2026-09-26T14:00Z) and on 2027-09-26 (at
+# 2027-09-25T14:00Z): 02:45–03:44 does not exist.
+
+CHATHAM = ZoneInfo("Pacific/Chatham")
+
+
+def utc(*fields: int) -> datetime:
+    return datetime(*fields, tzinfo=UTC)  # type: ignore[misc]
+
+
+def starts_from(schedule: Timetable, moment: datetime, count: int) -> list[datetime]:
+    with deadline(5):
+        return [i.start for i in islice(schedule.intervals_from(moment), count)]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        # 03:45 exists once, after the repeated 02:45–03:44: 15:00Z; then every 3 real hours
+        ("45 */3 * * *", [utc(2026, 4, 4, 15), utc(2026, 4, 4, 18), utc(2026, 4, 4, 21)]),
+        # 03:00 CHADT is 13:15Z; 03:00–03:30 happen again at 14:15Z–14:45Z
+        ("*/15 */3 * * *", [utc(2026, 4, 4, 13, 15), utc(2026, 4, 4, 13, 30)]),
+        ("*/10 3-5 * * *", [utc(2026, 4, 4, 13, 15), utc(2026, 4, 4, 13, 25)]),
+    ],
+)
+def test_a_schedule_across_a_45_minute_fall_back_does_not_hang(
+    schedule: str, expected: list[datetime]
+) -> None:
+    table = timetable(schedule, CHATHAM)
+
+    # Given the moment 2 hours before clocks fall back, When asked for what comes next
+    found = starts_from(table, utc(2026, 4, 4, 12), len(expected))
+    with deadline(5):
+        latest = [
+            table.latest_complete(utc(2026, 4, 4, 12) + timedelta(minutes=m))
+            for m in range(0, 360, 7)
+        ]
+
+    # Then the answers come, and they are the fire times of the rule
+    assert found == expected
+    assert all(i is not None for i in latest)
+
+
+def test_a_matching_time_just_after_a_spring_forward_gap_fires() -> None:
+    # 2027-09-26 is a Sunday; 00:00–00:45 CHAST fire, 03:00–03:30 do not exist, and
+    # 03:45 CHADT exists and matches (hour 3, minute 45): it fires, at the gap's end.
+    table = timetable("*/15 */3 * * SUN", CHATHAM)
+
+    found = starts_from(table, utc(2027, 9, 25, 11), 7)
+
+    assert [local(s, CHATHAM) for s in found] == [
+        "2027-09-26T00:00+12:45",
+        "2027-09-26T00:15+12:45",
+        "2027-09-26T00:30+12:45",
+        "2027-09-26T00:45+12:45",
+        "2027-09-26T03:45+13:45",
+        "2027-09-26T06:00+13:45",
+        "2027-09-26T06:15+13:45",
+    ]
+
+
+def test_an_elapsed_time_schedule_fires_at_both_occurrences_of_a_repeated_time() -> None:
+    table = timetable("*/15 2 * * *", CHATHAM)
+
+    found = starts_from(table, utc(2026, 4, 4, 12), 6)
+
+    # 02:45 happens twice on 2026-04-05, at 13:00Z (CHADT) and at 14:00Z (CHAST)
+    assert [local(s, CHATHAM) for s in found] == [
+        "2026-04-05T02:00+13:45",
+        "2026-04-05T02:15+13:45",
+        "2026-04-05T02:30+13:45",
+        "2026-04-05T02:45+13:45",
+        "2026-04-05T02:45+12:45",
+        "2026-04-06T02:00+12:45",
+    ]
+
+
+def test_a_fixed_time_schedule_keeps_the_debian_rules_in_chatham() -> None:
+    # a repeated 02:45 fires once, the first time; a skipped 03:00 fires at 03:45 CHADT
+    fall = starts_from(timetable("45 2 * * *", CHATHAM), utc(2026, 4, 4), 2)
+    spring = starts_from(timetable("0 3 * * *", CHATHAM), utc(2026, 9, 26), 2)
+
+    assert [local(s, CHATHAM) for s in fall] == ["2026-04-05T02:45+13:45", "2026-04-06T02:45+12:45"]
+    assert [local(s, CHATHAM) for s in spring] == [
+        "2026-09-27T03:45+13:45",
+        "2026-09-28T03:00+13:45",
+    ]
+
+
+def test_latest_complete_never_returns_an_interval_that_has_not_ended() -> None:
+    table = timetable("45 */3 * * *", CHATHAM)
+    now = utc(2026, 9, 26, 14, 40)
+
+    with deadline(5):
+        latest = table.latest_complete(now)
+
+    # 00:45 CHAST (12:00Z), then 03:45 CHADT (14:00Z), the first time after the gap
+    assert latest == DataInterval(start=utc(2026, 9, 26, 12), end=utc(2026, 9, 26, 14))
+    assert latest.run_after <= now

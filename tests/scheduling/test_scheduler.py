@@ -12,10 +12,13 @@ from headwater import pipeline, task
 from headwater.authoring.pipeline import Pipeline
 from headwater.config import Settings
 from headwater.engine.host import EngineHost
+from headwater.engine.runs import create_run
 from headwater.executors.threads import ThreadExecutor
 from headwater.runtime import Runtime
 from headwater.scheduling.clock import FakeClock
 from headwater.scheduling.scheduler import Scheduler, max_active_runs
+from headwater.scheduling.timetables import DataInterval, Timetable
+from headwater.store.records import BackfillRecord, RunRecord
 from headwater.store.sql.store import SqlStore
 
 
@@ -190,3 +193,92 @@ def test_two_schedulers_ticking_at_the_same_moment_create_each_run_once(
     # Then every interval has exactly one run, made by one of them
     assert len(created[0]) + len(created[1]) == 9
     assert logical_dates(runtime, "daily") == [f"2026-01-{day:02d}" for day in range(1, 10)]
+
+
+# -- catching up a long backlog -----------------------------------------------------------
+
+
+class CountingTimetable(Timetable):
+    """A pipeline's real timetable, counting the intervals a tick makes it compute."""
+
+    def __init__(self, inner: Timetable) -> None:
+        super().__init__(start=inner.start, end=inner.end)
+        self.inner = inner
+        self.computed = 0
+
+    @property
+    def description(self) -> str:
+        return self.inner.description
+
+    def intervals_from(self, moment: datetime) -> Iterator[DataInterval]:
+        for interval in self.inner.intervals_from(moment):
+            self.computed += 1
+            yield interval
+
+    def latest_complete(self, now: datetime) -> DataInterval | None:
+        self.computed += 1
+        return self.inner.latest_complete(now)
+
+
+class CountingStore(SqlStore):
+    """The real SQL store, counting the runs ``runs_between`` reads."""
+
+    rows_read = 0
+
+    def runs_between(self, pipeline_id: str, first: datetime, last: datetime) -> list[RunRecord]:
+        runs = super().runs_between(pipeline_id, first, last)
+        self.rows_read += len(runs)
+        return runs
+
+
+def test_a_tick_of_a_year_long_minutely_catchup_computes_only_what_it_creates(
+    settings: Settings,
+) -> None:
+    # Given a minutely pipeline a year behind, whose first 100 minutes a backfill ran
+    clock = FakeClock("2026-01-01T00:00:30+00:00")
+
+    @pipeline(schedule="* * * * *", start="2025-01-01", catchup=True, max_active_runs=3)
+    def minutely() -> None:
+        extract()
+
+    counting = CountingTimetable(minutely.timetable)  # type: ignore[arg-type]
+    minutely.timetable = counting
+    store = CountingStore.from_settings(settings)
+    begin = datetime(2025, 1, 1, tzinfo=UTC)
+    store.create_backfill(
+        BackfillRecord(
+            backfill_id="b1",
+            pipeline_id=minutely.pipeline_id,
+            start_date=begin,
+            end_date=begin + timedelta(minutes=99),
+            max_active_runs=100,
+            reprocess="failed",
+            reverse=False,
+            params={},
+            state="success",
+            created_at=clock.now(),
+        )
+    )
+    for minute in range(100):
+        interval = DataInterval(
+            start=begin + timedelta(minutes=minute), end=begin + timedelta(minutes=minute + 1)
+        )
+        create_run(
+            store, minutely, clock=clock, interval=interval, run_type="backfill", backfill_id="b1"
+        )
+    scheduler = Scheduler(store, lambda: {minutely.pipeline_id: minutely}, clock=clock, owner="s")
+
+    # When the scheduler ticks
+    try:
+        created = scheduler.tick(clock.now()).created
+    finally:
+        store.close()
+
+    # Then it creates the three oldest missed intervals, computing and reading little more
+    assert [f"{run.logical_date:%Y-%m-%d %H:%M}" for run in created] == [
+        "2025-01-01 01:40",
+        "2025-01-01 01:41",
+        "2025-01-01 01:42",
+    ]
+    assert counting.computed <= 300
+    assert store.rows_read == 100

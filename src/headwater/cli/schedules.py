@@ -31,11 +31,16 @@ def interval_json(interval: DataInterval) -> dict[str, str]:
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> str:
-    return moment.astimezone(zone).isoformat(sep=" ", timespec="minutes")
+    try:
+        local = moment.astimezone(zone)
+    except OverflowError:  # its local time is past year 9999: show it in UTC
+        local = moment.astimezone(UTC)
+    return local.isoformat(sep=" ", timespec="minutes")
 
 
 def _utc(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M}"
+    # isoformat, not strftime: %Y drops the leading zeros of years before 1000
+    return moment.astimezone(UTC).isoformat(sep=" ", timespec="minutes")[:16]
 
 
 def interval_rows(intervals: list[DataInterval], zone: ZoneInfo) -> list[str]:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice, takewhile
 
 from headwater.authoring.pipeline import Pipeline
 from headwater.engine.ownership import DEFAULT_LEASE
@@ -21,7 +22,7 @@ from headwater.errors import RunExistsError
 from headwater.scheduling.backfill import advance_backfills
 from headwater.scheduling.clock import Clock
 from headwater.scheduling.event_runs import create_event_runs
-from headwater.scheduling.timetables import DataInterval
+from headwater.scheduling.timetables import DataInterval, Timetable
 from headwater.store.base import StateStore
 from headwater.store.records import RunRecord
 
@@ -31,6 +32,8 @@ SCHEDULED = "scheduled"
 SCHEDULED_PRIORITY = 10  # the latest scheduled interval goes ahead of backfill runs
 DEFAULT_MAX_ACTIVE_RUNS = 16
 DEFAULT_MAX_ACTIVE_RUNS_CATCHUP = 1
+# Intervals a catch-up tick looks at first; the window doubles past intervals with runs.
+_FIRST_WINDOW = 32
 
 
 def max_active_runs(pipeline: Pipeline) -> int:
@@ -119,14 +122,38 @@ class Scheduler:
         )
         if first is None:
             return []
-        # Intervals a backfill or a trigger ran already are not due: passing over them
-        # keeps the schedule moving instead of retrying the same existing run forever.
-        taken = {
-            run.logical_date
-            for run in self.store.runs_between(pipeline.pipeline_id, first.start, latest.start)
-        }
-        due = timetable.intervals_between(first.start, latest.start)
-        return [interval for interval in due if interval.logical_date not in taken][:room]
+        return self._missed_intervals(pipeline.pipeline_id, timetable, first, latest, room)
+
+    def _missed_intervals(
+        self,
+        pipeline_id: str,
+        timetable: Timetable,
+        first: DataInterval,
+        latest: DataInterval,
+        room: int,
+    ) -> list[DataInterval]:
+        """The ``room`` oldest intervals from ``first`` to ``latest`` that have no run.
+
+        The intervals are walked lazily, and the runs read one window of them at a time,
+        so a tick costs what it can create, not the length of the backlog (a year of a
+        minutely schedule is half a million intervals).
+        """
+        missed = takewhile(
+            lambda interval: interval.start <= latest.start, timetable.intervals_from(first.start)
+        )
+        due: list[DataInterval] = []
+        size = max(room, _FIRST_WINDOW)
+        while len(due) < room:
+            window = list(islice(missed, size))
+            if not window:
+                break
+            # Intervals a backfill or a trigger ran already are not due: passing over them
+            # keeps the schedule moving instead of retrying the same existing run forever.
+            runs = self.store.runs_between(pipeline_id, window[0].start, window[-1].start)
+            taken = {run.logical_date for run in runs}
+            due.extend(interval for interval in window if interval.logical_date not in taken)
+            size *= 2  # a long stretch that has runs already: look further at once
+        return due[:room]
 
     def _create_due_runs(
         self, pipeline: Pipeline, now: datetime, active: dict[str, int]

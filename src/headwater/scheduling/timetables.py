@@ -3,12 +3,14 @@
 A schedule (a cron expression, a preset, a ``timedelta`` or ``@once``) cuts time into
 data intervals ``[start, end)``. A run's logical date is its interval's start, and the
 run is due once the interval has ended (``run_after``). Cron schedules are evaluated in
-the pipeline's time zone with Debian cron's daylight-saving rules (through ``cronsim``);
-every datetime taken must be aware, and every datetime returned is aware UTC.
+the pipeline's time zone (``cronsim`` reads the expression, ``CronTimetable`` applies the
+daylight-saving rules); every datetime taken must be aware, and every datetime returned
+is aware UTC.
 """
 
 from __future__ import annotations
 
+import heapq
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,35 +18,32 @@ from datetime import UTC, datetime, timedelta
 from itertools import takewhile
 from zoneinfo import ZoneInfo
 
-from cronsim import CronSim, CronSimError
+from headwater.errors import DefinitionError, HeadwaterError
+from headwater.scheduling.cron import check_cron, local_times_before, local_times_from
+from headwater.scheduling.local_time import gap_end, occurrences, wall_clock_bounds
 
-from headwater.errors import DefinitionError
-
-PRESETS: dict[str, str] = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-}
 ONCE = "@once"
 # Fixed-interval schedules without a start are aligned on the Unix epoch.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The resolution of datetime: "after m" is "at or after m + _TICK".
 _TICK = timedelta(microseconds=1)
-_EXPECTED = (
-    "expected a cron expression of five fields (minute hour day-of-month month "
-    "day-of-week) such as '0 2 * * *', or one of the presets @hourly, @daily, @weekly, "
-    "@monthly, @yearly, @once"
-)
+# Matching local times that may fire nothing in a row: those of a gap, or of a repeated
+# hour already passed (a day of minutes at most). Past this, computing a fire time fails.
+_MAX_IDLE_STEPS = 10_000
 
 
 def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"timetables need aware datetimes, got {moment!r}")
     return moment.astimezone(UTC)
+
+
+def _later(moment: datetime, delta: timedelta = _TICK) -> datetime | None:
+    """``moment + delta``, or None past the range of datetimes."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,9 +77,16 @@ class Timetable(ABC):
     """The data intervals of a schedule, bounded by a pipeline's ``start`` and ``end``.
 
     Intervals are ordered by start, never overlap and, for a periodic schedule, leave no
-    gap: each one ends where the next begins. No interval starts before ``start`` or
-    after ``end`` (an interval that starts at or before ``end`` may end after it).
-    Arguments must be aware datetimes; every datetime returned is aware UTC.
+    gap: each one ends where the next begins, and their boundaries strictly increase. No
+    interval starts before ``start`` or after ``end`` (an interval that starts at or
+    before ``end`` may end after it). Arguments must be aware datetimes; every datetime
+    returned is aware UTC.
+
+    Every call returns in bounded time, whatever the schedule and the time zone, and
+    ``latest_complete``, ``intervals_from`` and ``next_after`` always agree. Times are
+    limited to what a datetime holds (years 1 to 9999, in UTC and in local time): an
+    interval that would end past that range does not exist, so the intervals of a
+    schedule end there.
 
     Attributes:
         start: the pipeline's ``start`` in UTC, or None.
@@ -100,29 +106,32 @@ class Timetable(ABC):
     def intervals_from(self, moment: datetime) -> Iterator[DataInterval]:
         """The intervals whose start is at or after ``moment``, oldest first.
 
-        The iterator ends after the last interval that starts at or before ``end``;
-        without an ``end`` it never ends, so take what you need (``itertools.islice``).
+        Lazy: each interval is computed when it is asked for, in bounded time. The
+        iterator ends after the last interval that starts at or before ``end``, or at the
+        end of the range of datetimes; take what you need (``itertools.islice``).
         """
 
     @abstractmethod
     def latest_complete(self, now: datetime) -> DataInterval | None:
         """The latest interval that has ended by ``now`` (``run_after <= now``), or None.
 
-        With ``catchup=False`` this is the only interval the scheduler runs. None when no
-        interval within the bounds has ended yet.
+        It is the last interval ``intervals_from`` gives whose end is at or before
+        ``now``: never one that has not ended. With ``catchup=False`` this is the only
+        interval the scheduler runs. None when no interval within the bounds has ended.
         """
 
     def next_after(self, moment: datetime) -> DataInterval | None:
         """The first interval whose start is strictly after ``moment``, or None past ``end``."""
-        return next(self.intervals_from(_utc(moment) + _TICK), None)
+        later = _later(_utc(moment))
+        return None if later is None else next(self.intervals_from(later), None)
 
     def intervals_between(
         self, first_logical: datetime, last_logical: datetime
     ) -> list[DataInterval]:
         """The intervals whose logical date is in ``[first_logical, last_logical]``.
 
-        Inclusive on both ends, oldest first: with ``catchup=True`` the scheduler asks for
-        every interval from the first missed one to ``latest_complete(now)``.
+        Inclusive on both ends, oldest first. The list holds every interval of the range:
+        to walk a long range a few intervals at a time, use ``intervals_from``.
         """
         last = _utc(last_logical)
         return list(takewhile(lambda i: i.start <= last, self.intervals_from(first_logical)))
@@ -141,18 +150,23 @@ class PeriodicTimetable(Timetable):
     """
 
     @abstractmethod
-    def _boundaries_after(self, moment: datetime) -> Iterator[datetime]:
-        """The boundaries strictly after ``moment``, strictly increasing, in UTC."""
+    def _boundaries_from(self, moment: datetime) -> Iterator[datetime]:
+        """The boundaries at or after ``moment``, strictly increasing, in UTC.
+
+        Each one comes in bounded time; the iterator ends only where the range of
+        datetimes does.
+        """
 
     @abstractmethod
     def _boundary_before(self, moment: datetime) -> datetime | None:
         """The last boundary strictly before ``moment`` (UTC), or None if there is none."""
 
     @abstractmethod
-    def interval_starting_at(self, moment: datetime) -> DataInterval:
+    def interval_starting_at(self, moment: datetime) -> DataInterval | None:
         """One period from ``moment``, for a run started by hand for that logical date.
 
-        Ignores ``start`` and ``end``; ``moment`` need not be a boundary.
+        Ignores ``start`` and ``end``; ``moment`` need not be a boundary. None when the
+        period would end past the range of datetimes.
         """
 
     @abstractmethod
@@ -163,40 +177,60 @@ class PeriodicTimetable(Timetable):
         """
 
     def _boundary_after(self, moment: datetime) -> datetime | None:
-        return next(self._boundaries_after(moment), None)
+        later = _later(moment)
+        return None if later is None else next(self._boundaries_from(later), None)
+
+    def _boundary_at_or_before(self, moment: datetime) -> datetime | None:
+        if next(self._boundaries_from(moment), None) == moment:
+            return moment
+        return self._boundary_before(moment)
 
     def intervals_from(self, moment: datetime) -> Iterator[DataInterval]:
         lower = _utc(moment) if self.start is None else max(_utc(moment), self.start)
-        boundaries = self._boundaries_after(lower - _TICK)
+        boundaries = self._boundaries_from(lower)
         previous = next(boundaries, None)
         if previous is None:
             return
         for boundary in boundaries:
+            if boundary <= previous:  # a broken sequence must fail, not loop
+                raise HeadwaterError(
+                    f"schedule {self.description}: boundary {boundary.isoformat()} does not "
+                    f"follow {previous.isoformat()}; please report this bug"
+                )
             if self._past_end(previous):
                 return
             yield DataInterval(start=previous, end=boundary)
             previous = boundary
 
     def latest_complete(self, now: datetime) -> DataInterval | None:
-        last_end = self._boundary_before(_utc(now) + _TICK)  # the last boundary <= now
-        begin = None if last_end is None else self._boundary_before(last_end)
+        # The latest interval that has ended ends at the last boundary at or before now.
+        end = self._boundary_at_or_before(_utc(now))
+        begin = None if end is None else self._boundary_before(end)
         if begin is not None and self.end is not None and begin > self.end:
             # Past the end: the last interval that starts at or before it has ended too.
-            begin = self._boundary_before(self.end + _TICK)
-        if begin is None or (self.start is not None and begin < self.start):
+            begin = self._boundary_at_or_before(self.end)
+            end = None if begin is None else self._boundary_after(begin)
+        if begin is None or end is None or (self.start is not None and begin < self.start):
             return None
-        following = self._boundary_after(begin)
-        return None if following is None else DataInterval(start=begin, end=following)
+        return DataInterval(start=begin, end=end)
 
 
 class CronTimetable(PeriodicTimetable):
     """Intervals between consecutive fire times of a cron expression in a time zone.
 
-    Daylight saving follows Debian cron (as ``cronsim`` implements it) for expressions
-    whose minute and hour fields do not start with ``*``: a fire time that does not exist
-    (clocks spring forward) fires at the next existing local time, and one that exists
-    twice (clocks fall back) fires once, the first time. Expressions with ``*`` in the
-    minute or hour field follow elapsed time: ``0 * * * *`` fires every real hour.
+    The expression matches local times (read on the zone's clock). Every matching local
+    time that exists fires. When clocks change:
+
+    - Fixed time (neither the minute nor the hour field starts with ``*``), as in Debian
+      cron: a matching local time that exists twice (clocks fall back) fires once, the
+      first time; one that does not exist (clocks spring forward) fires at the end of the
+      gap, the next existing local time. Fire times that coincide are one.
+    - Elapsed time (a ``*`` in the minute or hour field): every instant whose local time
+      matches fires, so a repeated time fires twice and a skipped one does not fire;
+      ``0 * * * *`` fires every real hour.
+
+    ``cronsim`` reads the expression on the wall clock, without a zone (where it cannot
+    loop); this class applies the rules above to what it finds.
     """
 
     def __init__(
@@ -211,6 +245,8 @@ class CronTimetable(PeriodicTimetable):
         self.expression = expression
         self.cron = check_cron(expression)
         self.zone = zone
+        minute, hour = self.cron.split()[:2]
+        self.follows_elapsed_time = minute.startswith("*") or hour.startswith("*")
 
     @property
     def description(self) -> str:
@@ -218,39 +254,77 @@ class CronTimetable(PeriodicTimetable):
             return f"{self.expression} ({self.cron})"
         return repr(self.cron)
 
-    def _boundaries_after(self, moment: datetime) -> Iterator[datetime]:
-        # cronsim works on wall-clock time for fixed-time expressions, so in the repeated
-        # hour of a fall-back day it may start from the first (earlier) occurrence of a
-        # time, and a skipped time and the next existing one may both land on the same
-        # instant: keep only instants after the last one given.
-        last = moment
-        for fire in CronSim(self.cron, moment.astimezone(self.zone)):
-            fire_utc = fire.astimezone(UTC)
-            if fire_utc > last:
-                yield fire_utc
-                last = fire_utc
+    def _fire_times(self, local: datetime) -> tuple[datetime, ...]:
+        """When the matching local time ``local`` fires, oldest first (UTC)."""
+        found = occurrences(local, self.zone)
+        if self.follows_elapsed_time:
+            return found  # each occurrence; none in a gap
+        if found:
+            return found[:1]  # a repeated time fires once, the first time
+        end = gap_end(local, self.zone)  # a skipped time fires at the end of the gap
+        return () if end is None else (end,)
+
+    def _boundaries_from(self, moment: datetime) -> Iterator[datetime]:
+        moment = _utc(moment)
+        low, _ = wall_clock_bounds(moment, self.zone)
+        # Local times come in order, but their fire times may not: the second occurrence
+        # of a repeated time comes after the first occurrence of later ones. No later
+        # local time fires before the earliest fire time of the current one, so what is
+        # pending up to that instant is settled.
+        pending: list[datetime] = []
+        last: datetime | None = None
+        idle = 0
+        for local in local_times_from(self.cron, low):
+            fires = self._fire_times(local)
+            for fire in fires:
+                heapq.heappush(pending, fire)
+            idle += 1
+            while pending and fires and pending[0] <= fires[0]:
+                fire = heapq.heappop(pending)
+                if fire >= moment and (last is None or fire > last):
+                    idle = 0
+                    last = fire
+                    yield fire
+            self._check_progress(idle, moment)
+        for fire in sorted(pending):
+            if fire >= moment and (last is None or fire > last):
+                last = fire
+                yield fire
 
     def _boundary_before(self, moment: datetime) -> datetime | None:
+        moment = _utc(moment)
+        _, high = wall_clock_bounds(moment, self.zone)
         candidate = None
-        for fire in CronSim(self.cron, moment.astimezone(self.zone), reverse=True):
-            fire_utc = fire.astimezone(UTC)
-            if fire_utc < moment:
-                candidate = fire_utc
+        for idle, local in enumerate(local_times_before(self.cron, high)):
+            earlier = [fire for fire in self._fire_times(local) if fire < moment]
+            if earlier:
+                candidate = earlier[-1]
                 break
+            self._check_progress(idle, moment)
         if candidate is None:
             return None
-        # The forward sequence defines the boundaries (its DST fix-ups included): walk it
-        # from the candidate so both directions always agree.
-        for boundary in self._boundaries_after(candidate):
+        # An earlier local time may fire later (a repeated time's second occurrence):
+        # walk the boundaries forward from the candidate, so both directions agree.
+        for steps, boundary in enumerate(self._boundaries_from(candidate)):
             if boundary >= moment:
                 break
+            self._check_progress(steps, moment)
             candidate = boundary
         return candidate
 
-    def interval_starting_at(self, moment: datetime) -> DataInterval:
+    def _check_progress(self, steps: int, moment: datetime) -> None:
+        """Fail rather than spin: no gap or repeated hour holds this many matching times."""
+        if steps > _MAX_IDLE_STEPS:
+            raise HeadwaterError(
+                f"schedule {self.description} in {self.zone.key}: no fire time near "
+                f"{moment.isoformat()} after {steps} matching local times; please report "
+                "this bug"
+            )
+
+    def interval_starting_at(self, moment: datetime) -> DataInterval | None:
         start = _utc(moment)
         end = self._boundary_after(start)
-        return DataInterval(start=start, end=end if end is not None else start)
+        return None if end is None else DataInterval(start=start, end=end)
 
     def interval_ending_at(self, moment: datetime) -> DataInterval:
         end = _utc(moment)
@@ -258,7 +332,10 @@ class CronTimetable(PeriodicTimetable):
         following = None if previous is None else self._boundary_after(previous)
         if previous is None or following is None:
             return DataInterval(start=end, end=end)
-        return DataInterval(start=end - (following - previous), end=end)
+        try:
+            return DataInterval(start=end - (following - previous), end=end)
+        except OverflowError:
+            return DataInterval(start=end, end=end)
 
 
 class DeltaTimetable(PeriodicTimetable):
@@ -280,18 +357,26 @@ class DeltaTimetable(PeriodicTimetable):
     def description(self) -> str:
         return f"every {self.delta}"
 
-    def _boundaries_after(self, moment: datetime) -> Iterator[datetime]:
-        boundary = self.anchor + ((moment - self.anchor) // self.delta + 1) * self.delta
-        while True:
-            yield boundary
-            boundary += self.delta
-
-    def _boundary_before(self, moment: datetime) -> datetime:
+    def _boundaries_from(self, moment: datetime) -> Iterator[datetime]:
         periods = -((self.anchor - moment) // self.delta)  # ceil((moment - anchor) / delta)
-        return self.anchor + (periods - 1) * self.delta
+        try:
+            boundary = self.anchor + periods * self.delta
+            while True:
+                yield boundary
+                boundary += self.delta
+        except OverflowError:
+            return  # past the range of datetimes
 
-    def interval_starting_at(self, moment: datetime) -> DataInterval:
-        return DataInterval(start=moment, end=moment + self.delta)
+    def _boundary_before(self, moment: datetime) -> datetime | None:
+        periods = -((self.anchor - moment) // self.delta)
+        try:
+            return self.anchor + (periods - 1) * self.delta
+        except OverflowError:
+            return None
+
+    def interval_starting_at(self, moment: datetime) -> DataInterval | None:
+        end = _later(moment, self.delta)
+        return None if end is None else DataInterval(start=moment, end=end)
 
     def interval_ending_at(self, moment: datetime) -> DataInterval:
         return DataInterval(start=moment - self.delta, end=moment)
@@ -316,28 +401,6 @@ class OnceTimetable(Timetable):
         if self.at <= _utc(now) and not self._past_end(self.at):
             return DataInterval(start=self.at, end=self.at)
         return None
-
-
-def check_cron(expression: str) -> str:
-    """The five-field cron expression ``expression`` stands for (presets expanded).
-
-    Raises:
-        DefinitionError: an unknown preset, or an expression cronsim rejects.
-    """
-    cron = PRESETS.get(expression.strip().lower(), expression.strip())
-    fields = cron.split()
-    if cron.startswith("@"):
-        reason = "unknown preset"
-    elif len(fields) != 5:
-        reason = f"it has {len(fields)} field(s)"
-    else:
-        try:
-            CronSim(cron, EPOCH)
-        except CronSimError as exc:
-            reason = str(exc).lower()
-        else:
-            return " ".join(fields)
-    raise DefinitionError(f"invalid schedule {expression!r}: {reason}; {_EXPECTED}")
 
 
 def timetable_for(
