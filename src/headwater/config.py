@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from headwater.errors import ConfigError
@@ -15,6 +17,8 @@ SQLITE_SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 SECRET_KEY_FILE = "secret_key"
 MIN_SECRET_KEY_LENGTH = 32
 NEW_KEY_COMMAND = "python -c 'import secrets; print(secrets.token_hex(32))'"
+DEFAULT_LEASE = timedelta(seconds=30)
+MAX_LEASE_SECONDS = 86_400.0
 
 
 def check_secret_key(key: str, source: str) -> str:
@@ -40,6 +44,8 @@ class Settings:
         sqlite_synchronous: ``HEADWATER_SQLITE_SYNCHRONOUS``, default ``NORMAL``.
         secret_key: ``HEADWATER_SECRET_KEY``, the key that signs references to stored
             results; None to use (and create on first use) ``secret_key_file``.
+        lease: ``HEADWATER_LEASE_SECONDS``, default 30 s: how long a process's hold on a
+            run or a pool slot lasts without renewal (renewed every third of it).
     """
 
     home: Path
@@ -48,6 +54,7 @@ class Settings:
     logs_dir: Path
     sqlite_synchronous: str = "NORMAL"
     secret_key: str | None = field(default=None, repr=False)
+    lease: timedelta = DEFAULT_LEASE
 
     @property
     def secret_key_file(self) -> Path:
@@ -64,6 +71,7 @@ class Settings:
             results_url=env.get("HEADWATER_RESULTS_URL") or None,
             sqlite_synchronous=env.get("HEADWATER_SQLITE_SYNCHRONOUS") or "NORMAL",
             secret_key=env.get("HEADWATER_SECRET_KEY") or None,
+            lease=parse_lease(env.get("HEADWATER_LEASE_SECONDS") or None),
         )
 
     @classmethod
@@ -75,6 +83,7 @@ class Settings:
         results_url: str | None = None,
         sqlite_synchronous: str = "NORMAL",
         secret_key: str | None = None,
+        lease: timedelta = DEFAULT_LEASE,
     ) -> Settings:
         synchronous = sqlite_synchronous.upper()
         if synchronous not in SQLITE_SYNCHRONOUS_MODES:
@@ -91,7 +100,24 @@ class Settings:
             logs_dir=home / "logs",
             sqlite_synchronous=synchronous,
             secret_key=secret_key,
+            lease=lease,
         )
+
+
+def parse_lease(raw: str | None) -> timedelta:
+    """``HEADWATER_LEASE_SECONDS`` as a timedelta (default 30 s)."""
+    if raw is None:
+        return DEFAULT_LEASE
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1
+    if not math.isfinite(seconds) or not 0 < seconds <= MAX_LEASE_SECONDS:
+        raise ConfigError(
+            f"HEADWATER_LEASE_SECONDS must be a number of seconds above 0 and at most "
+            f"{MAX_LEASE_SECONDS}, got {raw!r}"
+        )
+    return timedelta(seconds=seconds)
 
 
 def key_from_file(path: Path) -> bytes:

@@ -37,6 +37,18 @@ class TransitionRejected(HeadwaterError):
     """A state change was refused because the stored state was not the expected one."""
 
 
+class LeaseLost(TransitionRejected):
+    """A driver's write was refused: another claim of the run made its lease stale.
+
+    Attributes:
+        run_ids: the runs whose lease was lost.
+    """
+
+    def __init__(self, message: str, *, run_ids: frozenset[str]) -> None:
+        super().__init__(message)
+        self.run_ids = run_ids
+
+
 class StoreError(HeadwaterError):
     """The metadata store could not be reached or is in an unexpected shape."""
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from headwater.authoring.pipeline import Pipeline
 from headwater.config import Settings
-from headwater.engine.ownership import DEFAULT_LEASE, new_owner_id
+from headwater.engine.ownership import new_owner_id
 from headwater.engine.results import ResultStore
 from headwater.engine.run_loop import Listener, RunEngine
 from headwater.engine.runs import create_run, prepare_clear, prepare_rerun, prepare_retry
@@ -22,7 +22,7 @@ from headwater.loader import import_file, pipelines_in
 from headwater.private_files import make_private_dir
 from headwater.reporting import run_document
 from headwater.scheduling.clock import Clock, SystemClock
-from headwater.store.records import RunRecord
+from headwater.store.records import Claim, RunRecord
 from headwater.store.sql.store import SqlStore
 
 
@@ -36,6 +36,7 @@ class Runtime:
         self.store = SqlStore.from_settings(self.settings)
         self.result_store = ResultStore.from_settings(self.settings)
         self.owner = new_owner_id()
+        self.current_engine: RunEngine | None = None  # the last one made (see interrupt)
 
     def close(self) -> None:
         self.store.close()
@@ -48,7 +49,7 @@ class Runtime:
         max_concurrency: int | None = None,
         listener: Listener | None = None,
     ) -> RunEngine:
-        return RunEngine(
+        engine = self.current_engine = RunEngine(
             pipeline,
             self.store,
             create_executor(executor, max_concurrency=max_concurrency, clock=self.clock),
@@ -57,7 +58,23 @@ class Runtime:
             clock=self.clock,
             listener=listener,
             owner=self.owner,
+            lease=self.settings.lease,
         )
+        return engine
+
+    def _claim(self) -> Claim:
+        """This process's claim on a run it is about to drive."""
+        return Claim(owner=self.owner, lease_until=self.clock.now() + self.settings.lease)
+
+    @property
+    def left_running(self) -> int:
+        """Tries still running when the last engine stopped (after an interrupt)."""
+        return self.current_engine.left_running if self.current_engine is not None else 0
+
+    def interrupt(self) -> None:
+        """Ctrl-C: the engine driving a run now stops starting tries (any thread)."""
+        if self.current_engine is not None:
+            self.current_engine.interrupt()
 
     def create_run(
         self,
@@ -84,7 +101,7 @@ class Runtime:
                 triggered_by=triggered_by,
                 # owned from the start, so that no scheduler picks it up meanwhile
                 owner=self.owner,
-                lease_until=self.clock.now() + DEFAULT_LEASE,
+                lease_until=self.clock.now() + self.settings.lease,
             )
         except RunExistsError as exists:
             if not replace:
@@ -94,7 +111,7 @@ class Runtime:
                     "task again with --rerun",
                     run_id=exists.run_id,
                 ) from None
-            return prepare_rerun(self.store, pipeline, exists.run_id, params)
+            return prepare_rerun(self.store, pipeline, exists.run_id, params, claim=self._claim())
 
     def run(
         self,
@@ -140,7 +157,7 @@ class Runtime:
     def retry(self, run_id: str, pipeline: Pipeline | None = None, **options: Any) -> RunRecord:
         """Re-run the failed and upstream-failed tasks of a finished run."""
         pipeline = pipeline or self.pipeline_of(run_id)
-        prepare_retry(self.store, pipeline.plan, run_id)
+        prepare_retry(self.store, pipeline.plan, run_id, claim=self._claim())
         return self.engine(pipeline, **options).drive(run_id)
 
     def clear(
@@ -155,7 +172,14 @@ class Runtime:
     ) -> RunRecord:
         """Reset tasks so they run again, then (unless ``run`` is False) run them."""
         pipeline = pipeline or self.pipeline_of(run_id)
-        prepare_clear(self.store, pipeline.plan, run_id, task_ids, downstream=downstream)
+        prepare_clear(
+            self.store,
+            pipeline.plan,
+            run_id,
+            task_ids,
+            downstream=downstream,
+            claim=self._claim() if run else None,
+        )
         if not run:
             return self.store.get_run(run_id)
         return self.engine(pipeline, **options).drive(run_id)

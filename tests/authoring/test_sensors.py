@@ -286,7 +286,7 @@ def test_a_value_without_truth_is_an_error_saying_what_to_return() -> None:
     )
 
 
-def test_pipeline_sensor_says_when_its_try_cannot_reach_the_store() -> None:
+def test_pipeline_sensor_says_it_cannot_poke_outside_the_engine() -> None:
     @pipeline
     def waits_for_extract() -> None:
         pipeline_sensor("wait", "extract")
@@ -308,6 +308,6 @@ def test_pipeline_sensor_says_when_its_try_cannot_reach_the_store() -> None:
     with pytest.raises(ConfigError) as raised:
         poke(context)
     assert str(raised.value) == (
-        "pipeline_sensor 'wait' needs the metadata store's URL, which this try was not "
-        "given (its store cannot be opened from another process)"
+        "pipeline_sensor 'wait' pokes in the engine, which gives it the runs to look at; "
+        "it cannot be called by itself"
     )

@@ -24,6 +24,7 @@ from headwater.executors.threads import ThreadExecutor
 from headwater.runtime import Runtime
 from headwater.scheduling.clock import Clock, FakeClock, SystemClock
 from headwater.store.records import RunRecord, TryRecord
+from tests.waiting import wait_until
 
 
 class Shared:
@@ -547,10 +548,16 @@ def test_a_host_that_loses_its_run_gives_up_its_waiting_instances_and_its_slots(
         assert in_use(fake_runtime) == {"source": 1}
         # When this host next renews its leases
         host.step(0)
-        # Then it lets the run go, with its waiting instance and the slot it held
+        # Then it lets the run go, with its waiting instance; the try still running keeps
+        # its slot (its code still uses the source) until it returns
         assert host.drivers == {}
         assert host.admission.pool_waiting == {}
+        assert in_use(fake_runtime) == {"source": 1}
+        assert host.busy_runs() == {run.run_id}  # not to be claimed again meanwhile
+        shared.gate.set()
+        wait_until(lambda: bool(host.step(0) is not None and not host.zombies))
         assert in_use(fake_runtime) == {"source": 0}
+        assert host.busy_runs() == set()
     finally:
         shared.gate.set()
         host.shutdown()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,9 +24,8 @@ class Context:
         data_interval_end: end of the data interval (exclusive).
         params: the pipeline's params, defaults overridden by the run's values.
         log: a logger that writes to this try's log file.
-        upstream_states: the final state of each direct upstream task, by task id.
-        database_url: the metadata store's URL, for tasks that read other runs (such as
-            ``pipeline_sensor``); None outside a run. Kept out of ``repr``.
+        upstream_states: the final state of each direct upstream task, by task id (a
+            mapped upstream task also by instance: ``store[0]``...).
     """
 
     run_id: str
@@ -40,7 +39,6 @@ class Context:
     params: Mapping[str, Any]
     log: logging.Logger
     upstream_states: Mapping[str, str]
-    database_url: str | None = field(default=None, repr=False)
 
     @property
     def ds(self) -> str:
@@ -80,3 +78,14 @@ class RunContext:
     task_states: Mapping[str, str]
     failed_tasks: tuple[str, ...]
     log: logging.Logger
+
+
+class RunLookup(Protocol):
+    """What a sensor that runs in the engine (``pipeline_sensor``) may ask of the store.
+
+    Tries get no credentials of the metadata store: the engine, which has them, answers.
+    """
+
+    def run_state(self, pipeline_id: str, logical_date: datetime) -> tuple[str, str] | None:
+        """``(run_id, state)`` of the pipeline's run for that logical date, if there is one."""
+        ...

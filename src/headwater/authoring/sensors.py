@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, overload
 
-from headwater.authoring.context import Context
+from headwater.authoring.context import Context, RunLookup
 from headwater.authoring.definition import TaskHandle, active_builder
 from headwater.authoring.retry import TASK_OPTION_NAMES, check_identifier
 from headwater.authoring.sensor_policy import SENSOR_OPTION_NAMES
@@ -130,29 +130,31 @@ def pipeline_sensor(task_id: str, pipeline_id: str, **sensor_options: Any) -> Ta
 
     The task's result is that run's id. A run that failed is waited on too (it may be
     retried) until the sensor's timeout. ``sensor_options`` are ``@sensor``'s settings
-    and ``@task``'s options.
+    and ``@task``'s options. Its pokes run in the engine, which reads the metadata store:
+    no try is given the store's credentials.
     """
     if active_builder() is None:
         raise DefinitionError(f"pipeline_sensor({task_id!r}) must be called inside a @pipeline")
     check_identifier("pipeline id", pipeline_id, f"pipeline_sensor {task_id!r}")
 
-    def wait_for_run(ctx: Context) -> str | None:
-        if ctx.database_url is None:
+    def wait_for_run(ctx: Context, *, runs: RunLookup | None = None) -> str | None:
+        if runs is None:
             raise ConfigError(
-                f"pipeline_sensor {task_id!r} needs the metadata store's URL, which this "
-                "try was not given (its store cannot be opened from another process)"
+                f"pipeline_sensor {task_id!r} pokes in the engine, which gives it the runs "
+                "to look at; it cannot be called by itself"
             )
-        # Imported on first use: importing headwater loads no database driver.
-        from headwater.store.sql.readers import store_at
-
-        run = store_at(ctx.database_url).find_run(pipeline_id, ctx.logical_date)
-        if run is None:
+        found = runs.run_state(pipeline_id, ctx.logical_date)
+        if found is None:
             day = ctx.logical_date.isoformat()
             ctx.log.info("pipeline %r has no run for %s yet", pipeline_id, day)
             return None
-        ctx.log.info("run %s of pipeline %r is %s", run.run_id, pipeline_id, run.state)
-        return run.run_id if run.state == "success" else None
+        run_id, state = found
+        ctx.log.info("run %s of pipeline %r is %s", run_id, pipeline_id, state)
+        return run_id if state == "success" else None
 
     wait_for_run.__name__ = task_id
     wait_for_run.__doc__ = f"Waits for the run of pipeline {pipeline_id!r} of the same date"
-    return _declare(task_id, wait_for_run, sensor_options)
+    made = make_sensor(wait_for_run, task_id, sensor_options, explicit_id=True)
+    made.engine_side = True
+    handle: TaskHandle = made()
+    return handle

@@ -75,6 +75,8 @@ class Task(Generic[P, R]):
         self.sensor: SensorPolicy | None = None
         if sensor is not None:
             self.sensor = resolve_sensor_policy(sensor, self._where(self.task_id))
+        # a task the engine runs itself, given a RunLookup (``pipeline_sensor``)
+        self.engine_side = False
         self.description = inspect.getdoc(fn) or ""
         self.signature = inspect.signature(fn)
         self.context_parameters = _context_parameters(fn)

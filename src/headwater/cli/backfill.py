@@ -14,10 +14,10 @@ from rich.table import Table
 
 from headwater.authoring.pipeline import Pipeline
 from headwater.cli.console import console, print_json
+from headwater.cli.interrupts import exit_now_if_tries_still_run, interruptible
 from headwater.cli.options import parse_params, pipelines_option
 from headwater.cli.output import STATE_STYLES, progress_bar
 from headwater.cli.run import executor_option, json_option
-from headwater.engine.ownership import DEFAULT_LEASE
 from headwater.errors import ConfigError, PipelineLoadError
 from headwater.loader import find_pipeline, load_pipeline
 from headwater.runtime import Runtime
@@ -227,7 +227,7 @@ def backfill_command(
             reverse=reverse,
             params=overrides,
             owner=None if detach else runtime.owner,
-            lease_until=None if detach else now + DEFAULT_LEASE,
+            lease_until=None if detach else now + runtime.settings.lease,
         )
         if detach:
             _print_detached(record, steps, json_output)
@@ -240,16 +240,26 @@ def backfill_command(
 def _run_in_foreground(
     runtime: Runtime, pipeline: Pipeline, record: BackfillRecord, executor: str, json_output: bool
 ) -> int:
+    runner: BackfillRunner | None = None
     try:
         with _progress_bar(enabled=not json_output) as on_progress:
-            progress = BackfillRunner(
-                runtime, pipeline, record, executor=executor, on_progress=on_progress
-            ).run()
+            runner = BackfillRunner(
+                runtime,
+                pipeline,
+                record,
+                executor=executor,
+                lease=runtime.settings.lease,
+                on_progress=on_progress,
+            )
+            with interruptible(runner.interrupt):
+                progress = runner.run()
     except KeyboardInterrupt:
         sys.stderr.write(
             f"headwater: interrupted; backfill {record.backfill_id} stays recorded, and a "
-            "running 'headwater scheduler' carries it on\n"
+            f"running 'headwater scheduler' carries it on (or 'headwater backfills resume "
+            f"{record.backfill_id}')\n"
         )
+        exit_now_if_tries_still_run(runner.left_running if runner is not None else 0)
         raise
     if json_output:
         print_json(

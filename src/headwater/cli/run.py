@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from headwater.cli.console import print_json
+from headwater.cli.interrupts import exit_now_if_tries_still_run, interruptible
 from headwater.cli.options import parse_date, parse_params, pipelines_option
 from headwater.cli.output import live_progress, print_summary
 from headwater.executors.factory import EXECUTORS
@@ -59,7 +60,10 @@ def run_command(
             pipeline, logical_date=logical_date, params=overrides, replace=rerun
         )
         try:
-            with live_progress(len(pipeline.plan.nodes), enabled=not json_output) as listener:
+            with (
+                live_progress(len(pipeline.plan.nodes), enabled=not json_output) as listener,
+                interruptible(runtime.interrupt),
+            ):
                 run = runtime.engine(pipeline, executor=executor, listener=listener).drive(
                     record.run_id
                 )
@@ -67,6 +71,7 @@ def run_command(
             sys.stderr.write(
                 f"headwater: interrupted; continue with: headwater resume {record.run_id}\n"
             )
+            exit_now_if_tries_still_run(runtime.left_running)
             raise
         if json_output:
             print_json(runtime.summary(run.run_id))

@@ -10,6 +10,7 @@ import click
 from rich.table import Table
 
 from headwater.cli.console import console, print_json
+from headwater.cli.interrupts import exit_now_if_tries_still_run, interruptible
 from headwater.cli.output import live_progress, print_summary
 from headwater.cli.run import executor_option, json_option
 from headwater.errors import NotFoundError
@@ -113,9 +114,17 @@ def logs_command(run_id: str, task: str, try_number: int | None) -> int:
 def _drive_and_report(
     runtime: Runtime, action: str, run_id: str, json_output: bool, executor: str, **extra: object
 ) -> int:
-    with live_progress(0, enabled=not json_output) as listener:
-        method = getattr(runtime, action)
-        run = method(run_id, executor=executor, listener=listener, **extra)
+    try:
+        with (
+            live_progress(0, enabled=not json_output) as listener,
+            interruptible(runtime.interrupt),
+        ):
+            method = getattr(runtime, action)
+            run = method(run_id, executor=executor, listener=listener, **extra)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"headwater: interrupted; continue with: headwater resume {run_id}\n")
+        exit_now_if_tries_still_run(runtime.left_running)
+        raise
     if json_output:
         print_json(runtime.summary(run.run_id))
     else:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
-from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -16,26 +16,12 @@ from headwater.cli.console import console, print_json
 from headwater.cli.options import parse_date, parse_params, pipelines_option
 from headwater.cli.run import executor_option, json_option
 from headwater.config_file import load_config
-from headwater.engine.ownership import DEFAULT_LEASE
 from headwater.engine.runs import create_run
 from headwater.errors import ConfigError
 from headwater.loader import find_pipeline
 from headwater.runtime import Runtime
 from headwater.scheduling.registry import PipelineRegistry
 from headwater.scheduling.service import SchedulerService, ServiceOptions
-
-
-def _lease_from_env() -> timedelta:
-    raw = os.environ.get("HEADWATER_LEASE_SECONDS")
-    if not raw:
-        return DEFAULT_LEASE
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1
-    if seconds <= 0:
-        raise ConfigError(f"HEADWATER_LEASE_SECONDS must be a positive number, got {raw!r}")
-    return timedelta(seconds=seconds)
 
 
 def _serve(
@@ -53,7 +39,11 @@ def _serve(
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
-        logging.getLogger("headwater.scheduler").info("received %s", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if stop.is_set():  # the second signal: no more waiting for running tries
+            sys.stderr.write(f"headwater: {name} again: exiting now\n")
+            os._exit(128 + signum)
+        logging.getLogger("headwater.scheduler").info("received %s", name)
         stop.set()
 
     signal.signal(signal.SIGTERM, request_stop)
@@ -69,7 +59,7 @@ def _serve(
         executor=executor,
         tick_interval=tick,
         max_runs=max_runs,
-        lease=_lease_from_env(),
+        lease=runtime.settings.lease,
         parallelism=parallelism,
         pools=config.pools,
     )
@@ -77,9 +67,16 @@ def _serve(
         "scheduler %s watching %s", runtime.owner, pipelines_dir.resolve()
     )
     try:
-        SchedulerService(runtime, registry, options).run(stop)
+        clean = SchedulerService(runtime, registry, options).run(stop)
     finally:
         runtime.close()
+    if not clean:
+        # Tries still run in this process: end it now, and them with it, rather than
+        # wait for them at the interpreter's exit (see SchedulerService.run).
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 

@@ -217,6 +217,10 @@ class Admission:
 
     # tries ending
 
+    def holds(self, key: TryKey) -> bool:
+        """Whether the try ``key`` holds pool slots."""
+        return key in self.holding
+
     def ended(self, key: TryKey) -> None:
         """A try ended, timed out or was given up: the slots it held go back."""
         held = self.holding.pop(key, None)

@@ -35,6 +35,7 @@ from headwater.store.records import (
     AddInstances,
     Batch,
     FinishTry,
+    Lease,
     RunRecord,
     RunUpdate,
     SetState,
@@ -48,10 +49,10 @@ Listener = Callable[[str, str], None]  # (instance label, new state)
 ReadySink = Callable[["RunDriver", InstanceKey], None]
 
 
-def _chosen_ids(choice: Any) -> Any:
+def chosen_ids(choice: Any) -> Any:
     """A branch's choice with each task replaced by its id, so that it can be stored."""
     if isinstance(choice, (list, tuple, set)):
-        return [_chosen_ids(pick) for pick in choice]
+        return [chosen_ids(pick) for pick in choice]
     return getattr(choice, "task_id", choice)
 
 
@@ -73,7 +74,7 @@ class DriverContext:
     logs_dir: Path
     hostname: str
     listener: Listener | None = None
-    database_url: str | None = None  # handed to tries (sensors reading other runs)
+    owner: str = ""  # the process driving the runs: its writes carry its lease
 
 
 class RunDriver:
@@ -99,8 +100,9 @@ class RunDriver:
         self.max_active_tasks: int | None = getattr(pipeline, "max_active_tasks", None)
         self.retries: list[tuple[datetime, int, InstanceKey]] = []
         self.sequence = itertools.count()
-        self.pending = Batch()
+        self.pending = self._new_batch()
         self.after_commit: list[Callable[[], None]] = []
+        self.blocked: set[InstanceKey] = set()  # a try given up on still runs: no retry yet
         # instances that became final, not yet counted downstream: see _instance_final
         self.propagation: list[Instance] = []
         self.log_root = f"{shared.logs_dir}/{run.pipeline_id}/{run.run_id}"
@@ -117,6 +119,39 @@ class RunDriver:
     def priority(self, key: InstanceKey) -> int:
         node: PlanNode = self.plan.nodes[key[0]]
         return node.options.priority_weight
+
+    def _new_batch(self) -> Batch:
+        """An empty batch of changes, fenced by the lease this driver's claim received."""
+        return Batch(
+            lease=Lease(
+                run_id=self.run.run_id,
+                owner=self.shared.owner,
+                generation=self.run.lease_generation,
+            )
+            if self.shared.owner
+            else None
+        )
+
+    def take_pending(self) -> Batch:
+        """The changes to commit now; the driver starts a new batch."""
+        pending, self.pending = self.pending, self._new_batch()
+        return pending
+
+    def take_callbacks(self) -> list[Callable[[], None]]:
+        """The callbacks to call now that the changes they follow are committed."""
+        callbacks, self.after_commit = self.after_commit, []
+        return callbacks
+
+    def started(self, flight: Flight) -> None:
+        """The host handed the try of ``flight`` to its executor."""
+        self._notify(flight.instance, TaskState.RUNNING)
+
+    def block(self, key: InstanceKey) -> None:
+        """A try of ``key`` given up on still runs: its next try waits until it returns."""
+        self.blocked.add(key)
+
+    def unblock(self, key: InstanceKey) -> None:
+        self.blocked.discard(key)
 
     def _enqueue(self, key: InstanceKey) -> None:
         self.queued += 1
@@ -273,12 +308,19 @@ class RunDriver:
     # time: retries and timeouts
 
     def next_retry_at(self) -> datetime | None:
-        return self.retries[0][0] if self.retries else None
+        due = [entry[0] for entry in self.retries if entry[2] not in self.blocked]
+        return min(due) if due else None
 
     def release_due_retries(self, now: datetime) -> None:
+        held: list[tuple[datetime, int, InstanceKey]] = []
         while self.retries and self.retries[0][0] <= now:
-            _, _, key = heapq.heappop(self.retries)
-            self._enqueue(key)
+            entry = heapq.heappop(self.retries)
+            if entry[2] in self.blocked:
+                held.append(entry)
+            else:
+                self._enqueue(entry[2])
+        for entry in held:
+            heapq.heappush(self.retries, entry)
 
     def timed_out(self, key: tuple[str, int, int, int], flight: Flight) -> None:
         """The host gave up on a try that outlived its timeout (and cancelled it)."""
@@ -380,7 +422,7 @@ class RunDriver:
             log_path=log_path,
             timeout=timeout.total_seconds() if timeout else None,
             sensor=node.sensor,
-            database_url=self.shared.database_url,
+            branch=node.kind == "branch",
         )
         return request, node.fn, Flight(instance, log_path)
 
@@ -432,10 +474,13 @@ class RunDriver:
         try:
             if node.kind == "branch":
                 skipped = self._branch_skips(node, value)
-                value = _chosen_ids(value)  # a returned task is stored as its id
-            result, result_ref = self.shared.result_store.encode(
-                self.run.run_id, node.task_id, instance.map_index, value
-            )
+                value = chosen_ids(value)  # a returned task is stored as its id
+            if outcome.encoded:  # by the thread that reported it (see EngineHost._report)
+                result, result_ref = outcome.result, outcome.result_ref
+            else:
+                result, result_ref = self.shared.result_store.encode(
+                    self.run.run_id, node.task_id, instance.map_index, value
+                )
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, HeadwaterError):

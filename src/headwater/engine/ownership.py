@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from datetime import timedelta
 
-DEFAULT_LEASE = timedelta(seconds=30)
+from headwater.config import DEFAULT_LEASE
+
+__all__ = ["DEFAULT_LEASE", "new_owner_id", "owner_is_dead"]
 
 
 def new_owner_id() -> str:

@@ -18,6 +18,7 @@ from headwater.store.base import StateStore
 from headwater.store.records import (
     Batch,
     Change,
+    Claim,
     PipelineRecord,
     ResetMapped,
     RunRecord,
@@ -84,6 +85,7 @@ def create_run(
         created_at=now,
         owner=owner,
         lease_expires_at=lease_until,
+        lease_generation=1 if owner is not None else 0,
         priority=priority,
         backfill_id=backfill_id,
     )
@@ -209,6 +211,7 @@ def _apply_reset(
     *,
     backfill_id: str | None = None,
     priority: int | None = None,
+    claim: Claim | None = None,
 ) -> list[str]:
     instances = store.get_task_instances(run.run_id)
     changes = _reset_changes(run.run_id, plan, instances, scope)
@@ -224,6 +227,7 @@ def _apply_reset(
                 params=params,
                 backfill_id=backfill_id,
                 priority=priority,
+                claim=claim,
             ),
         )
     )
@@ -237,13 +241,17 @@ def _known_instances(
     return {(index_by_id[r.task_id], r.map_index): r for r in records if r.task_id in index_by_id}
 
 
-def prepare_retry(store: StateStore, plan: ExecutionPlan, run_id: str) -> list[str]:
+def prepare_retry(
+    store: StateStore, plan: ExecutionPlan, run_id: str, *, claim: Claim | None = None
+) -> list[str]:
     """Reset the failed and upstream-failed instances of a finished run, and all below them.
 
     Everything downstream of them is reset whatever its state (an ``all_done`` notifier
     reports the repaired outcome); tasks elsewhere that succeeded are left alone. For a
     mapped task only the items that failed run again, with the same items of the tasks
-    mapped item by item below them. Returns the labels of what was reset.
+    mapped item by item below them. With ``claim``, the run is claimed in the same
+    transaction, so that no scheduler takes it before its claimer drives it. Returns the
+    labels of what was reset.
     """
     run = store.get_run(run_id)
     _ensure_not_running(run)
@@ -258,7 +266,7 @@ def prepare_retry(store: StateStore, plan: ExecutionPlan, run_id: str) -> list[s
             seeds.nodes.add(index)
     if not seeds.nodes and not seeds.instances:
         return []
-    return _apply_reset(store, run, plan, downstream_scope(plan, seeds))
+    return _apply_reset(store, run, plan, downstream_scope(plan, seeds), claim=claim)
 
 
 def parse_instance_label(text: str) -> tuple[str, int | None]:
@@ -274,6 +282,7 @@ def prepare_clear(
     task_ids: list[str],
     *,
     downstream: bool = False,
+    claim: Claim | None = None,
 ) -> list[str]:
     """Reset the given tasks (``task``, or ``task[i]`` for one item) to run again.
 
@@ -304,7 +313,7 @@ def prepare_clear(
     below = downstream_scope(plan, seeds)
     if not downstream:
         below = _decided_without_running(plan, known, below, seeds)
-    return _apply_reset(store, run, plan, below)
+    return _apply_reset(store, run, plan, below, claim=claim)
 
 
 def _decided_without_running(
@@ -335,13 +344,14 @@ def prepare_rerun(
     *,
     backfill_id: str | None = None,
     priority: int | None = None,
+    claim: Claim | None = None,
 ) -> RunRecord:
     """Reset every task of a finished run, with new params, so the interval runs again.
 
     Runs are unique per logical date: running a date again replaces that run's state
     (its tries stay in the history) instead of creating a second run. With
-    ``backfill_id`` (and ``priority``), the run now belongs to that backfill, in the same
-    transaction as the reset.
+    ``backfill_id`` (and ``priority``), the run now belongs to that backfill, and with
+    ``claim`` to its claimer, in the same transaction as the reset.
     """
     run = store.get_run(run_id)
     _ensure_not_running(run)
@@ -354,5 +364,6 @@ def prepare_rerun(
         merged,
         backfill_id=backfill_id,
         priority=priority,
+        claim=claim,
     )
     return store.get_run(run_id)

@@ -43,7 +43,7 @@ class TryRequest:
     log_path: str
     timeout: float | None
     sensor: SensorPolicy | None = None  # set for a sensor: how it pokes
-    database_url: str | None = None  # the metadata store, for tries that read other runs
+    branch: bool = False  # a branch's result is stored as the ids it chose
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,7 +52,8 @@ class TryOutcome:
 
     A reschedule-mode sensor whose poke found its condition unmet reports ``ok`` with
     ``not_met``; a poke-mode sensor that ran out of time reports a failure with
-    ``sensor_timeout``.
+    ``sensor_timeout``. Once its value is written to the result store (``encoded``),
+    ``result`` and ``result_ref`` say where it is.
     """
 
     key: TryKey
@@ -64,6 +65,9 @@ class TryOutcome:
     traceback: str | None = None
     not_met: bool = False
     sensor_timeout: bool = False
+    encoded: bool = False
+    result: str | None = None
+    result_ref: str | None = None
 
 
 ReportOutcome = Callable[[TryOutcome], None]
@@ -88,8 +92,13 @@ class Executor(ABC):
         """Start a try. ``fn`` is the task's function, for executors in this process."""
 
     @abstractmethod
-    def cancel(self, key: TryKey) -> None:
-        """Stop a try the engine gave up on (timeout). Its outcome, if any, is ignored."""
+    def cancel(self, key: TryKey) -> bool:
+        """Stop a try the engine gave up on (a timeout, or its run was let go).
+
+        Returns True when the try's code no longer runs (or never will); False when it
+        cannot be stopped at once (a thread blocked in C): its outcome is then still
+        reported once its code returns, so that the engine knows when its slots are free.
+        """
 
     @abstractmethod
     def shutdown(self) -> None:

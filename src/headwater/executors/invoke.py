@@ -133,7 +133,6 @@ def build_context(request: TryRequest, logger: logging.Logger) -> Context:
         params=request.params,
         log=logger,
         upstream_states=request.upstream_states,
-        database_url=request.database_url,
     )
 
 

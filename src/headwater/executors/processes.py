@@ -221,7 +221,8 @@ class ProcessExecutor(Executor):
         elif worker is not None:
             self._send(worker, data)
 
-    def cancel(self, key: TryKey) -> None:
+    def cancel(self, key: TryKey) -> bool:
+        """Kill the worker running the try (a queued try is dropped); always True."""
         with self._lock:
             for worker in self._workers:
                 if worker.key == key:
@@ -229,8 +230,9 @@ class ProcessExecutor(Executor):
                     worker.killed = True
                     if not worker.dead:
                         worker.process.kill()
-                    return
+                    return True
             self._pending = deque(item for item in self._pending if item[0].key != key)
+            return True
 
     def shutdown(self) -> None:
         if self._thread is None:

@@ -37,6 +37,7 @@ class ThreadExecutor(Executor):
         self._pool: ThreadPoolExecutor | None = None
         self._report: ReportOutcome | None = None
         self._running: dict[TryKey, int] = {}
+        self._cancelled: set[TryKey] = set()  # cancelled before they started
         self._lock = threading.Lock()
 
     def start(self, report: ReportOutcome) -> None:
@@ -50,6 +51,9 @@ class ThreadExecutor(Executor):
 
     def _run(self, request: TryRequest, fn: Callable[..., Any]) -> None:
         with self._lock:
+            if request.key in self._cancelled:
+                self._cancelled.discard(request.key)
+                return  # cancelled before it started: it never starts
             self._running[request.key] = threading.get_ident()
         try:
             outcome = execute_try(request, fn, self._clock)
@@ -59,13 +63,21 @@ class ThreadExecutor(Executor):
         assert self._report is not None
         self._report(outcome)
 
-    def cancel(self, key: TryKey) -> None:
+    def cancel(self, key: TryKey) -> bool:
+        """Raise ``TaskTimeoutError`` in the thread running the try; False while it runs.
+
+        A try not started yet never starts. A running one stops at its next Python
+        instruction, or when its call blocked in C returns; its outcome is reported then.
+        """
         with self._lock:
-            ident = self._running.pop(key, None)
-            if ident is not None:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(ident), ctypes.py_object(TaskTimeoutError)
-                )
+            ident = self._running.get(key)
+            if ident is None:
+                self._cancelled.add(key)
+                return True
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(ident), ctypes.py_object(TaskTimeoutError)
+            )
+            return False
 
     def shutdown(self) -> None:
         if self._pool is not None:

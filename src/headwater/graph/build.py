@@ -142,6 +142,7 @@ def build_plan(
                 sensor=call.task.sensor,
                 map_source=sources.get(index),
                 per_item_downstream=tuple(sorted(per_item.get(index, ()))),
+                engine_side=call.task.engine_side,
             )
         )
     return ExecutionPlan(pipeline_id=pipeline_id, nodes=tuple(nodes), index_by_id=index_by_id)

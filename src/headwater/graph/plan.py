@@ -41,6 +41,7 @@ class PlanNode:
     # item by item: its instance i depends on instance i of ``map_source`` only.
     map_source: int | None = None
     per_item_downstream: tuple[int, ...] = ()  # the tasks mapped item by item over this one
+    engine_side: bool = False  # run by the engine itself, given a RunLookup (pipeline_sensor)
 
     @property
     def is_mapped(self) -> bool:

@@ -35,7 +35,7 @@ from headwater.scheduling.clock import Clock
 from headwater.scheduling.intervals import parse_logical_date
 from headwater.scheduling.timetables import DataInterval
 from headwater.store.base import StateStore
-from headwater.store.records import BackfillRecord, RunRecord
+from headwater.store.records import BackfillRecord, Claim, RunRecord
 
 logger = logging.getLogger("headwater.scheduler")
 
@@ -378,13 +378,7 @@ def _start(
                 priority=BACKFILL_PRIORITY,
                 backfill_id=backfill.backfill_id,
             )
-        # owned before it is queued again, so that no scheduler picks it up meanwhile
-        if (
-            run_owner is not None
-            and lease_until is not None
-            and store.claim_run(step.existing.run_id, run_owner, now, lease_until) is None
-        ):
-            return None
+        # owned as it is queued again, so that no scheduler picks it up meanwhile
         return prepare_rerun(
             store,
             pipeline,
@@ -392,6 +386,9 @@ def _start(
             backfill.params,
             backfill_id=backfill.backfill_id,
             priority=BACKFILL_PRIORITY,
+            claim=None
+            if run_owner is None or lease_until is None
+            else Claim(owner=run_owner, lease_until=lease_until),
         )
     except (RunExistsError, TransitionRejected, ConfigError) as lost:
         # a trigger, a scheduler or a user made or started the run meanwhile: the next

@@ -16,6 +16,7 @@ from datetime import timedelta
 from headwater.authoring.pipeline import Pipeline
 from headwater.engine.host import EngineHost
 from headwater.engine.ownership import DEFAULT_LEASE
+from headwater.engine.run_loop import INTERRUPT_GRACE
 from headwater.executors.factory import create_executor
 from headwater.runtime import Runtime
 from headwater.scheduling.backfill import (
@@ -64,17 +65,30 @@ class BackfillRunner:
             lease=lease,
         )
 
+    def interrupt(self) -> None:
+        """Ctrl-C: start no more tries; ``run`` raises KeyboardInterrupt soon (any thread)."""
+        self.host.interrupt()
+
+    @property
+    def left_running(self) -> int:
+        """Tries still running in this process (after an interrupt)."""
+        return self.host.executing
+
     def run(self) -> BackfillProgress:
         """Drive the backfill until it ends; returns where it stands at the end.
 
-        On an exception (Ctrl-C included) the outcomes of ended tries are committed and
-        the leases released before it propagates, so a scheduler takes over at once.
+        On an exception, or after ``interrupt()`` (raising KeyboardInterrupt), the
+        outcomes of ended tries are committed and the leases let go before it propagates,
+        so that a scheduler takes over at once; but not the leases of runs whose tries
+        still run here (see ``EngineHost.release_leases``).
         """
         host = self.host
         host.start()
         try:
             next_pass = self.clock.monotonic()
             while True:
+                if host.interrupted:
+                    raise KeyboardInterrupt
                 if self.clock.monotonic() >= next_pass:
                     progress = self._pass()
                     if self.on_progress is not None:
@@ -90,7 +104,7 @@ class BackfillRunner:
             self._let_go()
             raise
         finally:
-            host.shutdown()
+            host.shutdown(wait=not host.interrupted)
 
     def _pass(self) -> BackfillProgress:
         now = self.clock.now()
@@ -107,8 +121,9 @@ class BackfillRunner:
             run_owner=self.owner,
             lease=self.lease,
         )
+        busy = self.host.busy_runs()
         for run in progress.active:
-            if run.run_id in self.host.drivers:
+            if run.run_id in busy:
                 continue
             owned = self.store.claim_run(run.run_id, self.owner, now, now + self.lease)
             if owned is not None:
@@ -117,12 +132,15 @@ class BackfillRunner:
 
     def _let_go(self) -> None:
         try:
-            self.host.drain(0)
-            self.host.release_leases()
+            grace = INTERRUPT_GRACE if self.host.interrupted else 0
+            if self.host.drain(grace):
+                self.host.release_leases()
+            busy = self.host.busy_runs()
             backfill = self.store.get_backfill(self.backfill_id)
             active = backfill_progress(self.store, self.pipeline, backfill).active
             # queued ones not driven yet too: a lease ending now lets them go at once
-            self.store.extend_leases(self.owner, [run.run_id for run in active], self.clock.now())
+            free = [run.run_id for run in active if run.run_id not in busy]
+            self.store.extend_leases(self.owner, free, self.clock.now())
             self.store.release_backfill(self.backfill_id, self.owner)
         except Exception:  # the original error matters more
             logger.exception("could not release the leases of backfill %s", self.backfill_id)

@@ -10,13 +10,13 @@ and it moves on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice, takewhile
 
 from headwater.authoring.pipeline import Pipeline
-from headwater.engine.ownership import DEFAULT_LEASE
+from headwater.engine.ownership import DEFAULT_LEASE, owner_is_dead
 from headwater.engine.runs import create_run
 from headwater.errors import RunExistsError
 from headwater.scheduling.backfill import advance_backfills
@@ -69,24 +69,42 @@ class Scheduler:
         self.owner = owner
         self.lease = lease
 
-    def tick(self, now: datetime, *, capacity: int = 100, driving: int = 0) -> TickResult:
+    def tick(self, now: datetime, *, capacity: int = 100, busy: Collection[str] = ()) -> TickResult:
         """Create the runs that are due at ``now``, then claim up to ``capacity`` runs.
 
-        ``driving`` is how many runs this process already drives; claims stop at
-        ``capacity`` runs in all.
+        ``busy`` are the runs this process drives already (or whose tries still run
+        here): they count against ``capacity``, and are never claimed again. A pipeline
+        whose runs cannot be created (its schedule raises, the database refuses) is
+        logged and skipped; the others go on.
         """
         result = TickResult()
         pipelines = self.pipelines()
+        self._reap_dead_owners(now)
         active = self.store.active_run_counts()
         for pipeline in pipelines.values():
-            result.created.extend(self._create_due_runs(pipeline, now, active))
-            room = max_active_runs(pipeline) - active.get(pipeline.pipeline_id, 0)
-            events = create_event_runs(self.store, pipeline, now, room, self.clock)
+            try:
+                result.created.extend(self._create_due_runs(pipeline, now, active))
+                room = max_active_runs(pipeline) - active.get(pipeline.pipeline_id, 0)
+                events = create_event_runs(self.store, pipeline, now, room, self.clock)
+            except Exception:
+                logger.exception("pipeline %s: could not create its due runs", pipeline.pipeline_id)
+                continue
             active[pipeline.pipeline_id] = active.get(pipeline.pipeline_id, 0) + len(events)
             result.created.extend(events)
         result.created.extend(self._advance_backfills(pipelines, now))
-        result.claimed = self._claim(pipelines, now, capacity - driving)
+        result.claimed = self._claim(pipelines, now, capacity - len(busy), set(busy))
         return result
+
+    def _reap_dead_owners(self, now: datetime) -> None:
+        """End at once the leases of dead processes of this host (a restarted scheduler).
+
+        Their runs, backfills and pool slots are then free to take over now, rather than
+        when their leases would have expired.
+        """
+        for owner in self.store.live_owners(now) - {self.owner}:
+            if owner_is_dead(owner):
+                logger.info("process %s is gone: taking over its runs now", owner)
+                self.store.reap_abandoned(owner, now)
 
     def _advance_backfills(
         self, pipelines: Mapping[str, Pipeline], now: datetime
@@ -187,38 +205,36 @@ class Scheduler:
     # claiming runs
 
     def _claim(
-        self, pipelines: Mapping[str, Pipeline], now: datetime, room: int
+        self,
+        pipelines: Mapping[str, Pipeline],
+        now: datetime,
+        room: int,
+        busy: set[str],
     ) -> list[tuple[Pipeline, RunRecord]]:
         if room <= 0:
             return []
         claimed: list[tuple[Pipeline, RunRecord]] = []
-        running = self._running_counts()
-        for run in self.store.claimable_runs(now, limit=room * 4):
+        for run in self.store.claimable_runs(now, limit=room * 4 + len(busy)):
             if len(claimed) >= room:
                 break
+            if run.run_id in busy:
+                continue  # this process drives it (or a try of it still runs here)
             pipeline = pipelines.get(run.pipeline_id)
             if pipeline is None:
                 continue  # its file is not loaded here (yet), or fails to import
-            # a backfill's runs count against the backfill's own limit, not the pipeline's
-            in_backfill = run.backfill_id is not None
-            if (
-                run.state == "queued"
-                and not in_backfill
-                and running.get(run.pipeline_id, 0) >= max_active_runs(pipeline)
-            ):
-                continue
-            owned = self.store.claim_run(run.run_id, self.owner, now, now + self.lease)
+            # A queued run counts against the pipeline's max_active_runs, checked in the
+            # claim itself so that two schedulers never exceed it together; a backfill's
+            # runs count against the backfill's own limit, and a running run taken over
+            # from a dead process is already counted.
+            limited = run.state == "queued" and run.backfill_id is None
+            owned = self.store.claim_run(
+                run.run_id,
+                self.owner,
+                now,
+                now + self.lease,
+                max_active=max_active_runs(pipeline) if limited else None,
+            )
             if owned is None:
-                continue  # another scheduler was quicker
-            if not in_backfill:
-                running[run.pipeline_id] = running.get(run.pipeline_id, 0) + 1
+                continue  # another scheduler was quicker, or the pipeline is at its limit
             claimed.append((pipeline, owned))
         return claimed
-
-    def _running_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for run in self.store.list_runs(limit=10_000, state="running"):
-            if run.backfill_id is not None:
-                continue  # limited by its backfill
-            counts[run.pipeline_id] = counts.get(run.pipeline_id, 0) + 1
-        return counts

@@ -1,9 +1,15 @@
 """The scheduler process: reload pipeline files, tick, drive the claimed runs, repeat.
 
-Only this shell waits; ``Scheduler.tick`` and ``EngineHost.step`` decide. On SIGTERM or
-SIGINT it stops claiming runs, lets the running tries finish (up to a grace period),
-commits their outcomes and releases its leases, so that a restarted scheduler, or
-another one, takes the runs over at once.
+Only this shell waits; ``Scheduler.tick`` and ``EngineHost.step`` decide. Pipeline files
+are imported again on a thread of their own (a file's code may take its time), and the
+host renews its leases on another (see ``LeaseKeeper``), so neither waits for the other.
+
+On SIGTERM or SIGINT it stops claiming runs and lets the running tries finish, up to a
+grace period, committing their outcomes. Then, if no try of this process runs any more,
+it releases its leases, so that a restarted scheduler, or another one, takes the runs
+over at once. If some still run, it does not release them: the process must exit (which
+ends its thread tries) before anyone may take its runs; a scheduler restarted on this
+host takes them over as soon as this one is gone, others when the leases expire.
 """
 
 from __future__ import annotations
@@ -38,6 +44,33 @@ class ServiceOptions:
     pools: tuple[PoolConfig, ...] = ()  # declared in the config file, set at start
 
 
+class RegistryLoader:
+    """Re-reads the pipelines folder every ``interval`` seconds on its own thread."""
+
+    def __init__(self, registry: PipelineRegistry, interval: float) -> None:
+        self.registry = registry
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.registry.refresh()  # the first load before the first tick
+        self._thread = threading.Thread(target=self._loop, name="headwater-pipelines", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)  # a file still importing is left to finish alone
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.registry.refresh()
+            except Exception:
+                logger.exception("could not read the pipelines folder %s", self.registry.folder)
+
+
 class SchedulerService:
     """Runs the scheduler loop until ``stop`` is set."""
 
@@ -67,31 +100,54 @@ class SchedulerService:
             owner=runtime.owner,
             lease=options.lease,
         )
+        self.loader = RegistryLoader(registry, options.reload_interval)
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event) -> bool:
+        """Schedule and drive runs until ``stop`` is set, then drain.
+
+        Returns True when it stopped cleanly (its leases released), False when tries
+        were still running after the grace period: the caller must then end the process
+        at once, without waiting for those tries (see the module's docstring).
+        """
         host, options = self.host, self.options
-        next_reload = next_tick = self.clock.monotonic()
+        next_tick = self.clock.monotonic()
         self._set_pools()
+        self.loader.start()
         host.start()
+        clean = False
         try:
             while not stop.is_set():
-                now = self.clock.monotonic()
-                if now >= next_reload:
-                    self.registry.refresh()
-                    next_reload = now + options.reload_interval
-                if now >= next_tick:
+                if self.clock.monotonic() >= next_tick:
                     self._tick()
-                    next_tick = now + options.tick_interval
-                wait = max(0.0, min(next_tick, next_reload) - self.clock.monotonic())
-                if not host.drivers:
+                    next_tick = self.clock.monotonic() + options.tick_interval
+                wait = max(0.0, next_tick - self.clock.monotonic())
+                if not host.drivers and not host.zombies:
                     stop.wait(wait)
                 elif host.step(wait):
                     next_tick = self.clock.monotonic()  # a run ended: room for the next
         finally:
+            self.loader.stop()
             logger.info("stopping: letting running tries finish (up to %ss)", options.grace)
-            host.drain(options.grace)
-            host.release_leases()
-            host.shutdown()
+            clean = self._drain()
+            host.shutdown(wait=clean)
+        return clean
+
+    def _drain(self) -> bool:
+        try:
+            if self.host.drain(self.options.grace) and self.host.release_leases():
+                return True
+        except Exception:
+            logger.exception("could not record the end of the running tries")
+            return not self.host.executing
+        logger.warning(
+            "%d tr%s still running after %ss: exiting without releasing their runs; a "
+            "scheduler restarted on this host takes them over at once, others when their "
+            "leases expire",
+            self.host.executing,
+            "y" if self.host.executing == 1 else "ies",
+            self.options.grace,
+        )
+        return False
 
     def _set_pools(self) -> None:
         """Apply the pools of the config file (pools it does not name are left as they are)."""
@@ -100,8 +156,15 @@ class SchedulerService:
             logger.info("pool %s: %d slot(s), from the config file", pool.name, pool.slots)
 
     def _tick(self) -> None:
-        result = self.scheduler.tick(
-            self.clock.now(), capacity=self.options.max_runs, driving=len(self.host.drivers)
-        )
+        try:
+            result = self.scheduler.tick(
+                self.clock.now(), capacity=self.options.max_runs, busy=self.host.busy_runs()
+            )
+        except Exception:  # the database is unreachable, say: try again next tick
+            logger.exception("the scheduler's tick failed; trying again")
+            return
         for pipeline, run in result.claimed:
-            self.host.add(pipeline, run, claimed=True)
+            try:
+                self.host.add(pipeline, run, claimed=True)
+            except Exception:
+                logger.exception("run %s: could not be taken in", run.run_id)

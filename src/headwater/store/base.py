@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from headwater.store.records import (
@@ -87,25 +87,51 @@ class StateStore(ABC):
         lease_until: datetime,
         *,
         take_over: bool = False,
+        max_active: int | None = None,
     ) -> RunRecord | None:
-        """Make ``owner`` the run's driver until ``lease_until``.
+        """Make ``owner`` the run's driver until ``lease_until``, with a new lease generation.
 
-        Succeeds when the run has no owner, is already ``owner``'s, or its lease expired
-        before ``now`` (or always, with ``take_over``). Returns the run, or None when
-        another process holds a live lease on it.
+        Only a queued or running run can be claimed. It succeeds when the run has no
+        owner, is already ``owner``'s, or its lease expired before ``now`` (or always,
+        with ``take_over``). With ``max_active``, it also needs fewer than that many other
+        runs of the same pipeline (backfill runs aside) running or claimed, counted in the
+        same transaction: concurrent claimers, in any process, never exceed it together.
+        Every successful claim increments the run's ``lease_generation``, which makes the
+        writes of any earlier driver fail (see ``apply_many``). Returns the run, or None
+        when the claim is refused.
         """
 
     @abstractmethod
-    def extend_leases(self, owner: str, run_ids: Sequence[str], lease_until: datetime) -> set[str]:
-        """Renew ``owner``'s leases on ``run_ids``; returns the ids it no longer owns.
+    def extend_leases(
+        self,
+        owner: str,
+        run_ids: Sequence[str],
+        lease_until: datetime,
+        *,
+        generations: Mapping[str, int] | None = None,
+        slot_runs: Sequence[str] = (),
+    ) -> set[str]:
+        """Renew ``owner``'s leases on ``run_ids``; returns the ids it no longer holds.
 
-        The pool slots ``owner`` holds for tries of the runs it still owns are renewed
-        to the same time: giving ``now`` lets the runs and their slots go at once.
+        A run is no longer held when another process owns it, or (with ``generations``)
+        when its lease generation is not the one given. The pool slots ``owner`` holds for
+        tries of the runs it still holds, and of ``slot_runs`` (tries still running for a
+        run it no longer drives), are renewed to the same time: giving ``now`` lets the
+        runs and their slots go at once.
         """
 
     @abstractmethod
-    def release_run(self, run_id: str, owner: str) -> None:
-        """Drop ``owner``'s lease on the run (it has nothing left to do there)."""
+    def release_run(self, run_id: str, owner: str, generation: int | None = None) -> None:
+        """Drop ``owner``'s lease on the run (of that generation, if given)."""
+
+    @abstractmethod
+    def live_owners(self, now: datetime) -> set[str]:
+        """The owners holding a lease live at ``now`` on a run, a backfill or pool slots."""
+
+    @abstractmethod
+    def reap_abandoned(self, owner: str, now: datetime) -> None:
+        """End every lease of ``owner``, a process known to be dead: its runs and backfills
+        can be claimed at once, and the pool slots it held are free."""
 
     @abstractmethod
     def claimable_runs(self, now: datetime, limit: int = 100) -> list[RunRecord]:
@@ -235,7 +261,12 @@ class StateStore(ABC):
     def apply_many(self, batches: Sequence[Batch]) -> None:
         """Apply the batches' changes, in order, in one transaction.
 
+        A batch with a ``lease`` is fenced: if that lease is no longer its run's latest
+        (another process claimed the run since), nothing of any batch is kept and
+        ``LeaseLost`` names the runs whose lease was lost.
+
         Raises:
+            LeaseLost: a fenced batch's lease is stale.
             TransitionRejected: a guarded change found another state than expected;
                 nothing of any batch is kept.
         """

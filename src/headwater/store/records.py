@@ -37,6 +37,16 @@ class RunRecord:
     lease_expires_at: datetime | None = None
     backfill_id: str | None = None
     priority: int = 0
+    lease_generation: int = 0  # of the latest claim; see StateStore.claim_run
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lease:
+    """A driver's hold on a run: the owner, and the generation its claim received."""
+
+    run_id: str
+    owner: str
+    generation: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -193,6 +203,14 @@ Change = AddInstances | StartTry | FinishTry | SetState | ResetMapped | ReleaseS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Claim:
+    """``owner`` becomes a run's driver until ``lease_until`` (a new lease generation)."""
+
+    owner: str
+    lease_until: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunUpdate:
     """A guarded change of a run's state, applied with the task changes."""
 
@@ -206,14 +224,20 @@ class RunUpdate:
     params: dict[str, Any] | None = None  # replaces the run's params when given
     backfill_id: str | None = None  # when given, the run now belongs to this backfill
     priority: int | None = None  # replaces the run's priority when given
+    claim: Claim | None = None  # the run is claimed in the same transaction
 
 
 @dataclass(slots=True)
 class Batch:
-    """Changes committed together: task changes in order, then an optional run update."""
+    """Changes committed together: task changes in order, then an optional run update.
+
+    With a ``lease``, the batch is fenced: it is applied only while that lease is the
+    run's latest (see ``StateStore.apply_many``).
+    """
 
     changes: list[Change] = field(default_factory=list)
     run_update: RunUpdate | None = None
+    lease: Lease | None = None
 
     def __bool__(self) -> bool:
         return bool(self.changes) or self.run_update is not None

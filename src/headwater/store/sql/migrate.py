@@ -11,7 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-HEAD_REVISION = "0002"  # kept equal to the newest file in migrations/versions (tested)
+HEAD_REVISION = "0003"  # kept equal to the newest file in migrations/versions (tested)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 

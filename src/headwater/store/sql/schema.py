@@ -66,9 +66,13 @@ runs = sa.Table(
     sa.Column("lease_expires_at", UTCDateTime),
     sa.Column("backfill_id", sa.String(250)),
     sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    # incremented by every claim: a driver's writes carry the generation it claimed, and
+    # are refused once another claim made a newer one (fencing)
+    sa.Column("lease_generation", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("pipeline_id", "logical_date", name="uq_runs_pipeline_logical_date"),
     sa.Index("ix_runs_created_at", "created_at"),
     sa.Index("ix_runs_state", "state"),
+    sa.Index("ix_runs_owner", "owner"),
 )
 
 task_instances = sa.Table(

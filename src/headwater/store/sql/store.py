@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from itertools import groupby
 from pathlib import Path
@@ -41,7 +41,7 @@ from headwater.store.records import (
     TaskInstanceRecord,
     TryRecord,
 )
-from headwater.store.sql import backfills, pools, queries
+from headwater.store.sql import backfills, leases, pools, queries
 from headwater.store.sql.migrate import ensure_schema
 from headwater.store.sql.schema import events, pipelines, runs, task_instances, task_tries
 
@@ -106,6 +106,7 @@ def _run_from_row(row: Any) -> RunRecord:
         lease_expires_at=row.lease_expires_at,
         backfill_id=row.backfill_id,
         priority=row.priority,
+        lease_generation=row.lease_generation,
     )
 
 
@@ -269,6 +270,7 @@ class SqlStore(StateStore):
                     priority=run.priority,
                     owner=run.owner,
                     lease_expires_at=run.lease_expires_at,
+                    lease_generation=run.lease_generation,
                 )
             )
             self._add_instances(connection, run.run_id, instances)
@@ -304,50 +306,46 @@ class SqlStore(StateStore):
         lease_until: datetime,
         *,
         take_over: bool = False,
+        max_active: int | None = None,
     ) -> RunRecord | None:
-        """Make ``owner`` the driver of a run, if nobody else holds a live lease on it."""
-        free = sa.or_(
-            runs.c.owner.is_(None),
-            runs.c.owner == owner,
-            runs.c.lease_expires_at.is_(None),
-            runs.c.lease_expires_at < now,
-        )
-        query = runs.update().where(runs.c.run_id == run_id)
-        if not take_over:
-            query = query.where(free)
         with self.engine.begin() as connection:
-            claimed = connection.execute(
-                query.values(owner=owner, lease_expires_at=lease_until)
-            ).rowcount
-        return self.get_run(run_id) if claimed == 1 else None
+            claimed = leases.claim_run(
+                connection,
+                run_id,
+                owner,
+                now,
+                lease_until,
+                take_over=take_over,
+                max_active=max_active,
+            )
+        return self.get_run(run_id) if claimed else None
 
-    def extend_leases(self, owner: str, run_ids: Sequence[str], lease_until: datetime) -> set[str]:
-        """Renew ``owner``'s leases; returns the ids of the runs it no longer owns."""
-        if not run_ids:
-            return set()
+    def extend_leases(
+        self,
+        owner: str,
+        run_ids: Sequence[str],
+        lease_until: datetime,
+        *,
+        generations: Mapping[str, int] | None = None,
+        slot_runs: Sequence[str] = (),
+    ) -> set[str]:
         with self.engine.begin() as connection:
-            connection.execute(
-                runs.update()
-                .where(runs.c.owner == owner, runs.c.run_id.in_(run_ids))
-                .values(lease_expires_at=lease_until)
-            )
-            owned = set(
-                connection.execute(
-                    sa.select(runs.c.run_id).where(
-                        runs.c.owner == owner, runs.c.run_id.in_(run_ids)
-                    )
-                ).scalars()
-            )
-            pools.extend_slot_leases(connection, owner, sorted(owned), lease_until)
-            return set(run_ids) - owned
+            lost = leases.extend_leases(connection, owner, run_ids, lease_until, generations)
+            held = sorted((set(run_ids) - lost) | set(slot_runs))
+            pools.extend_slot_leases(connection, owner, held, lease_until)
+            return lost
 
-    def release_run(self, run_id: str, owner: str) -> None:
+    def release_run(self, run_id: str, owner: str, generation: int | None = None) -> None:
         with self.engine.begin() as connection:
-            connection.execute(
-                runs.update()
-                .where(runs.c.run_id == run_id, runs.c.owner == owner)
-                .values(lease_expires_at=None)
-            )
+            leases.release_run(connection, run_id, owner, generation)
+
+    def live_owners(self, now: datetime) -> set[str]:
+        with self.engine.connect() as connection:
+            return leases.live_owners(connection, now)
+
+    def reap_abandoned(self, owner: str, now: datetime) -> None:
+        with self.engine.begin() as connection:
+            leases.reap_abandoned(connection, owner, now)
 
     def claimable_runs(self, now: datetime, limit: int = 100) -> list[RunRecord]:
         """Queued runs, and running runs whose driver's lease expired; by priority, then age."""
@@ -356,7 +354,10 @@ class SqlStore(StateStore):
             .where(
                 sa.or_(
                     runs.c.state == "queued",
-                    sa.and_(runs.c.state == "running", runs.c.lease_expires_at < now),
+                    sa.and_(
+                        runs.c.state == "running",
+                        sa.or_(runs.c.lease_expires_at < now, runs.c.lease_expires_at.is_(None)),
+                    ),
                 )
             )
             .order_by(runs.c.priority.desc(), runs.c.created_at, runs.c.run_id)
@@ -510,6 +511,8 @@ class SqlStore(StateStore):
             for batch in batches:
                 if batch.run_update is not None:
                     self._update_run(connection, batch.run_update)
+            # after the writes: see leases.check_fences
+            leases.check_fences(connection, [b.lease for b in batches if b.lease is not None])
 
     @staticmethod
     def _update_run(connection: Connection, update: RunUpdate) -> None:
@@ -528,6 +531,10 @@ class SqlStore(StateStore):
             values["backfill_id"] = update.backfill_id
         if update.priority is not None:
             values["priority"] = update.priority
+        if update.claim is not None:
+            values["owner"] = update.claim.owner
+            values["lease_expires_at"] = update.claim.lease_until
+            values["lease_generation"] = runs.c.lease_generation + 1
         if update.state in ("success", "failed"):
             values["lease_expires_at"] = None  # a finished run holds no lease
         result = connection.execute(
