@@ -63,7 +63,9 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
 
 
 class SchedulerProcess:
-    def __init__(self, home: Path, pipelines: Path, cwd: Path, lease: str = "1") -> None:
+    def __init__(
+        self, home: Path, pipelines: Path, cwd: Path, lease: str = "1", *extra: str
+    ) -> None:
         env = command_env(home)
         env["HEADWATER_LEASE_SECONDS"] = lease
         self.log = cwd / f"scheduler-{time.monotonic_ns()}.log"
@@ -78,6 +80,7 @@ class SchedulerProcess:
                 str(pipelines),
                 "--tick",
                 "0.1",
+                *extra,
             ],
             cwd=cwd,
             env=env,

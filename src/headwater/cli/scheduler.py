@@ -31,6 +31,7 @@ def _serve(
     max_runs: int,
     *,
     parallelism: int | None = None,
+    grace: float = 30.0,
     config_path: Path | None = None,
 ) -> int:
     logging.basicConfig(
@@ -61,6 +62,7 @@ def _serve(
         max_runs=max_runs,
         lease=runtime.settings.lease,
         parallelism=parallelism,
+        grace=grace,
         pools=config.pools,
     )
     logging.getLogger("headwater.scheduler").info(
@@ -101,6 +103,14 @@ parallelism_option = click.option(
     default=None,
     help="Tries this process runs at once, over all runs [default: the executor's size].",
 )
+grace_option = click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds running tries get to finish after SIGTERM or Ctrl-C; past it the process "
+    "exits, ending them, without handing their runs back.",
+)
 config_option = click.option(
     "--config",
     "config_path",
@@ -121,6 +131,7 @@ def _service_command(name: str, help_text: str) -> click.Command:
     @tick_option
     @max_runs_option
     @parallelism_option
+    @grace_option
     @config_option
     def command(
         pipelines_dir: Path,
@@ -128,6 +139,7 @@ def _service_command(name: str, help_text: str) -> click.Command:
         tick: float,
         max_runs: int,
         parallelism: int | None,
+        grace: float,
         config_path: Path | None,
     ) -> int:
         return _serve(
@@ -136,6 +148,7 @@ def _service_command(name: str, help_text: str) -> click.Command:
             tick,
             max_runs,
             parallelism=parallelism,
+            grace=grace,
             config_path=config_path,
         )
 

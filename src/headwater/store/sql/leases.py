@@ -18,10 +18,11 @@ from sqlalchemy.engine import Connection
 
 from headwater.errors import LeaseLost
 from headwater.store.records import Lease
-from headwater.store.sql.schema import backfills, pipelines, pool_slots, runs
+from headwater.store.sql.schema import backfills, pool_slots, runs
 
 _r = runs.c
 _TICK = timedelta(microseconds=1)
+CLAIM_LOCK_NAMESPACE = 0x68770001  # the first key of PostgreSQL advisory locks on claims
 ACTIVE_STATES = ("queued", "running")
 
 
@@ -53,12 +54,15 @@ def claim_run(
         if pipeline_id is None:
             return False
         if connection.dialect.name == "postgresql":
-            # Claims of one pipeline's runs queue up here, so that two schedulers never
-            # both see room for one more run (SQLite's write lock does the same).
+            # Claims of one pipeline's runs queue up on this lock, held to the commit, so
+            # that two schedulers never both see room for one more run (SQLite's write
+            # lock, taken by the UPDATE below before it counts, does the same).
             connection.execute(
-                sa.select(pipelines.c.pipeline_id)
-                .where(pipelines.c.pipeline_id == pipeline_id)
-                .with_for_update()
+                sa.select(
+                    sa.func.pg_advisory_xact_lock(
+                        CLAIM_LOCK_NAMESPACE, sa.func.hashtext(pipeline_id)
+                    )
+                )
             )
         query = query.where(_active_runs(pipeline_id, run_id, now) < max_active)
     claimed = connection.execute(
