@@ -235,6 +235,37 @@ def test_workers_that_die_as_they_start_fail_tries_then_the_executor_gives_up(
     assert len(errors) <= 4
 
 
+def test_a_report_that_raises_stops_neither_the_executor_nor_its_worker(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given: an engine whose first report fails
+    outcomes: queue.SimpleQueue[TryOutcome] = queue.SimpleQueue()
+    reported: list[TryOutcome] = []
+
+    def report(outcome: TryOutcome) -> None:
+        reported.append(outcome)
+        if len(reported) == 1:
+            raise RuntimeError("the engine could not take it")
+        outcomes.put(outcome)
+
+    executor = ProcessExecutor(1)
+    executor.start(report)
+    try:
+        # When: two tries run, one after the other
+        executor.submit(try_request(crashing_worker, "bystander", tmp_path), not_called)
+        executor.submit(
+            try_request(crashing_worker, "bystander", tmp_path, try_number=2), not_called
+        )
+        second = outcomes.get(timeout=30)
+    finally:
+        executor.shutdown()
+
+    # Then: the second try was reported, and the failure logged
+    assert (second.key, second.ok, second.value) == (("run", 2, -1, 2), True, 42)
+    assert "reporting the outcome of try ('run', 2, -1, 1) failed" in caplog.text
+    assert "RuntimeError: the engine could not take it" in caplog.text
+
+
 # Scripts: a pipeline defined in __main__, and the process that runs it dying.
 
 SCRIPT_HEADER = """
