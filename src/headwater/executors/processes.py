@@ -46,7 +46,7 @@ from headwater.executors import worker as worker_module
 from headwater.executors.base import Executor, ReportOutcome, TryKey, TryOutcome, TryRequest
 from headwater.executors.channel import Channel, dumps
 from headwater.executors.try_log import append_to_log
-from headwater.executors.worker import BOOTSTRAP, WorkerSetup
+from headwater.executors.worker import BOOTSTRAP, Retiring, WorkerSetup
 from headwater.scheduling.clock import Clock, SystemClock
 
 # The folder holding the headwater package, for workers whose default sys.path lacks it.
@@ -116,6 +116,7 @@ class _Worker:
         self.request: TryRequest | None = None
         self.ready = False  # it has imported headwater and said so
         self.killed = False  # its try was cancelled: it is never given another one
+        self.retiring = False  # it exits after its try: it is never given another one
         self.dead = False  # its socket reached its end: it is being reaped
         self.closed = False  # its socket is closed
         self.send(setup)
@@ -352,11 +353,19 @@ class ProcessExecutor(Executor):
             return
         request = worker.request  # confirmed under the lock below: cancel() may clear it
         outcome = None if request is None else self._decode(data, request)
+        if isinstance(outcome, Retiring):  # its outcome comes next, then it exits
+            with self._lock:
+                worker.retiring = True
+            if request is not None:
+                append_to_log(
+                    request.log_path, f"this worker process is replaced: {outcome.reason}\n"
+                )
+            return
         with self._lock:
             current = worker.key
             worker.key = worker.request = None
             next_data = None
-            if current is not None and not worker.killed:
+            if current is not None and not worker.killed and not worker.retiring:
                 next_data = self._next_try(worker)
             report = current is not None and not self._stopping
         if next_data is not None:
@@ -364,9 +373,9 @@ class ProcessExecutor(Executor):
         if report and outcome is not None:
             self._deliver(outcome)
 
-    def _decode(self, data: bytearray, request: TryRequest) -> TryOutcome:
+    def _decode(self, data: bytearray, request: TryRequest) -> TryOutcome | Retiring:
         try:
-            message: TryOutcome | str = pickle.loads(data)
+            message: TryOutcome | Retiring | str = pickle.loads(data)
         except BaseException as exc:  # what a worker sends must not stop this thread
             return self._failure(
                 request,

@@ -5,8 +5,11 @@ FD is the worker's end of a socket pair (see ``channel.py``). The engine's proce
 a :class:`WorkerSetup`, then any number of :class:`TryRequest`, then ``None`` (exit). The
 worker answers the setup with ``None`` (ready), and each request with exactly one
 :class:`TryOutcome`, or with an error text when the request cannot be unpickled here,
-whatever the try raised. It also exits when the socket closes, and on Linux the kernel
-kills it when the thread that started it ends (so when the engine's process dies).
+whatever the try raised. After each try it puts back what the try changed in the
+process (see ``worker_state.py``); when it cannot, it sends :class:`Retiring` before the
+outcome and exits after it, so that a fresh worker runs the next try. It also exits
+when the socket closes, and on Linux the kernel kills it when the thread that started it
+ends (so when the engine's process dies).
 
 Imports stay light here: a worker loads the pipeline's module and the task-running code,
 never the store, the CLI, or the engine's ``__main__`` script unless a try needs it.
@@ -34,6 +37,7 @@ from headwater.executors.invoke import (
     execute_try,
     failed_outcome,
 )
+from headwater.executors.worker_state import WorkerState
 from headwater.scheduling.clock import SystemClock
 
 BOOTSTRAP = (
@@ -45,6 +49,13 @@ process put it on ``sys.path`` itself; the engine's ``sys.path`` replaces it all
 
 in_worker = False
 """True in a worker process, where no process executor may start (see ``processes``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retiring:
+    """Sent before a try's outcome: this worker exits after it, and why."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -199,10 +210,13 @@ def _pickled(request: TryRequest, outcome: TryOutcome) -> bytes:
 
 
 def serve(channel: Channel) -> None:
-    """Run tries sent over ``channel`` until it sends None or closes."""
+    """Run tries sent over ``channel`` until it sends None or closes, or until a try
+    changed this process in a way that cannot be put back."""
     clock = SystemClock()
     cache: dict[tuple[str, str], Any] = {}
     capture_print_output()
+    state = WorkerState.capture()
+    modules = len(sys.modules)
     while True:
         try:
             data = channel.recv_bytes()
@@ -222,10 +236,21 @@ def serve(channel: Channel) -> None:
             gc.freeze()
             return
         found = _load(request, cache, clock)
+        if len(sys.modules) != modules:
+            # What importing the pipeline (or the engine's __main__) set up, such as its
+            # folder on sys.path, stays for all the tries after, as in the engine.
+            state = WorkerState.capture()
         if isinstance(found, TryOutcome):
             outcome = _pickled(request, found)
         else:
             outcome = _run(request, found, clock)
+        problems = state.restore()
+        modules = len(sys.modules)
+        if problems:
+            reason = "this try changed what cannot be put back: " + "; ".join(problems)
+            _send(channel, dumps(Retiring(reason)))
+            _send(channel, outcome)
+            return
         if not _send(channel, outcome):
             return
 
