@@ -69,6 +69,10 @@ class WorkerCrashedError(ExecutorError):
     """The process running a try died before reporting a result."""
 
 
+class TryLogError(ExecutorError, OSError):
+    """A try's log file cannot be created or written; the try fails with this error."""
+
+
 class RunExistsError(HeadwaterError):
     """A pipeline already has a run for that logical date (runs are unique per date).
 

@@ -15,17 +15,15 @@ import sys
 import textwrap
 import time
 import types
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from headwater import Pipeline
 from headwater.executors import processes
-from headwater.executors.base import PipelineRef, TryOutcome, TryRequest
+from headwater.executors.base import TryOutcome
 from headwater.executors.processes import ProcessExecutor, describe_exit
 from headwater.testing import TestRun, run_pipeline_test
+from tests.executors.requests import not_called, try_request, wait_for_pid
 from tests.resources.executors.crashing_worker import crashing_worker
 from tests.resources.executors.printing import printing
 from tests.resources.executors.process_results import process_results
@@ -146,40 +144,6 @@ def test_describe_exit(code: int | None, text: str) -> None:
 # The executor on its own: requests in, outcomes out.
 
 
-def try_request(
-    pipe: Pipeline, task_id: str, tmp_path: Path, *, try_number: int = 1, args: tuple[Any, ...] = ()
-) -> TryRequest:
-    now = datetime.now(UTC)
-    node = pipe.plan.node(task_id)
-    return TryRequest(
-        key=("run", pipe.plan.index_by_id[task_id], -1, try_number),
-        pipeline=PipelineRef(
-            pipeline_id=pipe.pipeline_id,
-            module_name=pipe.module_name,
-            source_file=pipe.source_file,
-        ),
-        task_id=task_id,
-        run_id="run",
-        map_index=-1,
-        try_number=try_number,
-        args=args,
-        kwargs={},
-        context_parameters=node.context_parameters,
-        logical_date=now,
-        data_interval_start=now,
-        data_interval_end=now,
-        params={},
-        upstream_states={},
-        log_path=str(tmp_path / f"{task_id}-{try_number}.log"),
-        timeout=None,
-    )
-
-
-def not_called(*args: Any, **kwargs: Any) -> Any:
-    """The function passed to ``submit``: a worker finds the task's function itself."""
-    raise AssertionError("the process executor does not call the function it is given")
-
-
 def test_a_cancelled_try_reports_nothing_and_its_worker_is_replaced(tmp_path: Path) -> None:
     outcomes: queue.SimpleQueue[TryOutcome] = queue.SimpleQueue()
     executor = ProcessExecutor(1)
@@ -269,6 +233,37 @@ def test_workers_that_die_as_they_start_fail_tries_then_the_executor_gives_up(
         "started (the last: exit code 3; see their stderr)"
     )
     assert len(errors) <= 4
+
+
+def test_a_report_that_raises_stops_neither_the_executor_nor_its_worker(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given: an engine whose first report fails
+    outcomes: queue.SimpleQueue[TryOutcome] = queue.SimpleQueue()
+    reported: list[TryOutcome] = []
+
+    def report(outcome: TryOutcome) -> None:
+        reported.append(outcome)
+        if len(reported) == 1:
+            raise RuntimeError("the engine could not take it")
+        outcomes.put(outcome)
+
+    executor = ProcessExecutor(1)
+    executor.start(report)
+    try:
+        # When: two tries run, one after the other
+        executor.submit(try_request(crashing_worker, "bystander", tmp_path), not_called)
+        executor.submit(
+            try_request(crashing_worker, "bystander", tmp_path, try_number=2), not_called
+        )
+        second = outcomes.get(timeout=30)
+    finally:
+        executor.shutdown()
+
+    # Then: the second try was reported, and the failure logged
+    assert (second.key, second.ok, second.value) == (("run", 2, -1, 2), True, 42)
+    assert "reporting the outcome of try ('run', 2, -1, 1) failed" in caplog.text
+    assert "RuntimeError: the engine could not take it" in caplog.text
 
 
 # Scripts: a pipeline defined in __main__, and the process that runs it dying.
@@ -363,7 +358,7 @@ def test_workers_die_with_the_process_that_started_them(tmp_path: Path) -> None:
             import os, queue, signal, sys
             sys.path[:0] = [{str(Path(__file__).resolve().parents[2])!r}]
             from pathlib import Path
-            from tests.executors.test_processes import not_called, try_request, wait_for_pid
+            from tests.executors.requests import not_called, try_request, wait_for_pid
             from tests.resources.executors.slow_worker import slow_worker
             from headwater.executors.processes import ProcessExecutor
 
@@ -401,13 +396,3 @@ def is_running(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
-
-
-def wait_for_pid(log: Path) -> int:
-    """The pid that ``sleeps_once`` prints to its log as it starts."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if log.exists() and "pid=" in (text := log.read_text()):
-            return int(text.split("pid=")[1].split()[0])
-        time.sleep(0.01)
-    raise AssertionError(f"no pid in {log}")

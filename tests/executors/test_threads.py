@@ -6,6 +6,9 @@ second) and tasks that would otherwise run for many seconds.
 
 from __future__ import annotations
 
+import io
+import queue
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,11 +17,14 @@ import pytest
 
 from headwater import ConfigError, Context, pipeline, task
 from headwater.config import Settings
+from headwater.executors.base import TryOutcome
 from headwater.executors.factory import create_executor
 from headwater.executors.processes import ProcessExecutor
 from headwater.executors.threads import ThreadExecutor
 from headwater.runtime import Runtime
 from headwater.testing import run_pipeline_test
+from tests.executors.requests import try_request
+from tests.resources.executors.log_trouble import log_trouble
 
 
 def test_a_task_running_past_its_timeout_fails_and_is_retried(tmp_path: Path) -> None:
@@ -178,3 +184,70 @@ def test_executors_are_chosen_by_name() -> None:
         ConfigError, match="unknown executor 'celery'; choose one of thread, process"
     ):
         create_executor("celery")
+
+
+class Terminal(io.StringIO):
+    """Stands in for a terminal on sys.stdout."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return 1
+
+
+def test_while_tries_run_other_threads_still_see_the_terminal(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given: a terminal on sys.stdout (the progress bar draws only on one)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    seen_by_try: list[bool] = []
+    outcomes: queue.SimpleQueue[TryOutcome] = queue.SimpleQueue()
+    executor = ThreadExecutor(1)
+    executor.start(outcomes.put)
+    try:
+        # When: a try asks, and this thread asks
+        request = try_request(log_trouble, "silent", tmp_path)
+        executor.submit(request, lambda: seen_by_try.append(sys.stdout.isatty()))
+        assert outcomes.get(timeout=30).ok
+        routed = sys.stdout
+        seen_here = (routed.isatty(), routed.fileno())
+        print("to the terminal")
+    finally:
+        executor.shutdown()
+
+    # Then: the try's output is its log, not a terminal; this thread's is the terminal
+    assert seen_by_try == [False]
+    assert routed is not terminal
+    assert seen_here == (True, 1)
+    assert terminal.getvalue() == "to the terminal\n"
+    assert sys.stdout is terminal  # given back
+
+
+def test_a_try_cancelled_before_it_starts_never_runs(tmp_path: Path) -> None:
+    # Given: one thread, busy with a first try; a second try waits for it
+    release = threading.Event()
+    ran: list[str] = []
+    outcomes: queue.SimpleQueue[TryOutcome] = queue.SimpleQueue()
+    executor = ThreadExecutor(1)
+    executor.start(outcomes.put)
+    try:
+        first = try_request(log_trouble, "silent", tmp_path, try_number=1)
+        second = try_request(log_trouble, "silent", tmp_path, try_number=2)
+        executor.submit(first, lambda: release.wait(30))
+        executor.submit(second, lambda: ran.append("second"))
+
+        # When: the second is cancelled, then the first ends
+        executor.cancel(second.key)
+        release.set()
+        assert outcomes.get(timeout=30).key == first.key
+        third = try_request(log_trouble, "silent", tmp_path, try_number=3)
+        executor.submit(third, lambda: ran.append("third"))
+        assert outcomes.get(timeout=30).key == third.key
+    finally:
+        executor.shutdown()
+
+    # Then: the second try never ran, nor was reported
+    assert ran == ["third"]
+    assert outcomes.empty()

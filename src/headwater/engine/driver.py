@@ -28,7 +28,7 @@ from headwater.engine.states import RunState, TaskState, can_transition
 from headwater.engine.trigger_rules import Decision
 from headwater.errors import BranchError, HeadwaterError, TransitionRejected
 from headwater.executors.base import PipelineRef, TryOutcome, TryRequest
-from headwater.executors.invoke import TryLog, try_logger
+from headwater.executors.try_log import TryLog, append_to_log, try_logger
 from headwater.graph.plan import PlanNode, Ref
 from headwater.scheduling.clock import Clock
 from headwater.store.records import (
@@ -326,7 +326,7 @@ class RunDriver:
         """The host gave up on a try that outlived its timeout (and cancelled it)."""
         timeout = self.plan.nodes[key[1]].options.timeout
         now = self.clock.now()
-        TryLog(flight.log_path).write(f"timed out after {timeout}; the try was stopped\n")
+        append_to_log(flight.log_path, f"timed out after {timeout}; the try was stopped\n")
         outcome = TryOutcome(
             key=key,
             ok=False,
@@ -485,7 +485,7 @@ class RunDriver:
             message = f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, HeadwaterError):
                 message = f"the result of task {node.task_id!r} cannot be stored: {message}"
-            TryLog(flight.log_path).write(message + "\n")
+            append_to_log(flight.log_path, message + "\n")
             self._failed(outcome, flight, message, None)
             return
         self._record_end(
@@ -603,7 +603,7 @@ class RunDriver:
         due = next_poke_at(node.sensor, first_poke, now)
         if due is None:
             error = "SensorTimeoutError: " + timeout_message(node.task_id, node.sensor, first_poke)
-            TryLog(flight.log_path).write(error + "\n")
+            append_to_log(flight.log_path, error + "\n")
             self._sensor_timed_out(flight, first_poke, now, error)
             return
         state = TaskState.UP_FOR_RESCHEDULE

@@ -42,8 +42,8 @@ from headwater.engine.results import ResultStore
 from headwater.engine.run_state import InstanceKey
 from headwater.errors import HeadwaterError, LeaseLost
 from headwater.executors.base import Executor, TryKey, TryOutcome, TryRequest
-from headwater.executors.invoke import TryLog
 from headwater.executors.threads import ThreadExecutor
+from headwater.executors.try_log import append_to_log
 from headwater.scheduling.clock import Clock
 from headwater.store.base import StateStore
 from headwater.store.records import Batch, RunRecord
@@ -487,8 +487,7 @@ class EngineHost:
             message = f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, HeadwaterError):
                 message = f"the result of task {request.task_id!r} cannot be stored: {message}"
-            with contextlib.suppress(Exception):  # the failure is reported all the same
-                TryLog(request.log_path).write(message + "\n")
+            append_to_log(request.log_path, message + "\n")  # reported all the same
             return dataclasses.replace(outcome, ok=False, value=None, error=message)
         return dataclasses.replace(outcome, result=result, result_ref=result_ref, encoded=True)
 

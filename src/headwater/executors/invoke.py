@@ -1,79 +1,47 @@
 """Run one try of a task function: build its Context, capture its log, catch its errors.
 
-Shared by every executor, in the engine's process or in a worker process. The try's
-log file is created on the first line written, so a silent task touches no disk.
+Shared by every executor, in the engine's process or in a worker process. Print output
+and ``ctx.log`` go to the try's log (see ``try_log.py``).
+
+Whatever fails around a try (its log cannot be written, its call cannot be prepared, it
+raises any ``BaseException``), :func:`execute_try` returns an outcome for it; only a
+``KeyboardInterrupt`` goes through, for the executor to report.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import sys
 import threading
 import traceback
 from collections.abc import Callable
-from pathlib import Path
+from datetime import datetime
 from typing import Any, TextIO
 
 from headwater.authoring.context import Context
-from headwater.errors import SensorTimeoutError
+from headwater.errors import SensorTimeoutError, TryLogError
 from headwater.executors import poking
 from headwater.executors.base import TryOutcome, TryRequest
+from headwater.executors.try_log import TryLog as TryLog  # the engine imports both from here
+from headwater.executors.try_log import try_logger as try_logger
 from headwater.scheduling.clock import Clock
 
-_LOG_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
 _current = threading.local()
 
-
-class TryLog(io.TextIOBase):
-    """The log file of one try, opened (and its folder made) on the first write."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._file: TextIO | None = None
-        self._lock = threading.Lock()
-
-    def write(self, text: str) -> int:
-        with self._lock:
-            if self._file is None:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-            self._file.write(text)
-            self._file.flush()
-        return len(text)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
-
-
-class _LogHandler(logging.Handler):
-    def __init__(self, log: TryLog) -> None:
-        super().__init__()
-        self.log = log
-        self.setFormatter(_LOG_FORMAT)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.log.write(self.format(record) + "\n")
-        except Exception:  # a log write never fails the try
-            self.handleError(record)
-
-
-def try_logger(name: str, log: TryLog) -> logging.Logger:
-    """A logger writing only to ``log``. Not registered globally, so it is freed after."""
-    logger = logging.Logger(name, logging.DEBUG)
-    logger.addHandler(_LogHandler(log))
-    logger.propagate = False
-    return logger
+# Routing print output to the try's log.
 
 
 class _RoutedStream(io.TextIOBase):
-    """Stands in for sys.stdout/stderr: a thread running a try writes to that try's log."""
+    """Stands in for sys.stdout/stderr: a thread running a try writes to that try's log.
 
-    def __init__(self, fallback: TextIO) -> None:
+    Other threads write to ``fallback``, the stream it replaced, and see it as it is
+    (``isatty``, ``fileno``).
+    """
+
+    def __init__(self, name: str, fallback: TextIO) -> None:
+        self.name = name
         self.fallback = fallback
 
     def write(self, text: str) -> int:
@@ -88,36 +56,96 @@ class _RoutedStream(io.TextIOBase):
             self.fallback.flush()
 
     def isatty(self) -> bool:
-        return False
+        if getattr(_current, "log", None) is not None:
+            return False
+        return bool(self.fallback.isatty())
+
+    def fileno(self) -> int:
+        if getattr(_current, "log", None) is not None:
+            raise io.UnsupportedOperation("a try's print output has no file descriptor")
+        return self.fallback.fileno()
 
     @property
     def encoding(self) -> str:  # type: ignore[override]  # TextIOBase declares it read-only
         return getattr(self.fallback, "encoding", "utf-8")
 
 
-_install_lock = threading.Lock()
-_install_count = 0
+# Every _RoutedStream ever installed is kept here, never freed. The builtin print()
+# holds a *borrowed* reference to sys.stdout while it writes (python/cpython#130163,
+# still so in Python 3.11): freeing the stream that sys.stdout was while another thread
+# is inside print() makes that thread use freed memory (a segfault). One routed stream
+# per stream replaced: two in all, in a process where nothing else replaces them.
+_kept_streams: list[_RoutedStream] = []
+_routing_lock = threading.Lock()
+_capture_count = 0  # executors that route print output (started, not shut down)
+_tries_running = 0  # tries in this process whose print output goes to their log
+
+
+def _route(*, again: bool = False) -> None:
+    """Under the lock: make sys.stdout and sys.stderr routed streams.
+
+    With ``again``, only a stream that a routed one replaced before is replaced (someone
+    put it back meanwhile): not one that a task installed (``redirect_stdout``), which
+    would be kept for ever.
+    """
+    for name in ("stdout", "stderr"):
+        current = getattr(sys, name)
+        if isinstance(current, _RoutedStream):
+            continue
+        for stream in _kept_streams:
+            if stream.name == name and stream.fallback is current:
+                break
+        else:
+            if again:
+                continue
+            stream = _RoutedStream(name, current)
+            _kept_streams.append(stream)
+        setattr(sys, name, stream)
+
+
+def _unroute() -> None:
+    """Under the lock: give back the streams that the routed ones replaced."""
+    for name in ("stdout", "stderr"):
+        current = getattr(sys, name)
+        if isinstance(current, _RoutedStream):
+            setattr(sys, name, current.fallback)
 
 
 def capture_print_output() -> None:
     """Route ``print`` from tries into their logs (counted; pair with ``release``)."""
-    global _install_count
-    with _install_lock:
-        if _install_count == 0:
-            sys.stdout = _RoutedStream(sys.stdout)
-            sys.stderr = _RoutedStream(sys.stderr)
-        _install_count += 1
+    global _capture_count
+    with _routing_lock:
+        _capture_count += 1
+        _route()
 
 
 def release_print_output() -> None:
-    global _install_count
-    with _install_lock:
-        _install_count -= 1
-        if _install_count == 0:
-            for name in ("stdout", "stderr"):
-                stream = getattr(sys, name)
-                if isinstance(stream, _RoutedStream):
-                    setattr(sys, name, stream.fallback)
+    """Stop routing once no executor captures and no try runs (or when the last ends)."""
+    global _capture_count
+    with _routing_lock:
+        _capture_count = max(0, _capture_count - 1)
+        if _capture_count == 0 and _tries_running == 0:
+            _unroute()
+
+
+def _enter_try(log: TryLog) -> None:
+    global _tries_running
+    with _routing_lock:
+        _tries_running += 1
+        _route(again=True)  # if sys.stdout was put back since the executor started
+    _current.log = log
+
+
+def _leave_try() -> None:
+    global _tries_running
+    _current.log = None
+    with _routing_lock:
+        _tries_running -= 1
+        if _capture_count == 0 and _tries_running == 0:
+            _unroute()  # the executor stopped while this try still ran
+
+
+# Running a try.
 
 
 def build_context(request: TryRequest, logger: logging.Logger) -> Context:
@@ -147,18 +175,61 @@ def user_traceback(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
+def describe(exc: BaseException) -> str:
+    """``ValueError: the message``, even for an exception whose ``str()`` fails."""
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<the exception's str() failed>"
+    return f"{type(exc).__name__}: {message}"
+
+
+def failed_outcome(
+    request: TryRequest, error: str, started_at: datetime, ended_at: datetime, tb: str | None
+) -> TryOutcome:
+    return TryOutcome(
+        key=request.key,
+        ok=False,
+        started_at=started_at,
+        ended_at=ended_at,
+        error=error,
+        traceback=tb,
+    )
+
+
 def execute_try(request: TryRequest, fn: Callable[..., Any], clock: Clock) -> TryOutcome:
-    """Call ``fn`` for one try and return its outcome; never raises for the task's errors."""
+    """Call ``fn`` for one try and return its outcome, whatever fails.
+
+    Raises:
+        KeyboardInterrupt: only that, raised by the task or received while it ran.
+    """
+    started_at = clock.now()
     log = TryLog(request.log_path)
+    try:
+        return _call(request, fn, clock, log, started_at)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # around the task: preparing its call, our own code
+        text = "".join(traceback.format_exception(exc))
+        error = f"cannot run the try: {describe(exc)}"
+        with contextlib.suppress(TryLogError):  # the traceback is in the outcome anyway
+            log.write(text)
+        return failed_outcome(request, error, started_at, clock.now(), text)
+    finally:
+        log.close()
+
+
+def _call(
+    request: TryRequest, fn: Callable[..., Any], clock: Clock, log: TryLog, started_at: datetime
+) -> TryOutcome:
     logger = try_logger(f"headwater.task.{request.task_id}", log)
     kwargs = dict(request.kwargs)
     if request.context_parameters:
         context = build_context(request, logger)
         for name in request.context_parameters:
             kwargs[name] = context
-    started_at = clock.now()
-    _current.log = log
     met = True
+    _enter_try(log)
     try:
         if request.sensor is None:
             value = fn(*request.args, **kwargs)
@@ -173,27 +244,40 @@ def execute_try(request: TryRequest, fn: Callable[..., Any], clock: Clock) -> Tr
     except BaseException as exc:  # the task's error, whatever it is, fails only this try
         if isinstance(exc, KeyboardInterrupt):
             raise
-        error = f"{type(exc).__name__}: {exc}"
-        sensor_timeout = isinstance(exc, SensorTimeoutError) and request.sensor is not None
-        # a sensor's timeout is headwater's verdict, not a bug: its message, no traceback
-        text = error + "\n" if sensor_timeout else user_traceback(exc)
-        log.write(text)
-        return TryOutcome(
-            key=request.key,
-            ok=False,
-            started_at=started_at,
-            ended_at=clock.now(),
-            error=error,
-            traceback=None if sensor_timeout else text,
-            sensor_timeout=sensor_timeout,
-        )
+        return _task_failed(request, exc, log, started_at, clock.now())
     finally:
-        _current.log = None
-        log.close()
+        _leave_try()
+    ended_at = clock.now()
+    if log.error is not None:  # the task returned, but some of its output was lost
+        return failed_outcome(request, f"TryLogError: {log.error}", started_at, ended_at, None)
     if not met:
         return TryOutcome(
-            key=request.key, ok=True, started_at=started_at, ended_at=clock.now(), not_met=True
+            key=request.key, ok=True, started_at=started_at, ended_at=ended_at, not_met=True
         )
     return TryOutcome(
-        key=request.key, ok=True, started_at=started_at, ended_at=clock.now(), value=value
+        key=request.key, ok=True, started_at=started_at, ended_at=ended_at, value=value
+    )
+
+
+def _task_failed(
+    request: TryRequest, exc: BaseException, log: TryLog, started_at: datetime, ended_at: datetime
+) -> TryOutcome:
+    """The outcome of a try whose task raised ``exc``; its traceback goes to the log."""
+    error = describe(exc)
+    sensor_timeout = isinstance(exc, SensorTimeoutError) and request.sensor is not None
+    # a sensor's timeout is headwater's verdict, not a bug: its message, no traceback
+    text = error + "\n" if sensor_timeout else user_traceback(exc)
+    try:
+        log.write(text)
+    except TryLogError as log_error:  # the task's own error stays the try's error
+        if not isinstance(exc, TryLogError):
+            text += f"({log_error})\n"
+    return TryOutcome(
+        key=request.key,
+        ok=False,
+        started_at=started_at,
+        ended_at=ended_at,
+        error=error,
+        traceback=None if sensor_timeout else text,
+        sensor_timeout=sensor_timeout,
     )

@@ -27,7 +27,7 @@ workers to exit and waits until the dispatch thread has reaped them all.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import pickle
 import selectors
@@ -45,14 +45,16 @@ from headwater.errors import ExecutorError
 from headwater.executors import worker as worker_module
 from headwater.executors.base import Executor, ReportOutcome, TryKey, TryOutcome, TryRequest
 from headwater.executors.channel import Channel, dumps
-from headwater.executors.invoke import TryLog
-from headwater.executors.worker import BOOTSTRAP, WorkerSetup
+from headwater.executors.try_log import append_to_log
+from headwater.executors.worker import BOOTSTRAP, Retiring, WorkerSetup
 from headwater.scheduling.clock import Clock, SystemClock
 
 # The folder holding the headwater package, for workers whose default sys.path lacks it.
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(headwater.__file__)))
 _SHUTDOWN_GRACE = 2.0  # seconds for idle workers to exit after being told to
 _BOOT_FAILURES_TOLERATED = 3  # workers in a row dying before they are ready: give up
+
+logger = logging.getLogger("headwater.executors")
 
 
 def default_process_count() -> int:
@@ -114,6 +116,7 @@ class _Worker:
         self.request: TryRequest | None = None
         self.ready = False  # it has imported headwater and said so
         self.killed = False  # its try was cancelled: it is never given another one
+        self.retiring = False  # it exits after its try: it is never given another one
         self.dead = False  # its socket reached its end: it is being reaped
         self.closed = False  # its socket is closed
         self.send(setup)
@@ -293,8 +296,15 @@ class ProcessExecutor(Executor):
                     worker.process.kill()
 
     def _emit_failure(self, request: TryRequest, error: str) -> None:
-        if self._report is not None:
-            self._report(self._failure(request, error))
+        self._deliver(self._failure(request, error))
+
+    def _deliver(self, outcome: TryOutcome) -> None:
+        if self._report is None:
+            return
+        try:
+            self._report(outcome)
+        except Exception:  # the engine's error: it must not stop the dispatch thread
+            logger.exception("reporting the outcome of try %r failed", outcome.key)
 
     def _failure(self, request: TryRequest, error: str) -> TryOutcome:
         now = self._clock.now()
@@ -310,7 +320,27 @@ class ProcessExecutor(Executor):
                 worker: _Worker | None = selector_key.data
                 if worker is None:  # woken by shutdown()
                     return
-                self._on_readable(worker)
+                try:
+                    self._on_readable(worker)
+                except Exception:  # a bug here must not leave tries unreported
+                    logger.exception("the process executor failed to handle a worker")
+                    self._abandon(worker)
+
+    def _abandon(self, worker: _Worker) -> None:
+        """After an unexpected error handling ``worker``: kill it, so that the end of its
+        socket fails its try, or fail its try here if it is reaped already."""
+        crashed = None
+        with self._lock:
+            if worker in self._idle:
+                self._idle.remove(worker)
+            if not worker.dead:
+                worker.killed = True  # given no other try
+                worker.process.kill()
+            elif worker.key is not None:
+                crashed = worker.request
+                worker.key = worker.request = None
+        if crashed is not None and not self._stopping:
+            self._emit_failure(crashed, "ExecutorError: the process executor lost this try")
 
     def _on_readable(self, worker: _Worker) -> None:
         try:
@@ -325,22 +355,30 @@ class ProcessExecutor(Executor):
             return
         request = worker.request  # confirmed under the lock below: cancel() may clear it
         outcome = None if request is None else self._decode(data, request)
+        if isinstance(outcome, Retiring):  # its outcome comes next, then it exits
+            with self._lock:
+                worker.retiring = True
+            if request is not None:
+                append_to_log(
+                    request.log_path, f"this worker process is replaced: {outcome.reason}\n"
+                )
+            return
         with self._lock:
             current = worker.key
             worker.key = worker.request = None
             next_data = None
-            if current is not None and not worker.killed:
+            if current is not None and not worker.killed and not worker.retiring:
                 next_data = self._next_try(worker)
             report = current is not None and not self._stopping
         if next_data is not None:
             self._send(worker, next_data)
-        if report and outcome is not None and self._report is not None:
-            self._report(outcome)
+        if report and outcome is not None:
+            self._deliver(outcome)
 
-    def _decode(self, data: bytearray, request: TryRequest) -> TryOutcome:
+    def _decode(self, data: bytearray, request: TryRequest) -> TryOutcome | Retiring:
         try:
-            message: TryOutcome | str = pickle.loads(data)
-        except Exception as exc:
+            message: TryOutcome | Retiring | str = pickle.loads(data)
+        except BaseException as exc:  # what a worker sends must not stop this thread
             return self._failure(
                 request,
                 f"the result of task {request.task_id!r} cannot be read back from the "
@@ -390,8 +428,7 @@ class ProcessExecutor(Executor):
                 error = f"the worker process running this try died ({cause})"
             else:
                 log = error = f"the worker process died as it started ({cause}; see its stderr)"
-            with contextlib.suppress(OSError):  # the failure is reported all the same
-                TryLog(crashed.log_path).write(f"{log}\n")
+            append_to_log(crashed.log_path, f"{log}\n")  # reported even if it cannot be
             self._emit_failure(crashed, f"WorkerCrashedError: {error}")
         for request in orphans:
             self._emit_failure(request, f"ExecutorError: no worker process left: {self._broken}")

@@ -3,10 +3,13 @@
 The executor starts each worker as ``python -P -c BOOTSTRAP FD PARENT_PID ROOT``, where
 FD is the worker's end of a socket pair (see ``channel.py``). The engine's process sends
 a :class:`WorkerSetup`, then any number of :class:`TryRequest`, then ``None`` (exit). The
-worker answers the setup with ``None`` (ready), and each request with its
-:class:`TryOutcome`, or with an error text when the request cannot be unpickled here. It
-also exits when the socket closes, and on Linux the kernel kills it when the thread that
-started it ends (so when the engine's process dies).
+worker answers the setup with ``None`` (ready), and each request with exactly one
+:class:`TryOutcome`, or with an error text when the request cannot be unpickled here,
+whatever the try raised. After each try it puts back what the try changed in the
+process (see ``worker_state.py``); when it cannot, it sends :class:`Retiring` before the
+outcome and exits after it, so that a fresh worker runs the next try. It also exits
+when the socket closes, and on Linux the kernel kills it when the thread that started it
+ends (so when the engine's process dies).
 
 Imports stay light here: a worker loads the pipeline's module and the task-running code,
 never the store, the CLI, or the engine's ``__main__`` script unless a try needs it.
@@ -28,7 +31,13 @@ from typing import Any
 
 from headwater.executors.base import PipelineRef, TryOutcome, TryRequest
 from headwater.executors.channel import Channel, dumps
-from headwater.executors.invoke import capture_print_output, execute_try
+from headwater.executors.invoke import (
+    capture_print_output,
+    describe,
+    execute_try,
+    failed_outcome,
+)
+from headwater.executors.worker_state import WorkerState
 from headwater.scheduling.clock import SystemClock
 
 BOOTSTRAP = (
@@ -40,6 +49,13 @@ process put it on ``sys.path`` itself; the engine's ``sys.path`` replaces it all
 
 in_worker = False
 """True in a worker process, where no process executor may start (see ``processes``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retiring:
+    """Sent before a try's outcome: this worker exits after it, and why."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,42 +171,52 @@ def _find_pipeline(cache: dict[tuple[str, str], Any], ref: PipelineRef) -> Any:
     return cache[key]
 
 
-def _run(request: TryRequest, cache: dict[tuple[str, str], Any], clock: SystemClock) -> bytes:
-    """Run one try; its outcome, pickled."""
+def _load(
+    request: TryRequest, cache: dict[tuple[str, str], Any], clock: SystemClock
+) -> Callable[..., Any] | TryOutcome:
+    """The task's function, or the outcome of a try that cannot find it. Never raises."""
     try:
-        fn = _find_function(cache, request.pipeline, request.task_id)
-    except Exception as exc:
+        return _find_function(cache, request.pipeline, request.task_id)
+    except BaseException as exc:  # whatever importing the pipeline raised
         now = clock.now()
-        outcome = TryOutcome(
-            key=request.key,
-            ok=False,
-            started_at=now,
-            ended_at=now,
-            error=f"cannot load task {request.task_id!r} in the worker: "
-            f"{type(exc).__name__}: {exc}",
-        )
-    else:
+        error = f"cannot load task {request.task_id!r} in the worker: {describe(exc)}"
+        return failed_outcome(request, error, now, now, None)
+
+
+def _run(request: TryRequest, fn: Callable[..., Any], clock: SystemClock) -> bytes:
+    """Run one try; its outcome, pickled. Never raises."""
+    try:
         outcome = execute_try(request, fn, clock)
+    except BaseException as exc:  # a KeyboardInterrupt raised by the task itself
+        now = clock.now()
+        outcome = failed_outcome(request, describe(exc), now, now, None)
+    return _pickled(request, outcome)
+
+
+def _pickled(request: TryRequest, outcome: TryOutcome) -> bytes:
     try:
         return dumps(outcome)
-    except Exception as exc:  # the result does not pickle
+    except BaseException as exc:  # the result does not pickle
         return dumps(
-            TryOutcome(
-                key=request.key,
-                ok=False,
-                started_at=outcome.started_at,
-                ended_at=outcome.ended_at,
-                error=f"the result of task {request.task_id!r} cannot be sent back "
-                f"from the worker process: {type(exc).__name__}: {exc}",
+            failed_outcome(
+                request,
+                f"the result of task {request.task_id!r} cannot be sent back "
+                f"from the worker process: {describe(exc)}",
+                outcome.started_at,
+                outcome.ended_at,
+                None,
             )
         )
 
 
 def serve(channel: Channel) -> None:
-    """Run tries sent over ``channel`` until it sends None or closes."""
+    """Run tries sent over ``channel`` until it sends None or closes, or until a try
+    changed this process in a way that cannot be put back."""
     clock = SystemClock()
     cache: dict[tuple[str, str], Any] = {}
     capture_print_output()
+    state = WorkerState.capture()
+    modules = len(sys.modules)
     while True:
         try:
             data = channel.recv_bytes()
@@ -198,10 +224,10 @@ def serve(channel: Channel) -> None:
             return
         try:
             request: TryRequest | None = pickle.loads(data)
-        except Exception as exc:  # e.g. an argument whose class cannot be imported here
-            channel.send(
-                f"the try cannot be read in the worker process: {type(exc).__name__}: {exc}"
-            )
+        except BaseException as exc:  # e.g. an argument whose class cannot be imported here
+            reply = f"the try cannot be read in the worker process: {describe(exc)}"
+            if not _send(channel, dumps(reply)):
+                return
             continue
         if request is None:
             # Exit sooner: the collections of interpreter shutdown skip what is alive
@@ -209,7 +235,32 @@ def serve(channel: Channel) -> None:
             # finalized, atexit handlers still run.
             gc.freeze()
             return
-        channel.send_bytes(_run(request, cache, clock))
+        found = _load(request, cache, clock)
+        if len(sys.modules) != modules:
+            # What importing the pipeline (or the engine's __main__) set up, such as its
+            # folder on sys.path, stays for all the tries after, as in the engine.
+            state = WorkerState.capture()
+        if isinstance(found, TryOutcome):
+            outcome = _pickled(request, found)
+        else:
+            outcome = _run(request, found, clock)
+        problems = state.restore()
+        modules = len(sys.modules)
+        if problems:
+            reason = "this try changed what cannot be put back: " + "; ".join(problems)
+            _send(channel, dumps(Retiring(reason)))
+            _send(channel, outcome)
+            return
+        if not _send(channel, outcome):
+            return
+
+
+def _send(channel: Channel, data: bytes) -> bool:
+    try:
+        channel.send_bytes(data)
+    except OSError:  # the engine's end is gone: nobody to answer
+        return False
+    return True
 
 
 def _die_with_parent(parent_pid: int) -> None:
