@@ -69,7 +69,8 @@ class Task(Generic[P, R]):
         self.fn = fn
         self.explicit_id = explicit_id
         self.kind = kind
-        self.task_id = task_id or fn.__name__
+        # an empty task_id is refused like any invalid id, not replaced by the function's name
+        self.task_id = fn.__name__ if task_id is None else task_id
         self.options = self._checked(self.task_id, options)
         # how a sensor pokes (from its settings: poke_interval...); None for other tasks
         self.sensor: SensorPolicy | None = None
@@ -123,7 +124,7 @@ class Task(Generic[P, R]):
             )
         # A shallow copy keeps the signature work already done (override is called in loops).
         overridden = copy.copy(self)
-        overridden.task_id = task_id or self.task_id
+        overridden.task_id = self.task_id if task_id is None else task_id
         task_options = {k: v for k, v in options.items() if k not in sensor_names}
         overridden.options = self._checked(overridden.task_id, {**self.options, **task_options})
         if self.sensor is not None:
