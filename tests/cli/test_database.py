@@ -237,12 +237,3 @@ def test_the_first_scheduler_start_migrates_quietly(tmp_path: Path) -> None:
     assert migrated[0].endswith(
         f"INFO headwater.store: migrated the metadata database to revision {HEAD_REVISION}"
     )
-
-
-def test_db_upgrade_on_an_up_to_date_database_changes_nothing(headwater: Headwater) -> None:
-    first = headwater("db", "upgrade")
-    assert first.code == 0, first.stderr
-    assert first.stdout.strip() == f"database at revision {HEAD_REVISION}"
-    again = headwater("db", "upgrade")
-    assert again.code == 0, again.stderr
-    assert again.stdout.strip() == f"database at revision {HEAD_REVISION}"

@@ -117,6 +117,39 @@ def test_logs_print_a_tries_output(headwater: Headwater, resources: Path) -> Non
     assert "has no try 7" in missing.stderr
 
 
+FAILS_EARLY = """\
+from headwater import pipeline, task
+
+@task
+def extract() -> int:
+    raise RuntimeError("source down")
+
+@task
+def load(n: int) -> int:
+    return n
+
+@pipeline
+def fails_early() -> None:
+    load(extract())
+"""
+
+
+def test_logs_of_an_unknown_task_list_the_runs_tasks_and_which_have_tries(
+    headwater: Headwater, tmp_path: Path
+) -> None:
+    (tmp_path / "fails_early.py").write_text(FAILS_EARLY)
+    run = headwater("run", "fails_early.py", "--json")
+    assert run.code == 1, run.stderr
+    run_id = run.json()["run_id"]
+    for task in ("nosuchtask", "load"):
+        result = headwater("logs", run_id, task)
+        assert result.code == 2
+        assert result.stderr.strip() == (
+            f"headwater: error: run {run_id!r} has no try of task {task!r}; its tasks: "
+            "extract (has tries), load (no try yet)"
+        )
+
+
 def test_db_upgrade_is_idempotent(headwater: Headwater) -> None:
     assert headwater("db", "upgrade").code == 0
     again = headwater("db", "upgrade")
