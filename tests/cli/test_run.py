@@ -181,3 +181,9 @@ def test_a_pipeline_can_be_named_by_its_id_under_the_pipelines_folder(
     unknown = headwater("run", "nope", "--pipelines", str(folder))
     assert unknown.code == 2
     assert "nope" in unknown.stderr
+
+
+def test_runs_list_refuses_a_limit_below_one(headwater: Headwater) -> None:
+    result = headwater("runs", "list", "--limit", "-1")
+    assert result.code == 2
+    assert "Invalid value for '--limit': -1 is not in the range x>=1" in result.stderr

@@ -40,7 +40,9 @@ def _run_json(run: RunRecord) -> dict[str, object]:
 
 @runs_group.command("list")
 @click.option("--pipeline", help="Only this pipeline's runs.")
-@click.option("--limit", type=int, default=50, show_default=True, help="How many runs.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many runs."
+)
 @json_option
 def list_command(pipeline: str | None, limit: int, json_output: bool) -> int:
     """List runs, newest first."""
