@@ -187,3 +187,9 @@ def test_runs_list_refuses_a_limit_below_one(headwater: Headwater) -> None:
     result = headwater("runs", "list", "--limit", "-1")
     assert result.code == 2
     assert "Invalid value for '--limit': -1 is not in the range x>=1" in result.stderr
+
+
+def test_a_run_in_year_one_gets_a_padded_run_id(headwater: Headwater, resources: Path) -> None:
+    result = headwater("run", str(resources / "ok.py"), "--date", "0001-01-01", "--json")
+    assert result.code == 0, result.stderr
+    assert result.json()["run_id"].startswith("manual__00010101T000000__")
