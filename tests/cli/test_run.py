@@ -193,3 +193,9 @@ def test_a_run_in_year_one_gets_a_padded_run_id(headwater: Headwater, resources:
     result = headwater("run", str(resources / "ok.py"), "--date", "0001-01-01", "--json")
     assert result.code == 0, result.stderr
     assert result.json()["run_id"].startswith("manual__00010101T000000__")
+
+
+def test_run_help_gives_the_executors_default_sizes(headwater: Headwater) -> None:
+    shown = " ".join(headwater("run", "--help").stdout.split())
+    assert "32 threads of this process" in shown
+    assert "one worker process per CPU" in shown

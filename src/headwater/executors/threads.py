@@ -10,7 +10,6 @@ when it times out. Use the process executor when a timeout must always be enforc
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,13 +20,22 @@ from headwater.executors.base import Executor, ReportOutcome, TryKey, TryRequest
 from headwater.executors.invoke import capture_print_output, execute_try, release_print_output
 from headwater.scheduling.clock import Clock, SystemClock
 
+DEFAULT_THREADS = 32
+
 
 def default_thread_count() -> int:
-    return (os.cpu_count() or 1) * 4
+    """Tries the thread executor runs at once by default: 32, whatever the number of CPUs.
+
+    Most tasks wait on databases, APIs and files rather than compute, so a thread pool
+    sized by CPUs leaves them queued behind each other for no gain; 32 is Airflow's
+    default parallelism. CPU-bound pipelines want ``--executor process`` (one worker per
+    CPU).
+    """
+    return DEFAULT_THREADS
 
 
 class ThreadExecutor(Executor):
-    """Runs tries in a thread pool (default size: CPUs × 4)."""
+    """Runs tries in a thread pool (default size: 32, see ``default_thread_count``)."""
 
     name = "thread"
 
