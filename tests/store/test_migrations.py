@@ -74,3 +74,13 @@ def test_upgrading_to_the_revision_already_there_changes_nothing(empty_engine: s
     with empty_engine.connect() as connection:
         assert current_revision(connection) == HEAD_REVISION
         assert connection.execute(sa.text("SELECT count(*) FROM runs")).scalar() == 1
+
+
+def test_a_sqlite_migration_leaves_foreign_keys_as_it_found_them() -> None:
+    engine = sa.create_engine("sqlite://")  # no pragmas: SQLite's default, keys off
+    try:
+        upgrade(engine)
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("PRAGMA foreign_keys")).scalar() == 0
+    finally:
+        engine.dispose()

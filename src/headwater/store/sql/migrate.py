@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -92,6 +92,7 @@ def _sqlite_write_transaction(engine: Engine) -> Iterator[Connection]:
     """
     with engine.connect() as base:
         connection = base.execution_options(isolation_level="AUTOCOMMIT")
+        foreign_keys = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
         connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -105,11 +106,14 @@ def _sqlite_write_transaction(engine: Engine) -> Iterator[Connection]:
                         "nothing was changed"
                     )
             except BaseException:
-                connection.exec_driver_sql("ROLLBACK")
+                # the migration's error matters more than one of the rollback, which on a
+                # broken connection fails and commits nothing either
+                with suppress(Exception):
+                    connection.exec_driver_sql("ROLLBACK")
                 raise
             connection.exec_driver_sql("COMMIT")
         finally:
-            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.exec_driver_sql(f"PRAGMA foreign_keys={1 if foreign_keys else 0}")
 
 
 def _run_alembic(connection: Connection, revision: str) -> None:
