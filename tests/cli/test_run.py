@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from tests.cli.conftest import Headwater
 
 
@@ -199,3 +200,31 @@ def test_run_help_gives_the_executors_default_sizes(headwater: Headwater) -> Non
     shown = " ".join(headwater("run", "--help").stdout.split())
     assert "32 threads of this process" in shown
     assert "one worker process per CPU" in shown
+
+
+LONG_TASK_ID = """\
+from headwater import pipeline, task
+
+@task(task_id="t" * 256)
+def long_one() -> int:
+    return 1
+
+@pipeline
+def long_ids() -> None:
+    long_one()
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_task_id_longer_than_200_characters_is_a_one_line_error(
+    headwater: Headwater, tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    env = {}
+    if backend == "postgres":  # where the task_id column (250) would have refused it
+        env["HEADWATER_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    (tmp_path / "long_ids.py").write_text(LONG_TASK_ID)
+    result = headwater("run", "long_ids.py", env=env, timeout=30)
+    assert result.code == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "long_ids.py:3: DefinitionError: task 'tttt" in result.stderr
+    assert "is 256 characters long; ids are at most 200 characters" in result.stderr

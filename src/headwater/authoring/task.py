@@ -12,7 +12,13 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from headwater.authoring.context import Context
 from headwater.authoring.definition import TaskCall, TaskHandle, active_builder
-from headwater.authoring.retry import TASK_OPTION_NAMES, check_identifier, resolve_options
+from headwater.authoring.retry import (
+    MAX_ID_LENGTH,
+    TASK_OPTION_NAMES,
+    check_identifier,
+    resolve_options,
+    shortened,
+)
 from headwater.authoring.sensor_policy import (
     SENSOR_OPTION_NAMES,
     SensorPolicy,
@@ -98,7 +104,8 @@ class Task(Generic[P, R]):
         builder = active_builder()  # set when override() or shell_task() runs in a pipeline
         in_pipeline = f"pipeline {builder.pipeline_id!r}, " if builder is not None else ""
         kind = "sensor" if self.kind is SENSOR else "task"
-        return f"{in_pipeline}{kind} {task_id!r} ({_where_defined(self.fn)})"
+        shown = task_id if len(task_id) <= MAX_ID_LENGTH else shortened(task_id)  # refused
+        return f"{in_pipeline}{kind} {shown!r} ({_where_defined(self.fn)})"
 
     def _checked(self, task_id: str, options: dict[str, Any]) -> dict[str, Any]:
         """Validate an id and options now, naming the task (and pipeline, inside one)."""
