@@ -190,6 +190,9 @@ NOT_A_JITTER = r"retry_jitter must be True, False or a factor of 0 or more, got 
         ("retry_backoff", math.nan, NOT_A_BACKOFF),
         ("retry_jitter", math.nan, NOT_A_JITTER),
         ("retry_jitter", math.inf, NOT_A_JITTER),
+        ("retry_backoff", 10**400, "retry_backoff must be a number of 1 or more"),
+        ("retries", 2**63, "retries must be a whole number from 0 to 1000000, got 9223372"),
+        ("pool_slots", 10**7, "pool_slots must be a whole number from 1 to 1000000, got 1000"),
     ],
 )
 def test_huge_and_non_finite_retry_options_are_refused(

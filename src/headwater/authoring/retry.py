@@ -39,6 +39,8 @@ MAX_ID_LENGTH = 200
 # and the date of the next try in range (``retry_delay`` and ``max_retry_delay`` are
 # refused above it).
 MAX_RETRY_DELAY = timedelta(days=365)
+# The most retries, or pool slots for one try: counts stored in 32-bit integer columns.
+MAX_COUNT = 1_000_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,14 +123,15 @@ def check_timedelta(
 
 def _check_factor(name: str, value: object, where: str, *, minimum: float, meaning: str) -> float:
     """A finite number of at least ``minimum`` (booleans, NaN and infinity refused)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < minimum
-    ):
+    number = math.nan
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # an int past the floats
+            number = math.inf
+    if not math.isfinite(number) or number < minimum:
         raise DefinitionError(f"{where}: {name} must be {meaning}, got {value!r}")
-    return float(value)
+    return number
 
 
 def resolve_options(
@@ -150,9 +153,13 @@ def resolve_options(
     values: dict[str, Any] = {}
     if "retries" in merged:
         retries = merged["retries"]
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        if (
+            isinstance(retries, bool)
+            or not isinstance(retries, int)
+            or not 0 <= retries <= MAX_COUNT
+        ):
             raise DefinitionError(
-                f"{where}: retries must be a whole number of 0 or more, got {retries!r}"
+                f"{where}: retries must be a whole number from 0 to {MAX_COUNT}, got {retries!r}"
             )
         values["retries"] = retries
     if "retry_delay" in merged:
@@ -208,9 +215,12 @@ def resolve_options(
             if (
                 isinstance(number, bool)
                 or not isinstance(number, int)
-                or (name == "pool_slots" and number < 1)
+                or (name == "pool_slots" and not 1 <= number <= MAX_COUNT)
             ):
-                raise DefinitionError(f"{where}: {name} must be a whole number, got {number!r}")
+                expected = f" from 1 to {MAX_COUNT}" if name == "pool_slots" else ""
+                raise DefinitionError(
+                    f"{where}: {name} must be a whole number{expected}, got {number!r}"
+                )
             values[name] = number
     for name in ("on_failure", "on_retry", "on_success"):
         callback = merged.get(name)
