@@ -21,9 +21,13 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/headwater run examples/daily_etl.py --date 2026-01-05
 
-## test: set up .venv with the dev extras and run the whole test suite
+# Test workers (pytest-xdist): one per CPU by default; `make test TEST_WORKERS=0` runs the
+# suite in this process only. worksteal lets an idle worker take tests queued on a busy one.
+TEST_WORKERS ?= auto
+
+## test: set up .venv with the dev extras and run the whole test suite, in parallel
 test: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 ## bench: run the benchmarks and rewrite docs/benchmarks.md
 bench: $(VENV)/.installed

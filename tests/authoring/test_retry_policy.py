@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from headwater.authoring.retry import TaskOptions, compute_retry_delay, resolve_options
+from headwater.authoring.retry import (
+    MAX_RETRY_DELAY,
+    TaskOptions,
+    compute_retry_delay,
+    resolve_options,
+)
+from headwater.errors import DefinitionError
 
 
 class _HighestDraw(random.Random):
@@ -104,3 +113,90 @@ def test_explicit_options_win_over_defaults() -> None:
     )
     assert options.retries == 1
     assert options.retry_backoff == 2.0
+
+
+# Huge try numbers and options: the delay stays a timedelta within its caps.
+
+durations = st.floats(min_value=0, max_value=MAX_RETRY_DELAY.total_seconds())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    try_number=st.one_of(st.integers(1, 5000), st.integers(1, 10**30)),
+    retry_delay=durations,
+    backoff=st.floats(min_value=1, max_value=1e6),
+    cap=st.none() | durations.filter(lambda s: s >= 1e-6),
+    jitter=st.floats(min_value=0, max_value=1e300),
+    seed=st.integers(0, 2**32),
+)
+def test_the_delay_is_always_a_timedelta_within_its_caps(
+    try_number: int,
+    retry_delay: float,
+    backoff: float,
+    cap: float | None,
+    jitter: float,
+    seed: int,
+) -> None:
+    options = resolve_options(
+        {
+            "retry_delay": retry_delay,
+            "retry_backoff": backoff,
+            "max_retry_delay": cap,
+            "retry_jitter": jitter,
+        },
+        {},
+        "task 't'",
+    )
+    delay = compute_retry_delay(options, try_number, random.Random(seed))
+    assert timedelta(0) <= delay <= MAX_RETRY_DELAY
+    if cap is not None:
+        assert delay <= timedelta(seconds=cap)
+    exact = retry_delay * backoff ** min(try_number - 1, 10)
+    if try_number <= 11 and jitter == 0 and exact < min(cap or math.inf, 3.15e7):
+        # below the caps the delay is the plain formula (to timedelta's microseconds)
+        assert abs(delay.total_seconds() - exact) <= 1e-6 * max(1.0, exact)
+
+
+def test_thousands_of_retries_with_backoff_reach_the_cap_and_stay_there() -> None:
+    # retries=2000, retry_backoff=2, max_retry_delay=10 minutes: 2**1024 overflowed a float
+    options = resolve_options(
+        {"retries": 2000, "retry_backoff": 2, "max_retry_delay": timedelta(minutes=10)},
+        {},
+        "task 't'",
+    )
+    delays = {compute_retry_delay(options, n) for n in (10, 1024, 1025, 2000, 10**9)}
+    assert delays == {timedelta(minutes=10)}
+
+
+def test_without_a_cap_the_delay_stops_at_a_year() -> None:
+    options = TaskOptions(retry_delay=timedelta(seconds=30), retry_backoff=2.0)
+    assert compute_retry_delay(options, 1025) == MAX_RETRY_DELAY == timedelta(days=365)
+
+
+NOT_A_BACKOFF = r"retry_backoff must be a number of 1 or more .*, got (inf|nan)"
+NOT_A_JITTER = r"retry_jitter must be True, False or a factor of 0 or more, got (inf|nan)"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("retry_delay", 1e20, "retry_delay must be a finite duration of at most 365 days"),
+        ("retry_delay", timedelta.max, "retry_delay must be a duration of at most 365 days"),
+        ("retry_delay", math.inf, "retry_delay must be a finite duration"),
+        ("retry_delay", math.nan, "retry_delay must be a finite duration"),
+        ("max_retry_delay", timedelta(days=366), "max_retry_delay must be a duration of at most"),
+        ("timeout", 1e20, "timeout must be a finite duration, got 1e"),
+        ("retry_backoff", math.inf, NOT_A_BACKOFF),
+        ("retry_backoff", math.nan, NOT_A_BACKOFF),
+        ("retry_jitter", math.nan, NOT_A_JITTER),
+        ("retry_jitter", math.inf, NOT_A_JITTER),
+        ("retry_backoff", 10**400, "retry_backoff must be a number of 1 or more"),
+        ("retries", 2**63, "retries must be a whole number from 0 to 1000000, got 9223372"),
+        ("pool_slots", 10**7, "pool_slots must be a whole number from 1 to 1000000, got 1000"),
+    ],
+)
+def test_huge_and_non_finite_retry_options_are_refused(
+    option: str, value: object, message: str
+) -> None:
+    with pytest.raises(DefinitionError, match=message):
+        resolve_options({option: value}, {}, "task 't'")

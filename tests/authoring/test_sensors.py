@@ -110,7 +110,7 @@ def test_settings_accept_seconds_and_task_options_pass_through() -> None:
         ),
         (
             {"retries": -1},
-            "retries must be a whole number of 0 or more, got -1",
+            "retries must be a whole number from 0 to 1000000, got -1",
         ),
     ],
 )

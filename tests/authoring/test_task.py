@@ -94,9 +94,9 @@ def test_an_unknown_decorator_option_is_rejected_naming_the_task() -> None:
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({"retries": -1}, "retries must be a whole number of 0 or more, got -1"),
-        ({"retries": 1.5}, "retries must be a whole number of 0 or more, got 1.5"),
-        ({"retries": True}, "retries must be a whole number of 0 or more, got True"),
+        ({"retries": -1}, "retries must be a whole number from 0 to 1000000, got -1"),
+        ({"retries": 1.5}, "retries must be a whole number from 0 to 1000000, got 1.5"),
+        ({"retries": True}, "retries must be a whole number from 0 to 1000000, got True"),
         ({"retry_delay": -1}, "retry_delay must be zero or more, got -1"),
         (
             {"retry_delay": "30s"},
@@ -129,7 +129,7 @@ def test_an_unknown_decorator_option_is_rejected_naming_the_task() -> None:
             "none_failed_min_one_success, none_skipped, always",
         ),
         ({"tags": "etl"}, "tags must be a list of strings, got 'etl'"),
-        ({"pool_slots": 0}, "pool_slots must be a whole number, got 0"),
+        ({"pool_slots": 0}, "pool_slots must be a whole number from 1 to 1000000, got 0"),
         ({"on_failure": "page me"}, "on_failure must be callable, got 'page me'"),
     ],
 )
@@ -187,7 +187,7 @@ def test_an_invalid_override_inside_a_pipeline_names_the_pipeline_and_the_task()
     message = str(caught.value)
     assert "pipeline 'nightly'" in message
     assert "task 'fetch'" in message
-    assert "retries must be a whole number of 0 or more, got -1" in message
+    assert "retries must be a whole number from 0 to 1000000, got -1" in message
 
 
 def test_a_call_with_wrong_arguments_names_the_pipeline_and_the_task() -> None:

@@ -39,12 +39,20 @@ def test_pools_are_set_listed_and_deleted(headwater: Headwater) -> None:
     assert [pool["name"] for pool in headwater("pools", "list", "--json").json()] == ["source_db"]
 
 
+SLOTS_RANGE = "pool 'db': slots must be a whole number from 0 to 1000000 (0 holds the pool's"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("bad name", "1"), "invalid pool name 'bad name'"),
-        (("db", "--", "-1"), "pool 'db': slots must be a whole number from 0 to 1000000"),
-        (("db", "many"), "'many' is not a valid integer"),
+        (("p" * 201, "1"), "pool name 'pppp"),
+        (("db", "-1"), f"{SLOTS_RANGE} tasks in queued), got -1"),
+        (("db", "--", "-1"), f"{SLOTS_RANGE} tasks in queued), got -1"),
+        (("db", "-5", "--description", "x"), "got -5"),
+        (("db", "1000001"), "got 1000001"),
+        (("db", "many"), f"{SLOTS_RANGE} tasks in queued), got 'many'"),
+        (("db", "1.5"), "got '1.5'"),
     ],
 )
 def test_pools_set_refuses_bad_values(
@@ -52,6 +60,8 @@ def test_pools_set_refuses_bad_values(
 ) -> None:
     result = headwater("pools", "set", *args)
     assert result.code == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert message in result.stderr
 
 

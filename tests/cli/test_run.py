@@ -144,6 +144,39 @@ def test_logs_print_a_tries_output(headwater: Headwater, resources: Path) -> Non
     assert "has no try 7" in missing.stderr
 
 
+FAILS_EARLY = """\
+from headwater import pipeline, task
+
+@task
+def extract() -> int:
+    raise RuntimeError("source down")
+
+@task
+def load(n: int) -> int:
+    return n
+
+@pipeline
+def fails_early() -> None:
+    load(extract())
+"""
+
+
+def test_logs_of_an_unknown_task_list_the_runs_tasks_and_which_have_tries(
+    headwater: Headwater, tmp_path: Path
+) -> None:
+    (tmp_path / "fails_early.py").write_text(FAILS_EARLY)
+    run = headwater("run", "fails_early.py", "--json")
+    assert run.code == 1, run.stderr
+    run_id = run.json()["run_id"]
+    for task in ("nosuchtask", "load"):
+        result = headwater("logs", run_id, task)
+        assert result.code == 2
+        assert result.stderr.strip() == (
+            f"headwater: error: run {run_id!r} has no try of task {task!r}; its tasks: "
+            "extract (has tries), load (no try yet)"
+        )
+
+
 def test_db_upgrade_is_idempotent(headwater: Headwater) -> None:
     assert headwater("db", "upgrade").code == 0
     again = headwater("db", "upgrade")
@@ -308,3 +341,49 @@ def test_a_task_skipped_in_a_later_attempt_shows_no_tries(
     assert publish["state"] == "skipped"
     assert publish["tries"] == 0
     assert [t["try"] for t in publish["history"]] == [1]
+
+
+def test_runs_list_refuses_a_limit_below_one(headwater: Headwater) -> None:
+    result = headwater("runs", "list", "--limit", "-1")
+    assert result.code == 2
+    assert "Invalid value for '--limit': -1 is not in the range x>=1" in result.stderr
+
+
+def test_a_run_in_year_one_gets_a_padded_run_id(headwater: Headwater, resources: Path) -> None:
+    result = headwater("run", str(resources / "ok.py"), "--date", "0001-01-01", "--json")
+    assert result.code == 0, result.stderr
+    assert result.json()["run_id"].startswith("manual__00010101T000000__")
+
+
+def test_run_help_gives_the_executors_default_sizes(headwater: Headwater) -> None:
+    shown = " ".join(headwater("run", "--help").stdout.split())
+    assert "32 threads of this process" in shown
+    assert "one worker process per CPU" in shown
+
+
+LONG_TASK_ID = """\
+from headwater import pipeline, task
+
+@task(task_id="t" * 256)
+def long_one() -> int:
+    return 1
+
+@pipeline
+def long_ids() -> None:
+    long_one()
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_task_id_longer_than_200_characters_is_a_one_line_error(
+    headwater: Headwater, tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    env = {}
+    if backend == "postgres":  # where the task_id column (250) would have refused it
+        env["HEADWATER_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    (tmp_path / "long_ids.py").write_text(LONG_TASK_ID)
+    result = headwater("run", "long_ids.py", env=env, timeout=30)
+    assert result.code == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "long_ids.py:3: DefinitionError: task 'tttt" in result.stderr
+    assert "is 256 characters long; ids are at most 200 characters" in result.stderr

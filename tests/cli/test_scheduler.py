@@ -201,3 +201,21 @@ def test_a_broken_pipeline_file_does_not_stop_the_others(
     assert scheduler.stop() == 0
     log = scheduler.log.read_text()
     assert "broken.py:1: RuntimeError: broken on purpose" in log
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--tick", "-1"), "Invalid value for '--tick': must be a number of seconds from 0"),
+        (("--tick", "0"), "got 0.0"),
+        (("--tick", "nan"), "got nan"),
+        (("--max-runs", "0"), "Invalid value for '--max-runs': 0 is not in the range x>=1"),
+    ],
+)
+def test_the_scheduler_refuses_numbers_out_of_range(
+    headwater: Headwater, args: tuple[str, ...], message: str
+) -> None:
+    result = headwater("scheduler", *args, timeout=30)
+    assert result.code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

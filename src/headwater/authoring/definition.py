@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
-from headwater.authoring.retry import check_identifier
+from headwater.authoring.retry import check_id_length, check_identifier, shortened
 from headwater.errors import DefinitionError
 
 if TYPE_CHECKING:
@@ -153,22 +153,35 @@ class PipelineBuilder:
             _active_builder.reset(token)
 
     def new_task_id(self, base_id: str, *, explicit: bool) -> str:
+        """The id of a call of task ``base_id``: its groups' prefix, and ``__N`` if repeated.
+
+        Raises:
+            DefinitionError: the id is taken (``explicit``) or longer than MAX_ID_LENGTH.
+        """
         # a group's prefix already holds those of the groups around it
         prefix = self._groups[-1].prefix if self._groups else ""
-        task_id = prefix + base_id
+        task_id, n = prefix + base_id, 0
         if explicit:
             if task_id in self.calls:
                 raise DefinitionError(
                     f"pipeline {self.pipeline_id!r}: duplicate task id {task_id!r}; "
                     "give each call its own task_id, e.g. task.override(task_id=...)"
                 )
+        else:
+            while task_id in self.calls:
+                n += 1
+                task_id = f"{prefix}{base_id}__{n}"
+        parts = (("task group prefix", prefix), ("suffix", n))
+        added = " and ".join(part for part, used in parts if used)
+        check_id_length(
+            "task id",
+            task_id,
+            f"pipeline {self.pipeline_id!r}",
+            detail=f" with its {added} (task {shortened(base_id)!r})" if added else "",
+        )
+        if explicit:
             self._explicit_ids.add(task_id)
-            return task_id
-        candidate, n = task_id, 0
-        while candidate in self.calls:
-            n += 1
-            candidate = f"{task_id}__{n}"
-        return candidate
+        return task_id
 
     def add(self, call: TaskCall) -> TaskHandle:
         if call.task_id in self.calls:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Callable, Mapping
@@ -32,6 +33,15 @@ TASK_OPTION_NAMES = frozenset(
     }
 )
 _ID_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+# Ids name folders of the log tree and fill columns of 250 characters: 200 leaves room for
+# a mapped instance's ".N" and keeps every path component well under 255 bytes.
+MAX_ID_LENGTH = 200
+# The longest wait before a retry, whatever the options: it keeps the backoff arithmetic
+# and the date of the next try in range (``retry_delay`` and ``max_retry_delay`` are
+# refused above it).
+MAX_RETRY_DELAY = timedelta(days=365)
+# The most retries, or pool slots for one try: counts stored in 32-bit integer columns.
+MAX_COUNT = 1_000_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,26 +66,74 @@ class TaskOptions:
 
 
 def check_identifier(kind: str, value: object, where: str) -> str:
-    """Return ``value`` if it is a valid task or pipeline id, else raise DefinitionError."""
+    """Return ``value`` if it is a valid task, pipeline, group or pool id, else raise.
+
+    Raises:
+        DefinitionError: ``value`` is not text of letters, digits, ``_``, ``.`` and ``-``
+            starting with a letter or ``_``, or it is longer than ``MAX_ID_LENGTH``.
+    """
     if not isinstance(value, str) or not _ID_PATTERN.match(value):
         raise DefinitionError(
             f"{where}: invalid {kind} {value!r}; use letters, digits, '_', '.' or '-', "
             "starting with a letter or '_'"
         )
+    check_id_length(kind, value, where)
     return value
 
 
-def check_timedelta(name: str, value: object, where: str, *, allow_zero: bool) -> timedelta:
+def check_id_length(kind: str, value: str, where: str, *, detail: str = "") -> None:
+    """Raise DefinitionError if ``value`` is longer than ``MAX_ID_LENGTH`` characters."""
+    if len(value) > MAX_ID_LENGTH:
+        raise DefinitionError(
+            f"{where}: {kind} {shortened(value)!r} is {len(value)} characters long{detail}; "
+            f"ids are at most {MAX_ID_LENGTH} characters, shorten it"
+        )
+
+
+def shortened(text: str, width: int = 40) -> str:
+    """``text``, cut to ``width`` characters with "..." when longer, for messages."""
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def check_timedelta(
+    name: str,
+    value: object,
+    where: str,
+    *,
+    allow_zero: bool,
+    maximum: timedelta = timedelta.max,
+) -> timedelta:
     """``value`` (a timedelta or seconds) as a timedelta, else raise DefinitionError."""
     if isinstance(value, bool) or not isinstance(value, (timedelta, int, float)):
         raise DefinitionError(
             f"{where}: {name} must be a timedelta or a number of seconds, got {value!r}"
         )
-    delta = value if isinstance(value, timedelta) else timedelta(seconds=value)
+    at_most = "" if maximum == timedelta.max else f" of at most {maximum.days} days"
+    try:
+        delta = value if isinstance(value, timedelta) else timedelta(seconds=value)
+    except (OverflowError, ValueError):  # inf, nan, or past timedelta's range
+        raise DefinitionError(
+            f"{where}: {name} must be a finite duration{at_most}, got {value!r}"
+        ) from None
     if delta < timedelta(0) or (not allow_zero and delta == timedelta(0)):
         expected = "zero or more" if allow_zero else "more than zero"
         raise DefinitionError(f"{where}: {name} must be {expected}, got {value!r}")
+    if delta > maximum:
+        raise DefinitionError(f"{where}: {name} must be a duration{at_most}, got {value!r}")
     return delta
+
+
+def _check_factor(name: str, value: object, where: str, *, minimum: float, meaning: str) -> float:
+    """A finite number of at least ``minimum`` (booleans, NaN and infinity refused)."""
+    number = math.nan
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # an int past the floats
+            number = math.inf
+    if not math.isfinite(number) or number < minimum:
+        raise DefinitionError(f"{where}: {name} must be {meaning}, got {value!r}")
+    return number
 
 
 def resolve_options(
@@ -97,39 +155,44 @@ def resolve_options(
     values: dict[str, Any] = {}
     if "retries" in merged:
         retries = merged["retries"]
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        if (
+            isinstance(retries, bool)
+            or not isinstance(retries, int)
+            or not 0 <= retries <= MAX_COUNT
+        ):
             raise DefinitionError(
-                f"{where}: retries must be a whole number of 0 or more, got {retries!r}"
+                f"{where}: retries must be a whole number from 0 to {MAX_COUNT}, got {retries!r}"
             )
         values["retries"] = retries
     if "retry_delay" in merged:
         values["retry_delay"] = check_timedelta(
-            "retry_delay", merged["retry_delay"], where, allow_zero=True
+            "retry_delay", merged["retry_delay"], where, allow_zero=True, maximum=MAX_RETRY_DELAY
         )
     if "retry_backoff" in merged:
-        backoff = merged["retry_backoff"]
-        if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or backoff < 1:
-            raise DefinitionError(
-                f"{where}: retry_backoff must be a number of 1 or more "
-                f"(1 keeps the delay constant), got {backoff!r}"
-            )
-        values["retry_backoff"] = float(backoff)
+        values["retry_backoff"] = _check_factor(
+            "retry_backoff",
+            merged["retry_backoff"],
+            where,
+            minimum=1,
+            meaning="a number of 1 or more (1 keeps the delay constant)",
+        )
     if merged.get("max_retry_delay") is not None:
         values["max_retry_delay"] = check_timedelta(
-            "max_retry_delay", merged["max_retry_delay"], where, allow_zero=False
+            "max_retry_delay",
+            merged["max_retry_delay"],
+            where,
+            allow_zero=False,
+            maximum=MAX_RETRY_DELAY,
         )
     if "retry_jitter" in merged:
         jitter = merged["retry_jitter"]
-        if jitter is True:
-            jitter = 1.0
-        elif jitter is False or jitter is None:
-            jitter = 0.0
-        if not isinstance(jitter, (int, float)) or jitter < 0:
-            raise DefinitionError(
-                f"{where}: retry_jitter must be True, False or a factor of 0 or more, "
-                f"got {merged['retry_jitter']!r}"
-            )
-        values["retry_jitter"] = float(jitter)
+        values["retry_jitter"] = _check_factor(
+            "retry_jitter",
+            1.0 if jitter is True else 0.0 if jitter is False or jitter is None else jitter,
+            where,
+            minimum=0,
+            meaning="True, False or a factor of 0 or more",
+        )
     if merged.get("timeout") is not None:
         values["timeout"] = check_timedelta("timeout", merged["timeout"], where, allow_zero=False)
     if "trigger_rule" in merged:
@@ -154,9 +217,12 @@ def resolve_options(
             if (
                 isinstance(number, bool)
                 or not isinstance(number, int)
-                or (name == "pool_slots" and number < 1)
+                or (name == "pool_slots" and not 1 <= number <= MAX_COUNT)
             ):
-                raise DefinitionError(f"{where}: {name} must be a whole number, got {number!r}")
+                expected = f" from 1 to {MAX_COUNT}" if name == "pool_slots" else ""
+                raise DefinitionError(
+                    f"{where}: {name} must be a whole number{expected}, got {number!r}"
+                )
             values[name] = number
     if "allow_failure" in merged:
         allow = merged["allow_failure"]
@@ -177,12 +243,33 @@ def compute_retry_delay(
 ) -> timedelta:
     """Delay before the try after ``try_number`` failed.
 
-    ``retry_delay × retry_backoff^(try_number-1)``, capped by ``max_retry_delay``, plus a
-    random extra of up to ``retry_jitter`` times that delay (the cap applies to the total).
+    ``retry_delay × retry_backoff^(try_number-1)``, capped by ``max_retry_delay`` (and by
+    ``MAX_RETRY_DELAY`` in any case), plus a random extra of up to ``retry_jitter`` times
+    that delay (the cap applies to the total). Any try number works, however large.
     """
-    seconds = options.retry_delay.total_seconds() * options.retry_backoff ** (try_number - 1)
-    if options.retry_jitter:
-        seconds += (rng or random).uniform(0, options.retry_jitter * seconds)
+    cap = MAX_RETRY_DELAY.total_seconds()
     if options.max_retry_delay is not None:
-        seconds = min(seconds, options.max_retry_delay.total_seconds())
-    return timedelta(seconds=seconds)
+        cap = min(cap, options.max_retry_delay.total_seconds())
+    seconds = capped_backoff(
+        options.retry_delay.total_seconds(), options.retry_backoff, try_number - 1, cap
+    )
+    if options.retry_jitter:
+        seconds += (rng or random).uniform(0, min(options.retry_jitter * seconds, cap))
+    return timedelta(seconds=min(seconds, cap))
+
+
+def capped_backoff(base: float, factor: float, exponent: int, cap: float) -> float:
+    """``min(base × factor^exponent, cap)``, without computing a power that overflows.
+
+    The power is computed only below the exponent at which it reaches the cap,
+    ``log(cap / base) / log(factor)``; from there on the answer is the cap.
+    """
+    if base <= 0:
+        return 0.0
+    if base >= cap:
+        return cap
+    if factor <= 1 or exponent <= 0:
+        return base
+    if exponent >= math.log(cap / base) / math.log(factor):
+        return cap
+    return min(base * factor**exponent, cap)

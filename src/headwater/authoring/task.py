@@ -12,7 +12,13 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from headwater.authoring.context import Context
 from headwater.authoring.definition import TaskCall, TaskHandle, active_builder
-from headwater.authoring.retry import TASK_OPTION_NAMES, check_identifier, resolve_options
+from headwater.authoring.retry import (
+    MAX_ID_LENGTH,
+    TASK_OPTION_NAMES,
+    check_identifier,
+    resolve_options,
+    shortened,
+)
 from headwater.authoring.sensor_policy import (
     SENSOR_OPTION_NAMES,
     SensorPolicy,
@@ -69,7 +75,8 @@ class Task(Generic[P, R]):
         self.fn = fn
         self.explicit_id = explicit_id
         self.kind = kind
-        self.task_id = task_id or fn.__name__
+        # an empty task_id is refused like any invalid id, not replaced by the function's name
+        self.task_id = fn.__name__ if task_id is None else task_id
         self.options = self._checked(self.task_id, options)
         # how a sensor pokes (from its settings: poke_interval...); None for other tasks
         self.sensor: SensorPolicy | None = None
@@ -99,7 +106,8 @@ class Task(Generic[P, R]):
         builder = active_builder()  # set when override() or shell_task() runs in a pipeline
         in_pipeline = f"pipeline {builder.pipeline_id!r}, " if builder is not None else ""
         kind = "sensor" if self.kind is SENSOR else "task"
-        return f"{in_pipeline}{kind} {task_id!r} ({_where_defined(self.fn)})"
+        shown = task_id if len(task_id) <= MAX_ID_LENGTH else shortened(task_id)  # refused
+        return f"{in_pipeline}{kind} {shown!r} ({_where_defined(self.fn)})"
 
     def _checked(self, task_id: str, options: dict[str, Any]) -> dict[str, Any]:
         """Validate an id and options now, naming the task (and pipeline, inside one)."""
@@ -125,7 +133,7 @@ class Task(Generic[P, R]):
             )
         # A shallow copy keeps the signature work already done (override is called in loops).
         overridden = copy.copy(self)
-        overridden.task_id = task_id or self.task_id
+        overridden.task_id = self.task_id if task_id is None else task_id
         task_options = {k: v for k, v in options.items() if k not in sensor_names}
         overridden.options = self._checked(overridden.task_id, {**self.options, **task_options})
         if self.sensor is not None:

@@ -16,7 +16,7 @@ from headwater.authoring.pipeline import Pipeline
 from headwater.cli.console import console, print_json
 from headwater.cli.interrupts import exit_now_if_tries_still_run, interruptible
 from headwater.cli.options import parse_params, pipelines_option
-from headwater.cli.output import STATE_STYLES, progress_bar
+from headwater.cli.output import STATE_STYLES, id_column, progress_bar, text_column
 from headwater.cli.run import executor_option, json_option
 from headwater.errors import ConfigError, PipelineLoadError
 from headwater.loader import find_pipeline, load_pipeline
@@ -50,15 +50,16 @@ def step_json(step: BackfillStep) -> dict[str, str]:
 
 def _print_plan(pipeline: Pipeline, steps: list[BackfillStep]) -> None:
     table = Table(title=f"backfill of {pipeline.pipeline_id} (dry run)", title_justify="left")
-    for column in (f"logical date ({pipeline.timezone})", "interval end", "action", "run"):
-        table.add_column(column)
+    for column in (f"logical date ({pipeline.timezone})", "interval end", "action"):
+        text_column(table, column)
+    id_column(table, "run")
     for step in steps:
         existing = step.existing
         table.add_row(
             _local(step.interval.logical_date, pipeline.zone),
             _local(step.interval.end, pipeline.zone),
             step.action.value,
-            "-" if existing is None else f"{existing.run_id} ({existing.state})",
+            "-" if existing is None else f"{existing.run_id}\n({existing.state})",
         )
     console.print(table)
     counts = {action: sum(1 for s in steps if s.action is action) for action in Action}
@@ -110,8 +111,9 @@ def verdict(progress: BackfillProgress) -> str:
 
 def _print_summary(pipeline: Pipeline, progress: BackfillProgress) -> None:
     table = Table(title=f"backfill {progress.backfill.backfill_id}", title_justify="left")
-    for column in (f"logical date ({pipeline.timezone})", "run", "state"):
-        table.add_column(column)
+    text_column(table, f"logical date ({pipeline.timezone})")
+    id_column(table, "run")
+    text_column(table, "state")
     rows: list[tuple[datetime, str, str]] = [
         (run.logical_date, run.run_id, f"[{STATE_STYLES.get(run.state, '')}]{run.state}[/]")
         for run in progress.runs
@@ -344,8 +346,9 @@ def list_command(pipeline: str | None, state: str | None, json_output: bool) -> 
         print_json([backfill_json(record) for record in found])
         return 0
     table = Table()
-    for column in ("backfill id", "pipeline", "state", "from (UTC)", "to (UTC)", "reprocess"):
-        table.add_column(column)
+    id_column(table, "backfill id")
+    for column in ("pipeline", "state", "from (UTC)", "to (UTC)", "reprocess"):
+        text_column(table, column)
     for record in found:
         table.add_row(
             record.backfill_id,

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
+from rich.console import JustifyMethod
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -27,6 +28,20 @@ STATE_STYLES = {
     "queued": "grey50",
     "none": "grey50",
 }
+
+
+def id_column(table: Table, header: str) -> None:
+    """Add a column of ids (runs, backfills, tasks, pools) that other commands take.
+
+    An id is never cut: the other columns shrink first, and on a terminal narrower than
+    the id itself it folds onto the next line rather than end in an ellipsis.
+    """
+    table.add_column(header, no_wrap=True, overflow="fold")
+
+
+def text_column(table: Table, header: str, *, justify: JustifyMethod = "left") -> None:
+    """Add a column whose text wraps when the table is too wide, never replaced by "…"."""
+    table.add_column(header, overflow="fold", justify=justify)
 
 
 def progress_bar() -> Progress:
@@ -81,13 +96,12 @@ def _elapsed(start: datetime | None, end: datetime | None) -> str:
 def print_summary(run: RunRecord, instances: list[TaskInstanceRecord]) -> None:
     """The tasks' table (with the first line of each error) and a one-line verdict."""
     table = Table(title=f"run {run.run_id}", title_justify="left")
-    for column in ("task", "state", "tries", "duration", "error"):
-        table.add_column(
-            column,
-            justify="right" if column in ("tries", "duration") else "left",
-            overflow="fold" if column == "task" else "ellipsis",
-            no_wrap=column != "task",
-        )
+    id_column(table, "task")
+    text_column(table, "state")
+    text_column(table, "tries", justify="right")
+    text_column(table, "duration", justify="right")
+    # the first line of the error, cut to the terminal: 'runs show --json' has it all
+    table.add_column("error", no_wrap=True, overflow="ellipsis")
     for ti in sorted(instances, key=lambda t: (t.started_at is None, t.started_at, t.task_id)):
         style = STATE_STYLES.get(ti.state, "")
         error = (ti.error or "").strip().partition("\n")[0]

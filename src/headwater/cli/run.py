@@ -12,6 +12,7 @@ from headwater.cli.interrupts import exit_now_if_tries_still_run, interruptible
 from headwater.cli.options import parse_date, parse_params, pipelines_option
 from headwater.cli.output import live_progress, print_summary
 from headwater.executors.factory import EXECUTORS
+from headwater.executors.threads import DEFAULT_THREADS
 from headwater.loader import find_pipeline
 from headwater.runtime import Runtime
 
@@ -20,7 +21,10 @@ executor_option = click.option(
     type=click.Choice(EXECUTORS),
     default="thread",
     show_default=True,
-    help="Where tasks run: threads of this process, or worker processes.",
+    help=(
+        f"Where tasks run: {DEFAULT_THREADS} threads of this process (for tasks that wait "
+        "on databases and APIs), or one worker process per CPU (for CPU-bound tasks)."
+    ),
 )
 json_option = click.option("--json", "json_output", is_flag=True, help="Print only JSON.")
 

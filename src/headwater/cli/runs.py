@@ -11,11 +11,12 @@ from rich.table import Table
 
 from headwater.cli.console import console, print_json
 from headwater.cli.interrupts import exit_now_if_tries_still_run, interruptible
-from headwater.cli.output import live_progress, print_summary
+from headwater.cli.output import id_column, live_progress, print_summary, text_column
 from headwater.cli.run import executor_option, json_option
 from headwater.errors import NotFoundError
 from headwater.reporting import run_json
 from headwater.runtime import Runtime
+from headwater.store.records import TaskInstanceRecord
 
 
 @click.group("runs")
@@ -25,7 +26,9 @@ def runs_group() -> None:
 
 @runs_group.command("list")
 @click.option("--pipeline", help="Only this pipeline's runs.")
-@click.option("--limit", type=int, default=50, show_default=True, help="How many runs.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many runs."
+)
 @json_option
 def list_command(pipeline: str | None, limit: int, json_output: bool) -> int:
     """List runs, newest first."""
@@ -38,8 +41,9 @@ def list_command(pipeline: str | None, limit: int, json_output: bool) -> int:
         print_json([run_json(run) for run in found])
         return 0
     table = Table()
-    for column in ("run id", "pipeline", "state", "logical date", "duration"):
-        table.add_column(column)
+    id_column(table, "run id")
+    for column in ("pipeline", "state", "logical date", "duration"):
+        text_column(table, column)
     for run in found:
         duration = (
             f"{(run.ended_at - run.started_at).total_seconds():.2f}s"
@@ -76,6 +80,19 @@ def _split_label(task: str) -> tuple[str, int | None]:
     return (match.group(1), int(match.group(2))) if match else (task, None)
 
 
+def no_try_message(run_id: str, task: str, instances: list[TaskInstanceRecord]) -> str:
+    """Why ``logs`` found nothing, with the run's tasks and which of them have tries."""
+    tried: dict[str, bool] = {}
+    for instance in instances:
+        tried[instance.task_id] = tried.get(instance.task_id, False) or instance.try_number > 0
+    listed = [f"{tid} ({'has tries' if has else 'no try yet'})" for tid, has in tried.items()]
+    more = f" and {len(listed) - 20} more" if len(listed) > 20 else ""
+    return (
+        f"run {run_id!r} has no try of task {task!r}; its tasks: "
+        f"{', '.join(listed[:20]) or 'none'}{more}"
+    )
+
+
 @click.command("logs")
 @click.argument("run_id")
 @click.argument("task")
@@ -87,10 +104,11 @@ def logs_command(run_id: str, task: str, try_number: int | None) -> int:
     try:
         runtime.store.get_run(run_id)
         tries = runtime.store.get_tries(run_id, task_id, map_index)
+        if not tries:
+            instances = runtime.store.get_task_instances(run_id)
+            raise NotFoundError(no_try_message(run_id, task, instances))
     finally:
         runtime.close()
-    if not tries:
-        raise NotFoundError(f"run {run_id!r} has no try of task {task!r}")
     if map_index is None and len({t.map_index for t in tries}) > 1:
         raise NotFoundError(f"task {task!r} is mapped; name one instance, e.g. {task_id}[0]")
     chosen = (

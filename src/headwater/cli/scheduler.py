@@ -82,16 +82,26 @@ def _serve(
     return 0
 
 
+def _positive_seconds(_ctx: click.Context, param: click.Parameter, value: float) -> float:
+    # a tick of 0 (or NaN) would spin the loop; one of infinity would never look again
+    if not 0 < value <= 3600:
+        raise click.BadParameter(
+            f"must be a number of seconds from 0 (excluded) to 3600, got {value}"
+        )
+    return value
+
+
 tick_option = click.option(
     "--tick",
     type=float,
     default=1.0,
     show_default=True,
+    callback=_positive_seconds,
     help="Seconds between checks for due runs.",
 )
 max_runs_option = click.option(
     "--max-runs",
-    type=int,
+    type=click.IntRange(min=1),
     default=64,
     show_default=True,
     help="Runs this process drives at once.",

@@ -30,7 +30,9 @@ from headwater.store.records import (
 
 def new_run_id(run_type: str, logical_date: datetime) -> str:
     """``manual__20260105T000000__3fa2c1``: readable, sortable by date, unique."""
-    return f"{run_type}__{logical_date:%Y%m%dT%H%M%S}__{secrets.token_hex(3)}"
+    d = logical_date  # the fields by hand: strftime's %Y does not pad years before 1000
+    stamp = f"{d.year:04d}{d.month:02d}{d.day:02d}T{d.hour:02d}{d.minute:02d}{d.second:02d}"
+    return f"{run_type}__{stamp}__{secrets.token_hex(3)}"
 
 
 def record_pipeline(store: StateStore, pipeline: Any, now: datetime) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import queue
 import threading
 from collections.abc import Callable
@@ -34,10 +33,18 @@ from headwater.executors.invoke import (
 from headwater.scheduling.clock import Clock, SystemClock
 
 _Job = tuple[TryRequest, Callable[..., Any]]
+DEFAULT_THREADS = 32
 
 
 def default_thread_count() -> int:
-    return (os.cpu_count() or 1) * 4
+    """Tries the thread executor runs at once by default: 32, whatever the number of CPUs.
+
+    Most tasks wait on databases, APIs and files rather than compute, so a thread pool
+    sized by CPUs leaves them queued behind each other for no gain; 32 is Airflow's
+    default parallelism. CPU-bound pipelines want ``--executor process`` (one worker per
+    CPU).
+    """
+    return DEFAULT_THREADS
 
 
 def _set_async_exc(ident: int, exc: type[BaseException] | None) -> None:
@@ -90,7 +97,7 @@ class _Pool:
 
 
 class ThreadExecutor(Executor):
-    """Runs tries in a thread pool (default size: CPUs × 4)."""
+    """Runs tries in a thread pool (default size: 32, see ``default_thread_count``)."""
 
     name = "thread"
 

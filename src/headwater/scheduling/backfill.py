@@ -184,7 +184,11 @@ def plan_backfill(
 
 def new_backfill_id(now: datetime) -> str:
     """``backfill__20260105T120000__3fa2c1``: readable, sortable by creation, unique."""
-    return f"backfill__{now:%Y%m%dT%H%M%S}__{secrets.token_hex(3)}"
+    # the fields by hand: strftime's %Y does not pad years before 1000
+    stamp = (
+        f"{now.year:04d}{now.month:02d}{now.day:02d}T{now.hour:02d}{now.minute:02d}{now.second:02d}"
+    )
+    return f"backfill__{stamp}__{secrets.token_hex(3)}"
 
 
 def record_backfill(

@@ -17,7 +17,6 @@ from headwater.errors import (
     EventSeenError,
     NotFoundError,
     RunExistsError,
-    StoreError,
     TransitionRejected,
 )
 from headwater.private_files import create_private_file, make_private_dir
@@ -42,6 +41,7 @@ from headwater.store.records import (
     TryRecord,
 )
 from headwater.store.sql import backfills, leases, pools, queries
+from headwater.store.sql.database_errors import database_error, translate_errors, url_error
 from headwater.store.sql.migrate import ensure_schema
 from headwater.store.sql.schema import events, pipelines, runs, task_instances, task_tries
 
@@ -120,18 +120,30 @@ class SqlStore(StateStore):
         in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
         self.url = None if in_memory else url.render_as_string(hide_password=False)
         self._sane_multi_rowcount = engine.dialect.supports_sane_multi_rowcount
+        translate_errors(engine)
         if migrate:
             try:
                 ensure_schema(engine)
-            except sa.exc.OperationalError as exc:
-                raise StoreError(
-                    f"cannot open the metadata database {engine.url!r}: {exc.orig}; "
-                    "check HEADWATER_DATABASE_URL and that the server is running"
-                ) from exc
+            except sa.exc.DBAPIError as exc:  # those left to the store: integrity errors
+                raise database_error(url, exc, connecting=True) from exc
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SqlStore:
-        return cls(create_engine(settings))
+        """The store at ``settings.database_url``, migrated to the newest schema.
+
+        Raises:
+            StoreError: the URL names no usable database, or the database cannot be
+                opened; the message names it (without its password) and what to do.
+        """
+        try:
+            engine = create_engine(settings)
+        except (sa.exc.ArgumentError, ValueError, ImportError, OSError) as exc:
+            raise url_error(settings.database_url, exc) from exc
+        try:
+            return cls(engine)
+        except BaseException:
+            engine.dispose()
+            raise
 
     def close(self) -> None:
         self.engine.dispose()
