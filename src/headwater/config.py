@@ -21,6 +21,16 @@ DEFAULT_LEASE = timedelta(seconds=30)
 MAX_LEASE_SECONDS = 86_400.0
 
 
+# What a task must not see: the metadata store's URL (with its password) and the key that
+# signs results. Worker processes and shell commands start without them.
+SECRET_VARIABLES = frozenset({"HEADWATER_DATABASE_URL", "HEADWATER_SECRET_KEY"})
+
+
+def without_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without ``SECRET_VARIABLES``: the environment tasks get."""
+    return {name: value for name, value in environ.items() if name not in SECRET_VARIABLES}
+
+
 def check_secret_key(key: str, source: str) -> str:
     """``key`` if it can sign results, else a ConfigError naming ``source`` (never the key)."""
     if len(key) < MIN_SECRET_KEY_LENGTH or key != key.strip():

@@ -173,3 +173,20 @@ def test_a_test_run_gives_each_tries_log() -> None:
     assert "try 1" in first
     assert "RuntimeError: first try fails" in first
     assert run.log("quiet") == ""
+
+
+def test_a_naive_start_in_a_daylight_saving_gap_is_the_end_of_the_gap() -> None:
+    # 02:30 does not exist in New York on 2026-03-08: clocks jump from 02:00 to 03:00
+    @pipeline(schedule="@hourly", start="2026-03-08T02:30", timezone="America/New_York")
+    def gap() -> None:
+        extract()
+
+    assert gap.start == datetime(2026, 3, 8, 7, 0, tzinfo=UTC)  # 03:00 EDT
+
+
+def test_an_empty_pipeline_id_is_refused() -> None:
+    with pytest.raises(DefinitionError, match="invalid pipeline id ''"):
+
+        @pipeline(pipeline_id="")
+        def nameless() -> None:
+            extract()

@@ -231,6 +231,17 @@ def test_bad_input_exits_2_with_one_line(backfill: Callable[..., Result]) -> Non
     assert backfill("daily", *FIVE_DAYS, "--reprocess", "some").code == 2
 
 
+def test_a_range_to_the_end_of_the_calendar_is_refused_in_one_line(
+    backfill: Callable[..., Result],
+) -> None:
+    # a daily schedule to 9999-12-31: millions of intervals, and the end of the calendar
+    endless = backfill("daily", "--start", "2026-01-01", "--end", "9999-12-31", "--dry-run")
+    assert endless.code == 2
+    assert endless.stderr.count("\n") == 1
+    assert "holds more than 100,000 intervals of pipeline 'daily'" in endless.stderr
+    assert "Traceback" not in endless.stderr
+
+
 def test_the_bad_month_repaired(
     tmp_path: Path, backfill: Callable[..., Result], pipelines: Path, store: SqlStore
 ) -> None:

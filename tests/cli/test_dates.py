@@ -71,3 +71,14 @@ def test_year_one_runs_in_utc_and_is_refused_where_it_falls_before_year_one_in_u
         "before 0001-01-01T00:00 UTC, and headwater keeps times in UTC; use a date within "
         "years 1 to 9999 in UTC\n"
     )
+
+
+def test_year_one_is_shown_with_four_digits(headwater: Headwater, tmp_path: Path) -> None:
+    file = write(tmp_path)
+
+    result = headwater("run", f"{file}:daily_utc", "--date", "0001-01-01")
+
+    assert result.code == 0, result.stderr
+    assert "for 0001-01-01 00:00 UTC: SUCCESS" in result.stdout
+    listed = headwater("runs", "list", env={"COLUMNS": "200"})
+    assert "0001-01-01 00:00" in listed.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,20 @@ def test_a_task_may_name_its_context_parameter_freely(tmp_path: Path) -> None:
     run = run_pipeline_test(free_name, clock=FakeClock(), home=tmp_path)
 
     assert run.result("named") == "named:4"
+
+
+def test_ds_keeps_the_zeros_of_early_years() -> None:
+    ctx = Context(
+        run_id="r",
+        pipeline_id="p",
+        task_id="t",
+        map_index=-1,
+        try_number=1,
+        logical_date=datetime(1, 2, 3, tzinfo=UTC),
+        data_interval_start=datetime(1, 2, 3, tzinfo=UTC),
+        data_interval_end=datetime(1, 2, 4, tzinfo=UTC),
+        params={},
+        log=logging.getLogger("test"),
+        upstream_states={},
+    )
+    assert (ctx.ds, ctx.ds_nodash) == ("0001-02-03", "00010203")

@@ -43,12 +43,12 @@ class Context:
     @property
     def ds(self) -> str:
         """The logical date as ``YYYY-MM-DD``."""
-        return self.logical_date.strftime("%Y-%m-%d")
+        return self.logical_date.date().isoformat()  # strftime's %Y drops year 1's zeros
 
     @property
     def ds_nodash(self) -> str:
         """The logical date as ``YYYYMMDD``."""
-        return self.logical_date.strftime("%Y%m%d")
+        return self.ds.replace("-", "")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

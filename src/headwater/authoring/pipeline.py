@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -15,6 +15,7 @@ from headwater.errors import DefinitionError
 from headwater.graph.build import build_plan
 from headwater.graph.plan import ExecutionPlan
 from headwater.scheduling.events import AfterPipeline, EventSchedule, OnFile
+from headwater.scheduling.local_time import to_utc
 from headwater.scheduling.timetables import Timetable, timetable_for
 
 if TYPE_CHECKING:
@@ -54,10 +55,16 @@ def _parse_moment(name: str, value: object, zone: ZoneInfo, where: str) -> datet
                 f"{where}: {name} must be an ISO date such as '2026-01-01', got {value!r}"
             ) from None
     if isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day, tzinfo=zone)
+        value = datetime.combine(value, time())
     if not isinstance(value, datetime):
         raise DefinitionError(f"{where}: {name} must be a date or datetime, got {value!r}")
-    return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+    if value.tzinfo is not None:
+        return value
+    # a naive local time in a daylight-saving gap means the end of the gap, as for --date
+    moment = to_utc(value, zone)
+    if moment is None:
+        raise DefinitionError(f"{where}: {name} {value.isoformat()} is out of range in {zone}")
+    return moment
 
 
 class Pipeline:
@@ -83,7 +90,7 @@ class Pipeline:
         on_success: Callback | None = None,
     ) -> None:
         self.fn = fn
-        self.pipeline_id = pipeline_id or fn.__name__
+        self.pipeline_id = fn.__name__ if pipeline_id is None else pipeline_id
         code = fn.__code__
         where = f"pipeline {self.pipeline_id!r} ({code.co_filename}:{code.co_firstlineno})"
         check_identifier("pipeline id", self.pipeline_id, where)

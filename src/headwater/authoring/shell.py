@@ -15,6 +15,7 @@ from headwater.authoring.context import Context
 from headwater.authoring.definition import TaskHandle, active_builder
 from headwater.authoring.task import SHELL, Task
 from headwater.authoring.templating import render, render_shell
+from headwater.config import without_secrets
 from headwater.errors import DefinitionError
 
 
@@ -48,7 +49,8 @@ def run_command(ctx: Context, command: str, env: Mapping[str, str] | None, cwd: 
     ``cwd`` are rendered as they are (no shell parses them).
     """
     rendered = render_shell(command, ctx)
-    full_env = {**os.environ, **{k: render(str(v), ctx) for k, v in (env or {}).items()}}
+    given = {k: render(str(v), ctx) for k, v in (env or {}).items()}
+    full_env = {**without_secrets(os.environ), **given}  # no store credentials
     ctx.log.info("running: %s", rendered)
     last_lines: deque[str] = deque(maxlen=20)
     process = subprocess.Popen(

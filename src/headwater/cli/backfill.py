@@ -16,7 +16,7 @@ from headwater.authoring.pipeline import Pipeline
 from headwater.cli.console import console, print_json
 from headwater.cli.interrupts import exit_now_if_tries_still_run, interruptible
 from headwater.cli.options import parse_params, pipelines_option
-from headwater.cli.output import STATE_STYLES, id_column, progress_bar, text_column
+from headwater.cli.output import STATE_STYLES, id_column, progress_bar, text_column, utc_minutes
 from headwater.cli.run import executor_option, json_option
 from headwater.errors import ConfigError, PipelineLoadError
 from headwater.loader import find_pipeline, load_pipeline
@@ -102,7 +102,7 @@ def verdict(progress: BackfillProgress) -> str:
     skipped = f", {len(progress.skipped)} interval(s) skipped"
     if not progress.failed:
         return f"[green]{head} succeeded{skipped}[/]"
-    dates = ", ".join(f"{run.logical_date:%Y-%m-%d %H:%M}" for run in progress.failed)
+    dates = ", ".join(utc_minutes(run.logical_date) for run in progress.failed)
     return (
         f"[red]{head}, {len(progress.failed)} failed ({dates}){skipped}; the same "
         "backfill again redoes the failed ones[/]"
@@ -354,8 +354,8 @@ def list_command(pipeline: str | None, state: str | None, json_output: bool) -> 
             record.backfill_id,
             record.pipeline_id,
             record.state,
-            f"{record.start_date:%Y-%m-%d %H:%M}",
-            f"{record.end_date:%Y-%m-%d %H:%M}",
+            utc_minutes(record.start_date),
+            utc_minutes(record.end_date),
             record.reprocess,
         )
     console.print(table)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 
 from rich.console import JustifyMethod
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -28,6 +28,11 @@ STATE_STYLES = {
     "queued": "grey50",
     "none": "grey50",
 }
+
+
+def utc_minutes(moment: datetime) -> str:
+    """``2026-01-05 02:00``, in UTC (isoformat: strftime's %Y drops the zeros of year 1)."""
+    return moment.astimezone(UTC).isoformat(sep=" ", timespec="minutes")[:16]
 
 
 def id_column(table: Table, header: str) -> None:
@@ -119,7 +124,7 @@ def print_summary(run: RunRecord, instances: list[TaskInstanceRecord]) -> None:
 def verdict(run: RunRecord, instances: list[TaskInstanceRecord]) -> str:
     elapsed = _elapsed(run.started_at, run.ended_at)
     head = (
-        f"pipeline {run.pipeline_id} for {run.logical_date:%Y-%m-%d %H:%M} UTC: "
+        f"pipeline {run.pipeline_id} for {utc_minutes(run.logical_date)} UTC: "
         f"{run.state.upper()} in {elapsed}"
     )
     if run.state == "success":

@@ -11,7 +11,13 @@ from rich.table import Table
 
 from headwater.cli.console import console, print_json
 from headwater.cli.interrupts import exit_now_if_tries_still_run, interruptible
-from headwater.cli.output import id_column, live_progress, print_summary, text_column
+from headwater.cli.output import (
+    id_column,
+    live_progress,
+    print_summary,
+    text_column,
+    utc_minutes,
+)
 from headwater.cli.run import executor_option, json_option
 from headwater.errors import NotFoundError
 from headwater.reporting import run_json
@@ -51,7 +57,7 @@ def list_command(pipeline: str | None, limit: int, json_output: bool) -> int:
             else "-"
         )
         table.add_row(
-            run.run_id, run.pipeline_id, run.state, f"{run.logical_date:%Y-%m-%d %H:%M}", duration
+            run.run_id, run.pipeline_id, run.state, utc_minutes(run.logical_date), duration
         )
     console.print(table)
     return 0

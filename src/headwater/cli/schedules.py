@@ -12,6 +12,7 @@ import click
 from headwater.authoring.pipeline import Pipeline
 from headwater.cli.console import print_json
 from headwater.cli.options import pipelines_option
+from headwater.cli.output import utc_minutes
 from headwater.cli.run import json_option
 from headwater.errors import ConfigError
 from headwater.loader import find_pipeline
@@ -38,16 +39,12 @@ def _local(moment: datetime, zone: ZoneInfo) -> str:
     return local.isoformat(sep=" ", timespec="minutes")
 
 
-def _utc(moment: datetime) -> str:
-    # isoformat, not strftime: %Y drops the leading zeros of years before 1000
-    return moment.astimezone(UTC).isoformat(sep=" ", timespec="minutes")[:16]
-
-
 def interval_rows(intervals: list[DataInterval], zone: ZoneInfo) -> list[str]:
     """Aligned lines: each interval's start and end in ``zone`` (with offset) and in UTC."""
     header = [f"start ({zone.key})", f"end ({zone.key})", "start (UTC)", "end (UTC)"]
     cells = [
-        [_local(i.start, zone), _local(i.end, zone), _utc(i.start), _utc(i.end)] for i in intervals
+        [_local(i.start, zone), _local(i.end, zone), utc_minutes(i.start), utc_minutes(i.end)]
+        for i in intervals
     ]
     widths = [max(len(row[c]) for row in [header, *cells]) for c in range(len(header))]
     return [

@@ -41,6 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 import headwater
+from headwater.config import without_secrets
 from headwater.errors import ExecutorError
 from headwater.executors import worker as worker_module
 from headwater.executors.base import Executor, ReportOutcome, TryKey, TryOutcome, TryRequest
@@ -104,6 +105,7 @@ class _Worker:
                 [*command, str(fd), str(os.getpid()), _PACKAGE_ROOT],
                 pass_fds=(fd,),
                 stdin=subprocess.DEVNULL,
+                env=without_secrets(os.environ),  # tries get no store credentials
             )
         except BaseException:
             parent_end.close()

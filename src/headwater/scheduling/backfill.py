@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from itertools import islice, takewhile
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,7 @@ from headwater.engine.states import RunState
 from headwater.errors import ConfigError, RunExistsError, TransitionRejected
 from headwater.scheduling.clock import Clock
 from headwater.scheduling.intervals import parse_logical_date
+from headwater.scheduling.local_time import to_utc
 from headwater.scheduling.timetables import DataInterval
 from headwater.store.base import StateStore
 from headwater.store.records import BackfillRecord, Claim, RunRecord
@@ -42,6 +44,7 @@ logger = logging.getLogger("headwater.scheduler")
 BACKFILL = "backfill"  # the run type of a backfill's runs
 BACKFILL_PRIORITY = 0  # below the scheduled runs' SCHEDULED_PRIORITY
 DEFAULT_MAX_ACTIVE_RUNS = 2
+MAX_BACKFILL_INTERVALS = 100_000  # one backfill's range; a longer one is refused
 _ACTIVE = (RunState.QUEUED.value, RunState.RUNNING.value)
 
 
@@ -91,12 +94,23 @@ def range_bounds(start: str, end: str, zone: ZoneInfo) -> tuple[datetime, dateti
     first = _parse_bound("--start", start, zone)[0]
     last, date_only = _parse_bound("--end", end, zone)
     if date_only:
-        next_day = date.fromisoformat(end.strip()) + timedelta(days=1)
-        last = datetime.combine(next_day, time(), tzinfo=zone).astimezone(UTC)
-        last -= timedelta(microseconds=1)
+        last = _end_of_day(date.fromisoformat(end.strip()), zone)
     if last < first:
         raise ConfigError(f"--end {end!r} is before --start {start!r}; give the earlier date first")
     return first, last
+
+
+def _end_of_day(day: date, zone: ZoneInfo) -> datetime:
+    """The last instant of ``day`` in ``zone``, in UTC: just before the next local midnight.
+
+    The last day of the calendar ends at the last instant headwater can keep.
+    """
+    if day == date.max:
+        return datetime.max.replace(tzinfo=UTC)
+    midnight = to_utc(datetime.combine(day + timedelta(days=1), time()), zone)
+    if midnight is None:  # past the calendar in UTC
+        return datetime.max.replace(tzinfo=UTC)
+    return midnight - timedelta(microseconds=1)
 
 
 def _parse_bound(option: str, value: str, zone: ZoneInfo) -> tuple[datetime, bool]:
@@ -113,14 +127,28 @@ def backfill_intervals(pipeline: Pipeline, first: datetime, last: datetime) -> l
     ``start`` and ``end``.
 
     Raises:
-        ConfigError: the pipeline has no schedule, so it has no intervals to backfill.
+        ConfigError: the pipeline has no schedule, so it has no intervals to backfill, or
+            the range holds more than MAX_BACKFILL_INTERVALS of them.
     """
-    if pipeline.timetable is None:
+    timetable = pipeline.timetable
+    if timetable is None:
         raise ConfigError(
             f"pipeline {pipeline.pipeline_id!r} has no schedule, so it has no intervals to "
             "backfill; give it a schedule=, or run one date with 'headwater run FILE --date D'"
         )
-    return pipeline.timetable.intervals_between(first, last)
+    found = list(
+        islice(
+            takewhile(lambda i: i.start <= last, timetable.intervals_from(first)),
+            MAX_BACKFILL_INTERVALS + 1,
+        )
+    )
+    if len(found) > MAX_BACKFILL_INTERVALS:
+        raise ConfigError(
+            f"the range {first.isoformat()} to {last.isoformat()} holds more than "
+            f"{MAX_BACKFILL_INTERVALS:,} intervals of pipeline {pipeline.pipeline_id!r}'s "
+            f"schedule ({timetable.description}); backfill a shorter range at a time"
+        )
+    return found
 
 
 def action_for(existing: RunRecord | None, reprocess: Reprocess, since: datetime) -> Action:
