@@ -9,7 +9,6 @@ from headwater.authoring.pipeline import Pipeline, pipeline
 from headwater.authoring.sensors import file_sensor, pipeline_sensor, sensor
 from headwater.authoring.shell import shell_task
 from headwater.authoring.task import Task, task
-from headwater.authoring.trigger_rules import TriggerRule
 from headwater.errors import (
     BranchError,
     ConfigError,
@@ -23,7 +22,8 @@ from headwater.errors import (
     TaskTimeoutError,
     TransitionRejected,
 )
-from headwater.scheduling.events import after, on_file
+from headwater.graph.options import TriggerRule
+from headwater.schedules.events import after, on_file
 
 __version__ = "0.1.0"
 

@@ -14,7 +14,7 @@ from types import ModuleType
 
 from headwater.authoring.pipeline import Pipeline
 from headwater.errors import ConfigError, NotFoundError, PipelineLoadError
-from headwater.executors.base import PipelineRef
+from headwater.graph.plan import PipelineRef
 
 MODULE_PREFIX = "headwater_pipelines"
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.authoring.pipeline import Pipeline
+from headwater.clock import Clock, SystemClock
 from headwater.config import Settings
 from headwater.engine.ownership import new_owner_id
 from headwater.engine.results import ResultStore
@@ -21,7 +22,6 @@ from headwater.executors.factory import create_executor
 from headwater.loader import import_file, pipelines_in
 from headwater.private_files import make_private_dir
 from headwater.reporting import run_document
-from headwater.scheduling.clock import Clock, SystemClock
 from headwater.store.records import Claim, RunRecord
 from headwater.store.sql.store import SqlStore
 

@@ -8,9 +8,9 @@ import pytest
 
 from headwater import DefinitionError, pipeline, task, task_group
 from headwater.authoring.retry import MAX_ID_LENGTH
+from headwater.clock import FakeClock
 from headwater.config import Settings
 from headwater.runtime import Runtime
-from headwater.scheduling.clock import FakeClock
 
 
 @task

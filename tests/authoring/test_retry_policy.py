@@ -10,13 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from headwater.authoring.retry import (
-    MAX_RETRY_DELAY,
-    TaskOptions,
-    compute_retry_delay,
-    resolve_options,
-)
+from headwater.authoring.retry import MAX_RETRY_DELAY, compute_retry_delay, resolve_options
 from headwater.errors import DefinitionError
+from headwater.graph.options import TaskOptions
 
 
 class _HighestDraw(random.Random):

@@ -18,14 +18,9 @@ from headwater import (
     sensor,
     task,
 )
-from headwater.authoring.sensor_policy import (
-    SensorMode,
-    SensorPolicy,
-    is_met,
-    next_poke_at,
-    poke_delay,
-)
+from headwater.authoring.sensor_policy import is_met, next_poke_at, poke_delay
 from headwater.authoring.task import SENSOR
+from headwater.graph.options import SensorMode, SensorPolicy
 
 T0 = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 

@@ -16,13 +16,13 @@ import pytest
 
 from headwater import Context, pipeline, task
 from headwater.authoring.pipeline import Pipeline
+from headwater.clock import Clock, FakeClock, SystemClock
 from headwater.config import Settings
 from headwater.engine.host import EngineHost
 from headwater.engine.runs import create_run
 from headwater.errors import DefinitionError
 from headwater.executors.threads import ThreadExecutor
 from headwater.runtime import Runtime
-from headwater.scheduling.clock import Clock, FakeClock, SystemClock
 from headwater.store.records import RunRecord, TryRecord
 from tests.waiting import wait_until
 

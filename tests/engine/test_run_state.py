@@ -10,9 +10,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from headwater import Context, pipeline, task
-from headwater.engine.states import RunState
+from headwater.engine.states import RunState, run_sources
+from headwater.errors import TransitionRejected
 from headwater.runtime import Runtime
+from headwater.store.records import Batch, RunUpdate
 from headwater.testing import FakeClock, run_pipeline_test
 
 
@@ -243,3 +247,21 @@ def test_listener_sees_every_state_change(runtime: Runtime) -> None:
         ("transform", "failed"),
         ("load", "upstream_failed"),
     ]
+
+
+def test_run_updates_take_their_expected_states_from_the_transition_table() -> None:
+    assert run_sources(RunState.RUNNING) == ("queued", "success", "failed")
+    assert run_sources(RunState.RUNNING, staying=True) == ("queued", "running", "success", "failed")
+    assert run_sources(RunState.SUCCESS) == ("running",)
+    assert run_sources(RunState.QUEUED, staying=True) == ("queued", "success", "failed")
+
+
+def test_the_store_refuses_to_end_a_run_that_is_not_running(runtime: Runtime) -> None:
+    @pipeline
+    def simple() -> None:
+        load(extract())
+
+    run = runtime.create_run(simple)
+    update = RunUpdate(run_id=run.run_id, expected=run_sources(RunState.SUCCESS), state="success")
+    with pytest.raises(TransitionRejected):
+        runtime.store.apply(Batch(run_update=update))

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from headwater import Pipeline
-from headwater.executors.base import PipelineRef, TryRequest
+from headwater.executors.base import TryRequest
+from headwater.graph.plan import PipelineRef
 
 
 def try_request(

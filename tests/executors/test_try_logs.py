@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from headwater.clock import SystemClock
 from headwater.errors import TryLogError
 from headwater.executors.base import Executor, TryOutcome, TryRequest
 from headwater.executors.invoke import capture_print_output, execute_try, release_print_output
 from headwater.executors.processes import ProcessExecutor
 from headwater.executors.threads import ThreadExecutor
 from headwater.executors.try_log import TryLog
-from headwater.scheduling.clock import SystemClock
 from tests.executors.requests import try_request
 from tests.resources.executors.log_trouble import log_trouble
 

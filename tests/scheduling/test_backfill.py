@@ -12,6 +12,7 @@ import pytest
 
 from headwater import Context, pipeline, task
 from headwater.authoring.pipeline import Pipeline
+from headwater.clock import FakeClock
 from headwater.config import Settings
 from headwater.engine.host import EngineHost
 from headwater.errors import ConfigError
@@ -32,7 +33,6 @@ from headwater.scheduling.backfill import (
     record_backfill,
 )
 from headwater.scheduling.backfill_runner import BackfillRunner
-from headwater.scheduling.clock import FakeClock
 from headwater.scheduling.scheduler import SCHEDULED_PRIORITY, Scheduler
 from headwater.store.records import BackfillRecord, RunRecord
 

@@ -11,9 +11,9 @@ import pytest
 
 from headwater import Context, after, on_file, pipeline, task
 from headwater.authoring.pipeline import Pipeline
+from headwater.clock import FakeClock
 from headwater.config import Settings
 from headwater.runtime import Runtime
-from headwater.scheduling.clock import FakeClock
 from headwater.scheduling.scheduler import Scheduler
 
 

@@ -10,14 +10,14 @@ import pytest
 
 from headwater import pipeline, task
 from headwater.authoring.pipeline import Pipeline
+from headwater.clock import FakeClock
 from headwater.config import Settings
 from headwater.engine.host import EngineHost
 from headwater.engine.runs import create_run
 from headwater.executors.threads import ThreadExecutor
 from headwater.runtime import Runtime
-from headwater.scheduling.clock import FakeClock
+from headwater.schedules.timetables import DataInterval, Timetable
 from headwater.scheduling.scheduler import Scheduler, max_active_runs
-from headwater.scheduling.timetables import DataInterval, Timetable
 from headwater.store.records import BackfillRecord, RunRecord
 from headwater.store.sql.store import SqlStore
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from headwater.clock import FakeClock
 from headwater.config import Settings
 from headwater.config_file import PoolConfig
 from headwater.runtime import Runtime
-from headwater.scheduling.clock import FakeClock
 from headwater.scheduling.registry import PipelineRegistry
 from headwater.scheduling.service import SchedulerService, ServiceOptions
 

@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 from tests.resources.store_pipeline import store_pipeline
 
+from headwater.clock import FakeClock
 from headwater.config import Settings
 from headwater.errors import NotFoundError, RunExistsError, TransitionRejected
 from headwater.runtime import Runtime
-from headwater.scheduling.clock import FakeClock
 from headwater.store.records import (
     AddInstances,
     Batch,

@@ -6,14 +6,20 @@ the active ``PipelineBuilder`` and returns a ``TaskHandle`` standing for its res
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
-from headwater.authoring.retry import check_id_length, check_identifier, shortened
+from headwater.authoring.retry import (
+    check_id_length,
+    check_identifier,
+    resolve_options,
+    shortened,
+)
 from headwater.errors import DefinitionError
+from headwater.graph.build import NodeSpec, Placeholder
 
 if TYPE_CHECKING:
     from headwater.authoring.task import Task
@@ -254,3 +260,50 @@ def task_group(group_id: str) -> Iterator[TaskGroup]:
     check_identifier("task group id", group_id, f"pipeline {builder.pipeline_id!r}")
     with builder.group(group_id) as group:
         yield group
+
+
+def node_specs(
+    pipeline_id: str, calls: Mapping[str, TaskCall], default_task_args: Mapping[str, Any]
+) -> dict[str, NodeSpec]:
+    """The recorded calls as the graph takes them: options resolved, handles placeheld.
+
+    Raises:
+        DefinitionError: a bad option, naming the pipeline and the task.
+    """
+    specs = {}
+    for task_id, call in calls.items():
+        task = call.task
+        defaults = default_task_args
+        if task.sensor is not None:
+            # a sensor's wait is bounded by its own timeout, not by the tries' default one
+            defaults = {k: v for k, v in default_task_args.items() if k != "timeout"}
+        specs[task_id] = NodeSpec(
+            task_id=task_id,
+            base_id=task.task_id,
+            kind=task.kind.name,
+            fn=task.fn,
+            args=_placeheld(call.args),
+            kwargs=_placeheld(call.kwargs),
+            context_parameters=task.context_parameters,
+            options=resolve_options(
+                call.options, defaults, f"pipeline {pipeline_id!r}, task {task_id!r}"
+            ),
+            upstream=tuple(call.upstream),
+            map_over=call.map_over,
+            description=task.description,
+            line=call.line,
+            sensor=task.sensor,
+            engine_side=task.engine_side,
+        )
+    return specs
+
+
+def _placeheld(value: Any) -> Any:
+    """``value`` with each TaskHandle in it (in lists, tuples, dicts) as a Placeholder."""
+    if isinstance(value, TaskHandle):
+        return Placeholder(value.task_id)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_placeheld(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _placeheld(item) for key, item in value.items()}
+    return value

@@ -9,14 +9,14 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from headwater.authoring.definition import PipelineBuilder
+from headwater.authoring.definition import PipelineBuilder, node_specs
 from headwater.authoring.retry import TASK_OPTION_NAMES, check_identifier, resolve_options
 from headwater.errors import DefinitionError
 from headwater.graph.build import build_plan
 from headwater.graph.plan import ExecutionPlan
-from headwater.scheduling.events import AfterPipeline, EventSchedule, OnFile
-from headwater.scheduling.local_time import to_utc
-from headwater.scheduling.timetables import Timetable, timetable_for
+from headwater.schedules.events import AfterPipeline, EventSchedule, OnFile
+from headwater.schedules.local_time import to_utc
+from headwater.schedules.timetables import Timetable, timetable_for
 
 if TYPE_CHECKING:
     from headwater.testing.runs import TestRun
@@ -159,7 +159,8 @@ class Pipeline:
         builder = PipelineBuilder(self.pipeline_id)
         with builder.activate():
             self.fn()
-        return build_plan(self.pipeline_id, builder.calls, self.default_task_args)
+        specs = node_specs(self.pipeline_id, builder.calls, self.default_task_args)
+        return build_plan(self.pipeline_id, specs)
 
     def __repr__(self) -> str:
         return f"<Pipeline {self.pipeline_id!r} ({len(self.plan.nodes)} tasks)>"

@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 import random
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from headwater.authoring.trigger_rules import TriggerRule
 from headwater.errors import DefinitionError
+from headwater.graph.options import TaskOptions, TriggerRule
 
 TASK_OPTION_NAMES = frozenset(
     {
@@ -42,27 +41,6 @@ MAX_ID_LENGTH = 200
 MAX_RETRY_DELAY = timedelta(days=365)
 # The most retries, or pool slots for one try: counts stored in 32-bit integer columns.
 MAX_COUNT = 1_000_000
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TaskOptions:
-    """The resolved options of one task: explicit values over pipeline defaults."""
-
-    retries: int = 0
-    retry_delay: timedelta = timedelta(seconds=30)
-    retry_backoff: float = 1.0
-    max_retry_delay: timedelta | None = None
-    retry_jitter: float = 0.0
-    timeout: timedelta | None = None
-    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
-    tags: tuple[str, ...] = field(default=())
-    pool: str | None = None
-    pool_slots: int = 1
-    priority_weight: int = 1
-    on_failure: Callable[..., Any] | None = None
-    on_retry: Callable[..., Any] | None = None
-    on_success: Callable[..., Any] | None = None
-    allow_failure: bool = False  # its failure is recorded but does not fail the run
 
 
 def check_identifier(kind: str, value: object, where: str) -> str:

@@ -3,49 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from headwater.authoring.retry import check_timedelta
 from headwater.errors import DefinitionError
+from headwater.graph.options import (
+    DEFAULT_POKE_INTERVAL,
+    SensorMode,
+    SensorPolicy,
+)
 
 SENSOR_OPTION_NAMES = frozenset(
     {"poke_interval", "timeout", "mode", "soft_fail", "exponential_backoff", "max_poke_interval"}
 )
-
-
-DEFAULT_POKE_INTERVAL = timedelta(seconds=60)
-DEFAULT_SENSOR_TIMEOUT = timedelta(hours=1)
-
-
-class SensorMode(StrEnum):
-    """How a sensor waits between pokes."""
-
-    POKE = "poke"  # in one try, holding its worker (and pool) slot
-    RESCHEDULE = "reschedule"  # one short execution per poke, the slots given back between
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SensorPolicy:
-    """How a sensor pokes and how long it waits for its condition.
-
-    Attributes:
-        poke_interval: the wait after a poke that found the condition unmet.
-        timeout: how long after its first poke the sensor gives up.
-        mode: ``poke`` or ``reschedule``.
-        soft_fail: on timeout, the sensor is ``skipped`` instead of ``failed``.
-        exponential_backoff: the n-th wait is ``poke_interval × 2^(n-1)``.
-        max_poke_interval: a cap on each wait (None: only the timeout caps it).
-    """
-
-    poke_interval: timedelta = DEFAULT_POKE_INTERVAL
-    timeout: timedelta = DEFAULT_SENSOR_TIMEOUT
-    mode: SensorMode = SensorMode.POKE
-    soft_fail: bool = False
-    exponential_backoff: bool = False
-    max_poke_interval: timedelta | None = None
 
 
 def resolve_sensor_policy(options: Mapping[str, Any], where: str) -> SensorPolicy:

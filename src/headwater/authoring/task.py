@@ -19,12 +19,9 @@ from headwater.authoring.retry import (
     resolve_options,
     shortened,
 )
-from headwater.authoring.sensor_policy import (
-    SENSOR_OPTION_NAMES,
-    SensorPolicy,
-    resolve_sensor_policy,
-)
+from headwater.authoring.sensor_policy import SENSOR_OPTION_NAMES, resolve_sensor_policy
 from headwater.errors import DefinitionError
+from headwater.graph.options import SensorPolicy
 
 P = ParamSpec("P")
 R = TypeVar("R")

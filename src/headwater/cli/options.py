@@ -12,7 +12,7 @@ import click
 from headwater.authoring.params import convert_params
 from headwater.authoring.pipeline import Pipeline
 from headwater.errors import ConfigError
-from headwater.scheduling.intervals import parse_logical_date
+from headwater.schedules.intervals import parse_logical_date
 
 pipelines_option = click.option(
     "--pipelines",

@@ -14,11 +14,11 @@ from headwater.cli.console import print_json
 from headwater.cli.options import pipelines_option
 from headwater.cli.output import utc_minutes
 from headwater.cli.run import json_option
+from headwater.clock import SystemClock
 from headwater.errors import ConfigError
 from headwater.loader import find_pipeline
-from headwater.scheduling.clock import SystemClock
-from headwater.scheduling.intervals import parse_logical_date
-from headwater.scheduling.timetables import DataInterval
+from headwater.schedules.intervals import parse_logical_date
+from headwater.schedules.timetables import DataInterval
 
 
 def interval_json(interval: DataInterval) -> dict[str, str]:

@@ -22,17 +22,60 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Collection
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
-from headwater.engine.driver import Flight, RunDriver
+from headwater.clock import Clock
 from headwater.engine.run_state import InstanceKey
 from headwater.executors.base import TryKey, TryRequest
-from headwater.scheduling.clock import Clock
 from headwater.store.base import StateStore
 from headwater.store.records import ReleaseSlots, SlotRequest
 
-ReadyEntry = tuple[int, int, RunDriver, InstanceKey]  # (-priority weight, age, driver, key)
-Start = tuple[RunDriver, tuple[TryRequest, Callable[..., Any], Flight]]
+StartedTry = tuple[TryRequest, Callable[..., Any], Any]  # the request, the function, its flight
+
+
+class Candidate(Protocol):
+    """What Admission asks of a run's driver (``Candidate`` implements it).
+
+    Admission only decides: starting a try, refusing it or making it wait is the
+    driver's business, through the three methods below, and changes nothing else.
+    """
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def pipeline_id(self) -> str: ...
+
+    @property
+    def max_active_tasks(self) -> int | None:
+        """The pipeline's limit of tries in flight in this host, over its runs."""
+        ...
+
+    @property
+    def in_flight(self) -> int:
+        """Tries of this run in flight now."""
+        ...
+
+    def pool_of(self, key: InstanceKey) -> tuple[str, str, int] | None:
+        """``(task id, pool, slots)`` when the instance's task uses a pool, else None."""
+        ...
+
+    def start(self, key: InstanceKey) -> StartedTry | None:
+        """Start the instance's next try (None: it failed before starting)."""
+        ...
+
+    def refuse(self, key: InstanceKey, error: str) -> None:
+        """The instance can never start (its pool is missing or too small): it fails."""
+        ...
+
+    def wait_for_slots(self, key: InstanceKey) -> None:
+        """The instance waits for pool slots: it shows ``queued``."""
+        ...
+
+
+D = TypeVar("D", bound=Candidate)  # the drivers of a host
+# (-priority weight, age, driver, key): the host's ready queue, a heap
+ReadyEntry = tuple[int, int, D, InstanceKey]
 
 POOL_POLL = 0.5  # seconds between asking again for slots that other processes may free
 
@@ -55,7 +98,7 @@ def pool_too_small_message(request: SlotRequest, size: int) -> str:
     )
 
 
-class Admission:
+class Admission(Generic[D]):
     """The waiting rooms of one host: per pipeline over its limit, per full pool."""
 
     def __init__(self, store: StateStore, clock: Clock, owner: str, lease: timedelta) -> None:
@@ -63,8 +106,8 @@ class Admission:
         self.clock = clock
         self.owner = owner
         self.lease = lease
-        self.over_limit: dict[str, list[ReadyEntry]] = {}  # pipeline id -> heap
-        self.pool_waiting: dict[str, list[ReadyEntry]] = {}  # pool -> heap
+        self.over_limit: dict[str, list[ReadyEntry[D]]] = {}  # pipeline id -> heap
+        self.pool_waiting: dict[str, list[ReadyEntry[D]]] = {}  # pool -> heap
         self.next_poll = 0.0  # monotonic time to ask again for every waiting pool
         self.freed: set[str] = set()  # pools this host gave slots back to since then
         self.holding: dict[TryKey, tuple[str, ReleaseSlots]] = {}  # tries holding slots
@@ -74,18 +117,18 @@ class Admission:
 
     def take(
         self,
-        ready: list[ReadyEntry],
+        ready: list[ReadyEntry[D]],
         capacity: int,
-        drivers: Collection[RunDriver],
+        drivers: Collection[D],
         commit: Callable[[], None],
-    ) -> list[Start]:
+    ) -> list[tuple[D, StartedTry]]:
         """Start up to ``capacity`` instances from ``ready``, best first.
 
         Their store changes go to their drivers' ``pending``. ``commit`` is called before
         slots are asked for, so that slots given back by tries that just ended, and
         those tries' ends, are recorded first.
         """
-        starts: list[Start] = []
+        starts: list[tuple[D, StartedTry]] = []
         if capacity <= 0:
             return starts
         if self.over_limit or self.pool_waiting:
@@ -93,32 +136,33 @@ class Admission:
         room: dict[str, int] = {}  # pipelines with max_active_tasks: tries left to start
         full: dict[str, int] = {}  # pool -> fewest slots it refused in this step
         while ready and len(starts) < capacity:
-            requests: list[tuple[ReadyEntry, SlotRequest]] = []
+            requests: list[tuple[ReadyEntry[D], SlotRequest]] = []
             while ready and len(starts) + len(requests) < capacity:
                 entry = heapq.heappop(ready)
                 driver, key = entry[2], entry[3]
                 if driver.max_active_tasks is not None and not self._has_room(
                     driver, room, drivers
                 ):
-                    pipeline_id = driver.run.pipeline_id
+                    pipeline_id = driver.pipeline_id
                     heapq.heappush(self.over_limit.setdefault(pipeline_id, []), entry)
                     continue
-                node = driver.plan.nodes[key[0]]
-                pool = node.options.pool
-                if pool is None:
+                uses = driver.pool_of(key)
+                if uses is None:
                     started = driver.start(key)
                     if started is not None:
                         starts.append((driver, started))
-                elif pool in full and node.options.pool_slots >= full[pool]:
+                    continue
+                task_id, pool, slots = uses
+                if pool in full and slots >= full[pool]:
                     # as many slots or more were just refused: no need to ask
                     self._give_room_back(driver, room)
                     self._wait_for_pool(entry, pool)
                 else:
                     request = SlotRequest(
                         pool=pool,
-                        slots=node.options.pool_slots,
+                        slots=slots,
                         run_id=driver.run_id,
-                        task_id=node.task_id,
+                        task_id=task_id,
                         map_index=key[1],
                     )
                     requests.append((entry, request))
@@ -128,9 +172,9 @@ class Admission:
         return starts
 
     @staticmethod
-    def _has_room(driver: RunDriver, room: dict[str, int], drivers: Collection[RunDriver]) -> bool:
+    def _has_room(driver: D, room: dict[str, int], drivers: Collection[D]) -> bool:
         """Take one of the pipeline's places for this step, if one is left."""
-        pipeline_id = driver.run.pipeline_id
+        pipeline_id = driver.pipeline_id
         left = room.get(pipeline_id)
         if left is None:
             left = (driver.max_active_tasks or 0) - _in_flight(pipeline_id, drivers)
@@ -141,14 +185,14 @@ class Admission:
         return True
 
     @staticmethod
-    def _give_room_back(driver: RunDriver, room: dict[str, int]) -> None:
+    def _give_room_back(driver: D, room: dict[str, int]) -> None:
         if driver.max_active_tasks is not None:
-            room[driver.run.pipeline_id] += 1
+            room[driver.pipeline_id] += 1
 
     def _acquire(
         self,
-        requests: list[tuple[ReadyEntry, SlotRequest]],
-        starts: list[Start],
+        requests: list[tuple[ReadyEntry[D], SlotRequest]],
+        starts: list[tuple[D, StartedTry]],
         full: dict[str, int],
         room: dict[str, int],
     ) -> None:
@@ -176,21 +220,21 @@ class Admission:
             self._give_room_back(driver, room)
             size = grants.sizes.get(request.pool)
             if size is None:
-                driver.refuse(key, unknown_pool_message(request, driver.run.pipeline_id))
+                driver.refuse(key, unknown_pool_message(request, driver.pipeline_id))
             elif 0 < size < request.slots:
                 driver.refuse(key, pool_too_small_message(request, size))
             else:  # the pool is full (or has 0 slots: paused)
                 full[request.pool] = min(full.get(request.pool, request.slots), request.slots)
                 self._wait_for_pool(entry, request.pool)
 
-    def _wait_for_pool(self, entry: ReadyEntry, pool: str) -> None:
+    def _wait_for_pool(self, entry: ReadyEntry[D], pool: str) -> None:
         if not self.pool_waiting:
             self.next_poll = self.clock.monotonic() + POOL_POLL
         entry[2].wait_for_slots(entry[3])
         heapq.heappush(self.pool_waiting.setdefault(pool, []), entry)
 
     def _readmit(
-        self, ready: list[ReadyEntry], capacity: int, drivers: Collection[RunDriver]
+        self, ready: list[ReadyEntry[D]], capacity: int, drivers: Collection[D]
     ) -> None:
         """Put back in ``ready`` the best waiting instances that might start now.
 
@@ -228,7 +272,7 @@ class Admission:
             self.releases.append(held[1])
             self.freed.add(held[0])
 
-    def forget(self, driver: RunDriver) -> None:
+    def forget(self, driver: D) -> None:
         """Drop a run's waiting instances (another process drives the run now)."""
         for rooms in (self.over_limit, self.pool_waiting):
             for name in list(rooms):
@@ -246,10 +290,10 @@ class Admission:
         return self.next_poll if self.pool_waiting else None
 
 
-def _in_flight(pipeline_id: str, drivers: Collection[RunDriver]) -> int:
-    return sum(driver.in_flight for driver in drivers if driver.run.pipeline_id == pipeline_id)
+def _in_flight(pipeline_id: str, drivers: Collection[D]) -> int:
+    return sum(driver.in_flight for driver in drivers if driver.pipeline_id == pipeline_id)
 
 
-def _move(source: list[ReadyEntry], target: list[ReadyEntry], count: int) -> None:
+def _move(source: list[ReadyEntry[D]], target: list[ReadyEntry[D]], count: int) -> None:
     for _ in range(min(count, len(source))):
         heapq.heappush(target, heapq.heappop(source))

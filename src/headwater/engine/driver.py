@@ -20,17 +20,18 @@ from typing import Any
 
 from headwater.authoring.context import Context, RunContext
 from headwater.authoring.retry import compute_retry_delay
-from headwater.authoring.sensor_policy import SensorMode, next_poke_at, timeout_message
+from headwater.authoring.sensor_policy import next_poke_at, timeout_message
+from headwater.clock import Clock
 from headwater.engine.callbacks import call_safely
 from headwater.engine.results import ResultStore
 from headwater.engine.run_state import Instance, InstanceKey, RunView, label
-from headwater.engine.states import RunState, TaskState, can_transition
+from headwater.engine.states import RunState, TaskState, can_transition, run_sources
 from headwater.engine.trigger_rules import Decision
 from headwater.errors import BranchError, HeadwaterError, TransitionRejected
-from headwater.executors.base import PipelineRef, TryOutcome, TryRequest
+from headwater.executors.base import TryOutcome, TryRequest
 from headwater.executors.try_log import TryLog, append_to_log, try_logger
-from headwater.graph.plan import PlanNode, Ref
-from headwater.scheduling.clock import Clock
+from headwater.graph.options import SensorMode
+from headwater.graph.plan import PipelineRef, PlanNode, Ref
 from headwater.store.records import (
     AddInstances,
     Batch,
@@ -78,7 +79,17 @@ class DriverContext:
 
 
 class RunDriver:
-    """One run while it is driven: its view, its pending changes and its retries."""
+    """One run while it is driven: its view, its pending changes and its retries.
+
+    The host's contract with a driver, in the order of a step: ``load`` once; then
+    ``release_due_retries`` and ``next_retry_at`` for time, ``start`` (through Admission,
+    with ``refuse`` and ``wait_for_slots``) for the instances it queued with the host,
+    ``take_pending`` and ``take_callbacks`` to commit what it decided and call what
+    follows, ``started`` once a try is handed to the executor, ``handle`` or
+    ``timed_out`` as tries end, ``block``/``unblock`` while a try given up on still runs;
+    and once ``done``, ``finish``. The driver never writes to the store nor talks to the
+    executor: every change it decides waits in ``pending`` for the host to commit.
+    """
 
     def __init__(
         self, pipeline: Any, run: RunRecord, shared: DriverContext, ready: ReadySink
@@ -110,6 +121,17 @@ class RunDriver:
     @property
     def run_id(self) -> str:
         return self.run.run_id
+
+    @property
+    def pipeline_id(self) -> str:
+        return self.run.pipeline_id
+
+    def pool_of(self, key: InstanceKey) -> tuple[str, str, int] | None:
+        """``(task id, pool, slots)`` when the instance's task uses a pool (see Admission)."""
+        node = self.plan.nodes[key[0]]
+        if node.options.pool is None:
+            return None
+        return node.task_id, node.options.pool, node.options.pool_slots
 
     @property
     def done(self) -> bool:
@@ -209,7 +231,7 @@ class RunDriver:
                 self._evaluate(node.index)
         self.pending.run_update = RunUpdate(
             run_id=self.run.run_id,
-            expected=tuple(state.value for state in RunState),
+            expected=run_sources(RunState.RUNNING, staying=True),
             state=RunState.RUNNING.value,
             started_at=self.run.started_at or now,
             clear_ended_at=True,
@@ -937,7 +959,7 @@ class RunDriver:
         state = RunState.FAILED if failed else RunState.SUCCESS
         self.pending.run_update = RunUpdate(
             run_id=self.run.run_id,
-            expected=(RunState.RUNNING.value,),
+            expected=run_sources(state),
             state=state.value,
             ended_at=self.clock.now(),
         )

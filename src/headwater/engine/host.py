@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from headwater.clock import Clock
 from headwater.engine.admission import Admission, ReadyEntry
 from headwater.engine.driver import DriverContext, Flight, Listener, RunDriver, chosen_ids
 from headwater.engine.lease_keeper import LeaseKeeper
@@ -44,7 +45,6 @@ from headwater.errors import HeadwaterError, LeaseLost
 from headwater.executors.base import Executor, TryKey, TryOutcome, TryRequest
 from headwater.executors.threads import ThreadExecutor
 from headwater.executors.try_log import append_to_log
-from headwater.scheduling.clock import Clock
 from headwater.store.base import StateStore
 from headwater.store.records import Batch, RunRecord
 
@@ -122,8 +122,8 @@ class EngineHost:
         )
         self.drivers: dict[str, RunDriver] = {}
         self.outcomes: queue.SimpleQueue[TryOutcome | _Wake] = queue.SimpleQueue()
-        self.ready: list[ReadyEntry] = []
-        self.admission = Admission(store, clock, self.owner, lease)
+        self.ready: list[ReadyEntry[RunDriver]] = []
+        self.admission: Admission[RunDriver] = Admission(store, clock, self.owner, lease)
         self.sequence = itertools.count()
         self.in_flight: dict[TryKey, tuple[RunDriver, Flight]] = {}
         self.zombies: dict[TryKey, Zombie] = {}

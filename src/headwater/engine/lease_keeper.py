@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
-from headwater.scheduling.clock import Clock
+from headwater.clock import Clock
 from headwater.store.base import StateStore
 
 logger = logging.getLogger("headwater.engine")

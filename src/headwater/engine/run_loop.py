@@ -6,13 +6,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from headwater.clock import Clock, SystemClock
 from headwater.engine.driver import Listener
 from headwater.engine.host import EngineHost, EngineInterrupted
 from headwater.engine.ownership import DEFAULT_LEASE, new_owner_id, owner_is_dead
 from headwater.engine.results import ResultStore
 from headwater.errors import ConfigError, StoreError
 from headwater.executors.base import Executor
-from headwater.scheduling.clock import Clock, SystemClock
 from headwater.store.base import StateStore
 from headwater.store.records import RunRecord
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from headwater.authoring.trigger_rules import TriggerRule
 from headwater.engine.results import ResultStore
 from headwater.engine.states import FINAL_TASK_STATES, TaskState
 from headwater.engine.trigger_rules import Decision, UpstreamCounts, evaluate
+from headwater.graph.options import TriggerRule
 from headwater.graph.plan import ExecutionPlan, PlanNode
 from headwater.store.records import TaskInstanceRecord
 

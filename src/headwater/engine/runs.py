@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from headwater.engine.states import RunState, TaskState
+from headwater.clock import Clock
+from headwater.engine.states import RunState, TaskState, run_sources
 from headwater.errors import ConfigError, NotFoundError
 from headwater.graph.plan import ExecutionPlan, PlanNode
-from headwater.scheduling.clock import Clock
-from headwater.scheduling.intervals import DataInterval, manual_interval
+from headwater.schedules.intervals import DataInterval, manual_interval
 from headwater.store.base import StateStore
 from headwater.store.records import (
     Batch,
@@ -222,7 +222,7 @@ def _apply_reset(
             changes=changes,
             run_update=RunUpdate(
                 run_id=run.run_id,
-                expected=(RunState.SUCCESS.value, RunState.FAILED.value, RunState.QUEUED.value),
+                expected=run_sources(RunState.QUEUED, staying=True),
                 state=RunState.QUEUED.value,
                 clear_ended_at=True,
                 clear_started_at=True,  # its times describe the attempt to come

@@ -77,12 +77,29 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     TaskState.UPSTREAM_FAILED: frozenset({TaskState.NONE}),
 }
 
+# A run's changes: it starts (queued -> running), ends, is reset to run again (retry,
+# clear, --rerun: a finished run -> queued), and a finished run whose pipeline gained tasks
+# since is driven again at once (-> running). Every RunUpdate's expected states come from
+# here (see ``run_sources``), so the store refuses any other change.
 RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     RunState.QUEUED: frozenset({RunState.RUNNING}),
-    RunState.RUNNING: frozenset({RunState.SUCCESS, RunState.FAILED, RunState.QUEUED}),
+    RunState.RUNNING: frozenset({RunState.SUCCESS, RunState.FAILED}),
     RunState.SUCCESS: frozenset({RunState.QUEUED, RunState.RUNNING}),
     RunState.FAILED: frozenset({RunState.QUEUED, RunState.RUNNING}),
 }
+
+
+def run_sources(target: RunState, *, staying: bool = False) -> tuple[str, ...]:
+    """The stored states from which a run may move to ``target``, for a guarded update.
+
+    With ``staying``, a run already in ``target`` may be updated too (resuming a running
+    run, resetting a queued one).
+    """
+    return tuple(
+        state.value
+        for state in RunState
+        if target in RUN_TRANSITIONS[state] or (staying and state is target)
+    )
 
 
 def can_transition(current: TaskState, new: TaskState) -> bool:

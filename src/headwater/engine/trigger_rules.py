@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from headwater.authoring.trigger_rules import TriggerRule
 from headwater.engine.states import TaskState
+from headwater.graph.options import TriggerRule
 
 
 class Decision(Enum):

@@ -8,18 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from headwater.authoring.sensor_policy import SensorPolicy
+from headwater.graph.options import SensorPolicy
+from headwater.graph.plan import PipelineRef
 
 TryKey = tuple[str, int, int, int]  # (run id, node index, map index, try number)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PipelineRef:
-    """Where a worker process finds the pipeline: its module, else its file."""
-
-    pipeline_id: str
-    module_name: str
-    source_file: str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

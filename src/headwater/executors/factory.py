@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from headwater.clock import Clock
 from headwater.errors import ConfigError
 from headwater.executors.base import Executor
 from headwater.executors.processes import ProcessExecutor
 from headwater.executors.threads import ThreadExecutor
-from headwater.scheduling.clock import Clock
 
 EXECUTORS = ("thread", "process")
 

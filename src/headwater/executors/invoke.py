@@ -21,12 +21,12 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from headwater.authoring.context import Context
+from headwater.clock import Clock
 from headwater.errors import SensorTimeoutError, TryLogError
 from headwater.executors import poking
 from headwater.executors.base import TryOutcome, TryRequest
 from headwater.executors.try_log import TryLog as TryLog  # the engine imports both from here
 from headwater.executors.try_log import try_logger as try_logger
-from headwater.scheduling.clock import Clock
 
 _current = threading.local()
 

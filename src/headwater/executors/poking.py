@@ -11,15 +11,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from headwater.authoring.sensor_policy import (
-    SensorMode,
-    SensorPolicy,
-    is_met,
-    next_poke_at,
-    timeout_message,
-)
+from headwater.authoring.sensor_policy import is_met, next_poke_at, timeout_message
+from headwater.clock import Clock
 from headwater.errors import SensorTimeoutError
-from headwater.scheduling.clock import Clock
+from headwater.graph.options import SensorMode, SensorPolicy
 
 
 def run_sensor(

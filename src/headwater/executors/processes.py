@@ -41,6 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 import headwater
+from headwater.clock import Clock, SystemClock
 from headwater.config import without_secrets
 from headwater.errors import ExecutorError
 from headwater.executors import worker as worker_module
@@ -48,7 +49,6 @@ from headwater.executors.base import Executor, ReportOutcome, TryKey, TryOutcome
 from headwater.executors.channel import Channel, dumps
 from headwater.executors.try_log import append_to_log
 from headwater.executors.worker import BOOTSTRAP, Retiring, WorkerSetup
-from headwater.scheduling.clock import Clock, SystemClock
 
 # The folder holding the headwater package, for workers whose default sys.path lacks it.
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(headwater.__file__)))

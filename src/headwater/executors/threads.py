@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from headwater.clock import Clock, SystemClock
 from headwater.errors import TaskTimeoutError
 from headwater.executors.base import Executor, ReportOutcome, TryKey, TryOutcome, TryRequest
 from headwater.executors.invoke import (
@@ -30,7 +31,6 @@ from headwater.executors.invoke import (
     failed_outcome,
     release_print_output,
 )
-from headwater.scheduling.clock import Clock, SystemClock
 
 _Job = tuple[TryRequest, Callable[..., Any]]
 DEFAULT_THREADS = 32

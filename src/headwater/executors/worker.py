@@ -29,7 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from headwater.executors.base import PipelineRef, TryOutcome, TryRequest
+from headwater.clock import SystemClock
+from headwater.executors.base import TryOutcome, TryRequest
 from headwater.executors.channel import Channel, dumps
 from headwater.executors.invoke import (
     capture_print_output,
@@ -38,7 +39,8 @@ from headwater.executors.invoke import (
     failed_outcome,
 )
 from headwater.executors.worker_state import WorkerState
-from headwater.scheduling.clock import SystemClock
+from headwater.graph.plan import PipelineRef
+from headwater.loader import resolve_pipeline
 
 BOOTSTRAP = (
     "import sys; sys.path.append(sys.argv[3]); from headwater.executors.worker import main; main()"
@@ -161,8 +163,6 @@ def _find_function(
 
 
 def _find_pipeline(cache: dict[tuple[str, str], Any], ref: PipelineRef) -> Any:
-    from headwater.loader import resolve_pipeline
-
     key = (ref.module_name, ref.pipeline_id)
     if key not in cache:
         if ref.module_name == "__main__":

@@ -1,14 +1,46 @@
-"""Build an ExecutionPlan from the task calls recorded while a pipeline was defined."""
+"""Build an ExecutionPlan from the tasks a pipeline declared (``NodeSpec``).
+
+Authoring records the calls of a pipeline function and validates their options; this
+module checks the graph they form (a cycle is reported with its path), orders it, and
+freezes it into the plan the engine runs. It knows nothing of how tasks are declared.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from headwater.authoring.definition import TaskCall, TaskHandle
-from headwater.authoring.retry import resolve_options
 from headwater.errors import DefinitionError
+from headwater.graph.options import SensorPolicy, TaskOptions
 from headwater.graph.plan import ExecutionPlan, PlanNode, Ref
+
+
+@dataclass(frozen=True, slots=True)
+class Placeholder:
+    """In a task's arguments, stands for the result of the task ``task_id``."""
+
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeSpec:
+    """One task as declared: its function, arguments (with Placeholders), options, edges."""
+
+    task_id: str
+    base_id: str  # the task's own id before group prefix and suffix
+    kind: str  # "python", "branch", "shell" or "sensor"
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    context_parameters: tuple[str, ...]
+    options: TaskOptions
+    upstream: tuple[str, ...]
+    map_over: str | None = None
+    description: str = ""
+    line: int | None = None
+    sensor: SensorPolicy | None = None
+    engine_side: bool = False
 
 
 def find_cycle(upstream: Mapping[str, list[str]]) -> list[str] | None:
@@ -56,7 +88,7 @@ def topological_order(upstream: Mapping[str, list[str]]) -> list[str]:
 
 
 def _replace_handles(value: Any, index_by_id: Mapping[str, int]) -> tuple[Any, bool]:
-    if isinstance(value, TaskHandle):
+    if isinstance(value, Placeholder):
         return Ref(index_by_id[value.task_id]), True
     if isinstance(value, (list, tuple)):
         items = [_replace_handles(item, index_by_id) for item in value]
@@ -71,33 +103,31 @@ def _replace_handles(value: Any, index_by_id: Mapping[str, int]) -> tuple[Any, b
     return value, False
 
 
-def _map_sources(calls: Mapping[str, TaskCall], index_by_id: Mapping[str, int]) -> dict[int, int]:
+def _map_sources(specs: Mapping[str, NodeSpec], index_by_id: Mapping[str, int]) -> dict[int, int]:
     """Mapped tasks whose list is the result of another mapped task: index -> its index."""
     sources = {}
-    for task_id, call in calls.items():
-        if call.map_over is None:
+    for task_id, spec in specs.items():
+        if spec.map_over is None:
             continue
-        items = call.kwargs.get(call.map_over)
-        if isinstance(items, TaskHandle) and calls[items.task_id].map_over is not None:
+        items = spec.kwargs.get(spec.map_over)
+        if isinstance(items, Placeholder) and specs[items.task_id].map_over is not None:
             sources[index_by_id[task_id]] = index_by_id[items.task_id]
     return sources
 
 
-def build_plan(
-    pipeline_id: str, calls: Mapping[str, TaskCall], default_task_args: Mapping[str, Any]
-) -> ExecutionPlan:
-    """Validate the recorded calls and freeze them into an ExecutionPlan.
+def build_plan(pipeline_id: str, specs: Mapping[str, NodeSpec]) -> ExecutionPlan:
+    """Check the declared tasks' graph and freeze it into an ExecutionPlan.
 
     Raises:
-        DefinitionError: on a cycle (with its path), an empty pipeline or a bad option,
-            naming the pipeline and the task.
+        DefinitionError: on a cycle (with its path) or an empty pipeline, naming the
+            pipeline.
     """
-    if not calls:
+    if not specs:
         raise DefinitionError(
             f"pipeline {pipeline_id!r} declares no task; call at least one @task "
             "inside the pipeline function"
         )
-    upstream = {task_id: call.upstream for task_id, call in calls.items()}
+    upstream = {task_id: list(spec.upstream) for task_id, spec in specs.items()}
     cycle = find_cycle(upstream)
     if cycle is not None:
         raise DefinitionError(f"pipeline {pipeline_id!r} has a cycle: {' -> '.join(cycle)}")
@@ -105,44 +135,38 @@ def build_plan(
     index_by_id = {task_id: index for index, task_id in enumerate(order)}
     downstream: dict[str, list[int]] = {task_id: [] for task_id in order}
     for task_id in order:
-        for up in calls[task_id].upstream:
+        for up in specs[task_id].upstream:
             downstream[up].append(index_by_id[task_id])
-    sources = _map_sources(calls, index_by_id)
+    sources = _map_sources(specs, index_by_id)
     per_item: dict[int, list[int]] = {}
     for child, source in sources.items():
         per_item.setdefault(source, []).append(child)
     nodes = []
     for index, task_id in enumerate(order):
-        call = calls[task_id]
-        where = f"pipeline {pipeline_id!r}, task {task_id!r}"
-        defaults = default_task_args
-        if call.task.sensor is not None:
-            # a sensor's wait is bounded by its own timeout, not by the tries' default one
-            defaults = {k: v for k, v in default_task_args.items() if k != "timeout"}
-        options = resolve_options(call.options, defaults, where)
-        args, args_refs = _replace_handles(call.args, index_by_id)
-        kwargs, kwargs_refs = _replace_handles(call.kwargs, index_by_id)
+        spec = specs[task_id]
+        args, args_refs = _replace_handles(spec.args, index_by_id)
+        kwargs, kwargs_refs = _replace_handles(dict(spec.kwargs), index_by_id)
         nodes.append(
             PlanNode(
                 index=index,
                 task_id=task_id,
-                base_id=call.task.task_id,
-                kind=call.task.kind.name,
-                fn=call.task.fn,
+                base_id=spec.base_id,
+                kind=spec.kind,
+                fn=spec.fn,
                 args=tuple(args),
                 kwargs=dict(kwargs),
                 has_refs=args_refs or kwargs_refs,
-                context_parameters=call.task.context_parameters,
-                options=options,
-                upstream=tuple(sorted(index_by_id[up] for up in call.upstream)),
+                context_parameters=spec.context_parameters,
+                options=spec.options,
+                upstream=tuple(sorted(index_by_id[up] for up in spec.upstream)),
                 downstream=tuple(sorted(downstream[task_id])),
-                map_over=call.map_over,
-                description=call.task.description,
-                line=call.line,
-                sensor=call.task.sensor,
+                map_over=spec.map_over,
+                description=spec.description,
+                line=spec.line,
+                sensor=spec.sensor,
                 map_source=sources.get(index),
                 per_item_downstream=tuple(sorted(per_item.get(index, ()))),
-                engine_side=call.task.engine_side,
+                engine_side=spec.engine_side,
             )
         )
     return ExecutionPlan(pipeline_id=pipeline_id, nodes=tuple(nodes), index_by_id=index_by_id)

@@ -6,8 +6,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from headwater.authoring.retry import TaskOptions
-from headwater.authoring.sensor_policy import SensorPolicy
+from headwater.graph.options import SensorPolicy, TaskOptions
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineRef:
+    """Where a worker process finds the pipeline: its module, else its file."""
+
+    pipeline_id: str
+    module_name: str
+    source_file: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,14 +28,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from headwater.authoring.pipeline import Pipeline
+from headwater.clock import Clock
 from headwater.engine.ownership import DEFAULT_LEASE, owner_is_dead
 from headwater.engine.runs import create_run, prepare_rerun, record_pipeline
 from headwater.engine.states import RunState
 from headwater.errors import ConfigError, RunExistsError, TransitionRejected
-from headwater.scheduling.clock import Clock
-from headwater.scheduling.intervals import parse_logical_date
-from headwater.scheduling.local_time import to_utc
-from headwater.scheduling.timetables import DataInterval
+from headwater.schedules.intervals import parse_logical_date
+from headwater.schedules.local_time import to_utc
+from headwater.schedules.timetables import DataInterval
 from headwater.store.base import StateStore
 from headwater.store.records import BackfillRecord, Claim, RunRecord
 

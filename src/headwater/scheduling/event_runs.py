@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from headwater.authoring.pipeline import Pipeline
+from headwater.clock import Clock
 from headwater.engine.runs import create_run
 from headwater.errors import EventSeenError, RunExistsError
-from headwater.scheduling.clock import Clock
-from headwater.scheduling.events import AfterPipeline, OnFile
-from headwater.scheduling.timetables import DataInterval
+from headwater.schedules.events import AfterPipeline, OnFile
+from headwater.schedules.timetables import DataInterval
 from headwater.store.base import StateStore
 from headwater.store.records import RunRecord
 

@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from itertools import islice, takewhile
 
 from headwater.authoring.pipeline import Pipeline
+from headwater.clock import Clock
 from headwater.engine.ownership import DEFAULT_LEASE, owner_is_dead
 from headwater.engine.runs import create_run
 from headwater.errors import RunExistsError
+from headwater.schedules.timetables import DataInterval, Timetable
 from headwater.scheduling.backfill import advance_backfills
-from headwater.scheduling.clock import Clock
 from headwater.scheduling.event_runs import create_event_runs
-from headwater.scheduling.timetables import DataInterval, Timetable
 from headwater.store.base import StateStore
 from headwater.store.records import RunRecord
 

@@ -1,6 +1,6 @@
 """Helpers for users' tests of their pipelines: a fake clock and in-process runs."""
 
-from headwater.scheduling.clock import FakeClock
+from headwater.clock import FakeClock
 from headwater.testing.runs import TaskResult, TestRun, run_pipeline_test
 
 __all__ = ["FakeClock", "TaskResult", "TestRun", "run_pipeline_test"]

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headwater.authoring.params import convert_params
+from headwater.clock import Clock
 from headwater.config import Settings
 from headwater.config_file import MAX_POOL_SLOTS
 from headwater.engine.run_state import label
 from headwater.errors import NotFoundError
 from headwater.runtime import Runtime
-from headwater.scheduling.clock import Clock
-from headwater.scheduling.intervals import parse_logical_date
+from headwater.schedules.intervals import parse_logical_date
 
 if TYPE_CHECKING:
     from headwater.authoring.pipeline import Pipeline

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from headwater.scheduling.local_time import gap_end, occurrences, to_utc, wall_clock_bounds
+from headwater.schedules.local_time import gap_end, occurrences, to_utc, wall_clock_bounds
 
 NEW_YORK = ZoneInfo("America/New_York")
 CHATHAM = ZoneInfo("Pacific/Chatham")

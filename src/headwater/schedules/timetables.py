@@ -19,8 +19,8 @@ from itertools import takewhile
 from zoneinfo import ZoneInfo
 
 from headwater.errors import DefinitionError, HeadwaterError
-from headwater.scheduling.cron import check_cron, local_times_before, local_times_from
-from headwater.scheduling.local_time import gap_end, occurrences, wall_clock_bounds
+from headwater.schedules.cron import check_cron, local_times_before, local_times_from
+from headwater.schedules.local_time import gap_end, occurrences, wall_clock_bounds
 
 ONCE = "@once"
 # Fixed-interval schedules without a start are aligned on the Unix epoch.

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from headwater.scheduling.timetables import DataInterval, Timetable, timetable_for
-from tests.scheduling.deadline import deadline
+from headwater.schedules.timetables import DataInterval, Timetable, timetable_for
+from tests.schedules.deadline import deadline
 
 NEW_YORK = ZoneInfo("America/New_York")
 PARIS = ZoneInfo("Europe/Paris")

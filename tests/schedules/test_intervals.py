@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from headwater.errors import ConfigError
-from headwater.scheduling.intervals import manual_interval, parse_logical_date
-from headwater.scheduling.timetables import DataInterval
+from headwater.schedules.intervals import manual_interval, parse_logical_date
+from headwater.schedules.timetables import DataInterval
 
 NEW_YORK = ZoneInfo("America/New_York")
 NOW = datetime(2026, 3, 8, 17, tzinfo=UTC)  # 13:00 EDT, the day clocks sprang forward

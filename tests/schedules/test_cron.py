@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from headwater.errors import HeadwaterError
-from headwater.scheduling.cron import local_times_before, local_times_from
-from headwater.scheduling.timetables import CronTimetable, DataInterval, PeriodicTimetable
+from headwater.schedules.cron import local_times_before, local_times_from
+from headwater.schedules.timetables import CronTimetable, DataInterval, PeriodicTimetable
 
 
 def test_local_times_are_read_without_a_zone_both_ways() -> None:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from headwater import DefinitionError, pipeline, task
-from headwater.scheduling.timetables import (
+from headwater.schedules.timetables import (
     CronTimetable,
     DataInterval,
     DeltaTimetable,

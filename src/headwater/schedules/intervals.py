@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from headwater.errors import ConfigError
-from headwater.scheduling.local_time import to_utc
-from headwater.scheduling.timetables import ONCE, DataInterval, PeriodicTimetable, timetable_for
+from headwater.schedules.local_time import to_utc
+from headwater.schedules.timetables import ONCE, DataInterval, PeriodicTimetable, timetable_for
 
 __all__ = ["DataInterval", "manual_interval", "parse_logical_date"]
 

@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from cronsim import CronSim
 
-from headwater.scheduling.cron import check_cron
-from headwater.scheduling.timetables import CronTimetable, DataInterval
-from tests.scheduling.deadline import deadline
+from headwater.schedules.cron import check_cron
+from headwater.schedules.timetables import CronTimetable, DataInterval
+from tests.schedules.deadline import deadline
 
 ZONES = [
     "Pacific/Chatham",
