@@ -3,6 +3,8 @@
 Importing this package does no I/O; the engine and the store load when a run starts.
 """
 
+import logging
+
 from headwater.authoring.context import Context, RunContext
 from headwater.authoring.definition import TaskGroup, TaskHandle, task_group
 from headwater.authoring.pipeline import Pipeline, pipeline
@@ -26,6 +28,10 @@ from headwater.graph.options import TriggerRule
 from headwater.schedules.events import after, on_file
 
 __version__ = "0.1.0"
+
+# A library's loggers get no handler of their own: the application (or the headwater
+# command) decides where they go; this one keeps Python from printing them as it likes.
+logging.getLogger("headwater").addHandler(logging.NullHandler())
 
 __all__ = [
     # authoring

@@ -13,7 +13,7 @@ import click
 from rich.table import Table
 
 from headwater.authoring.pipeline import Pipeline
-from headwater.cli.console import console, print_json
+from headwater.cli.console import console, print_json, show_engine_warnings
 from headwater.cli.interrupts import exit_now_if_tries_still_run, interruptible
 from headwater.cli.options import parse_params, pipelines_option
 from headwater.cli.output import STATE_STYLES, id_column, progress_bar, text_column, utc_minutes
@@ -242,6 +242,7 @@ def backfill_command(
 def _run_in_foreground(
     runtime: Runtime, pipeline: Pipeline, record: BackfillRecord, executor: str, json_output: bool
 ) -> int:
+    show_engine_warnings()
     runner: BackfillRunner | None = None
     try:
         with _progress_bar(enabled=not json_output) as on_progress:

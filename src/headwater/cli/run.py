@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from headwater.cli.console import print_json
+from headwater.cli.console import print_json, show_engine_warnings
 from headwater.cli.interrupts import exit_now_if_tries_still_run, interruptible
 from headwater.cli.options import parse_date, parse_params, pipelines_option
 from headwater.cli.output import live_progress, print_summary
@@ -58,6 +58,7 @@ def run_command(
     pipeline = find_pipeline(target, pipelines_dir)
     overrides = parse_params(list(params), pipeline)
     logical_date = parse_date(date, pipeline.zone)
+    show_engine_warnings()
     runtime = Runtime()
     try:
         record = runtime.create_run(

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from headwater.cli.console import console, print_json
+from headwater.cli.console import console, print_json, show_engine_warnings
 from headwater.cli.interrupts import exit_now_if_tries_still_run, interruptible
 from headwater.cli.output import (
     id_column,
@@ -138,6 +138,7 @@ def logs_command(run_id: str, task: str, try_number: int | None) -> int:
 def _drive_and_report(
     runtime: Runtime, action: str, run_id: str, json_output: bool, executor: str, **extra: object
 ) -> int:
+    show_engine_warnings()
     try:
         with (
             live_progress(0, enabled=not json_output) as listener,

@@ -233,9 +233,7 @@ class Admission(Generic[D]):
         entry[2].wait_for_slots(entry[3])
         heapq.heappush(self.pool_waiting.setdefault(pool, []), entry)
 
-    def _readmit(
-        self, ready: list[ReadyEntry[D]], capacity: int, drivers: Collection[D]
-    ) -> None:
+    def _readmit(self, ready: list[ReadyEntry[D]], capacity: int, drivers: Collection[D]) -> None:
         """Put back in ``ready`` the best waiting instances that might start now.
 
         At most ``capacity`` per waiting room, since no more can start in this step:

@@ -140,6 +140,7 @@ class EngineHost:
         self._lost_lock = threading.Lock()
         self._interrupted = threading.Event()
         self.abandoned: dict[str, str] = {}  # run id -> why this host stopped driving it
+        self.log_abandoned = True  # False when the caller reports it (RunEngine raises)
         self._callbacks: ThreadPoolExecutor | None = None
         self.running = False
         self.draining = False  # set by drain() and interrupt(): no new try starts
@@ -400,7 +401,9 @@ class EngineHost:
         """
         run_id = driver.run_id
         self.abandoned[run_id] = f"{type(error).__name__}: {error}"
-        if lease_lost:
+        if not self.log_abandoned:
+            pass
+        elif lease_lost:
             logger.warning("run %s: another process drives it now; letting it go", run_id)
         else:
             logger.error(

@@ -75,6 +75,7 @@ class RunEngine:
             owner=self.owner,
             lease=self.lease,
         )
+        host.log_abandoned = False  # drive() raises it, naming the run
         if not host.add(self.pipeline, run, claimed=True):
             return self.store.get_run(run_id)
         host.start()
