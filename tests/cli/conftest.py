@@ -6,12 +6,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from headwater.config import Settings
+from headwater.store.sql.store import SqlStore
 
 RESOURCES = Path(__file__).parent.parent / "resources" / "cli"
 
@@ -56,3 +59,18 @@ def headwater(tmp_path: Path) -> Headwater:
 @pytest.fixture
 def resources() -> Path:
     return RESOURCES
+
+
+@pytest.fixture
+def store_of(tmp_path: Path) -> Iterator[Callable[[], SqlStore]]:
+    """Opens the store of the commands' HEADWATER_HOME (each call a fresh view of it)."""
+    opened: list[SqlStore] = []
+
+    def open_store() -> SqlStore:
+        store = SqlStore.from_settings(Settings.for_home(tmp_path / "home"))
+        opened.append(store)
+        return store
+
+    yield open_store
+    for store in opened:
+        store.close()

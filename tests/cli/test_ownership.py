@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,6 @@ from tests.cli.conftest import Headwater, command_env
 from tests.cli.test_scheduler import SchedulerProcess
 from tests.waiting import wait_until
 
-from headwater.config import Settings
 from headwater.store.sql.store import SqlStore
 
 SLOW_RESULT = """\
@@ -111,34 +110,30 @@ def printing() -> None:
 """
 
 
-@pytest.fixture
-def store_of(tmp_path: Path) -> Iterator[Callable[[], SqlStore]]:
-    opened: list[SqlStore] = []
-
-    def open_store() -> SqlStore:
-        store = SqlStore.from_settings(Settings.for_home(tmp_path / "home"))
-        opened.append(store)
-        return store
-
-    yield open_store
-    for store in opened:
-        store.close()
-
-
 def marks_of(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
+
+
+def triggered(tmp_path: Path, headwater: Headwater, name: str, source: str) -> tuple[Path, str]:
+    """The pipelines folder holding ``source`` as ``name``.py, and a run of it triggered."""
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (pipelines / f"{name}.py").write_text(source)
+    queued = headwater("trigger", name, "--pipelines", str(pipelines), "--json")
+    return pipelines, queued.json()["run_id"]
+
+
+def first_try_started(marks: Path) -> bool:
+    return any(line.startswith("start 1") for line in marks_of(marks))
 
 
 def test_a_result_slower_to_store_than_a_lease_runs_its_task_once(
     tmp_path: Path, headwater: Headwater, store_of: Callable[[], SqlStore]
 ) -> None:
     # Given: a 2 s lease, and an extract whose result takes 4 s to store
-    pipelines, marks = tmp_path / "pipelines", tmp_path / "marks.txt"
-    pipelines.mkdir()
-    (pipelines / "slow_result.py").write_text(SLOW_RESULT.format(marks=str(marks), seconds=4))
-    run_id = headwater("trigger", "slow_result", "--pipelines", str(pipelines), "--json").json()[
-        "run_id"
-    ]
+    marks = tmp_path / "marks.txt"
+    source = SLOW_RESULT.format(marks=str(marks), seconds=4)
+    pipelines, run_id = triggered(tmp_path, headwater, "slow_result", source)
 
     # When: a scheduler drives the run
     scheduler = SchedulerProcess(tmp_path / "home", pipelines, tmp_path, "2")
@@ -157,15 +152,12 @@ def test_a_rolling_restart_never_runs_a_try_twice_at_once(
     tmp_path: Path, headwater: Headwater, store_of: Callable[[], SqlStore]
 ) -> None:
     # Given: scheduler A (1 s of grace) runs an 8 s try; leases last 30 s
-    pipelines, marks = tmp_path / "pipelines", tmp_path / "marks.txt"
-    pipelines.mkdir()
-    (pipelines / "long_try.py").write_text(LONG_TRY.format(marks=str(marks), seconds=8))
-    run_id = headwater("trigger", "long_try", "--pipelines", str(pipelines), "--json").json()[
-        "run_id"
-    ]
+    marks = tmp_path / "marks.txt"
+    source = LONG_TRY.format(marks=str(marks), seconds=8)
+    pipelines, run_id = triggered(tmp_path, headwater, "long_try", source)
     home = tmp_path / "home"
     first = SchedulerProcess(home, pipelines, tmp_path, "30", "--grace", "1")
-    wait_until(lambda: any(line.startswith("start 1") for line in marks_of(marks)))
+    wait_until(lambda: first_try_started(marks))
 
     # When: A is told to stop and B starts at once (a rolling restart)
     first.process.send_signal(signal.SIGTERM)
@@ -192,15 +184,12 @@ def test_a_restarted_scheduler_takes_over_a_killed_ones_run_at_once(
     tmp_path: Path, headwater: Headwater, store_of: Callable[[], SqlStore]
 ) -> None:
     # Given: a scheduler, with 30 s leases, killed while a try runs
-    pipelines, marks = tmp_path / "pipelines", tmp_path / "marks.txt"
-    pipelines.mkdir()
-    (pipelines / "long_try.py").write_text(LONG_TRY.format(marks=str(marks), seconds=1))
-    run_id = headwater("trigger", "long_try", "--pipelines", str(pipelines), "--json").json()[
-        "run_id"
-    ]
+    marks = tmp_path / "marks.txt"
+    source = LONG_TRY.format(marks=str(marks), seconds=1)
+    pipelines, run_id = triggered(tmp_path, headwater, "long_try", source)
     home = tmp_path / "home"
     first = SchedulerProcess(home, pipelines, tmp_path, "30")
-    wait_until(lambda: any(line.startswith("start 1") for line in marks_of(marks)))
+    wait_until(lambda: first_try_started(marks))
     first.stop(signal.SIGKILL)
     killed = time.monotonic()
 

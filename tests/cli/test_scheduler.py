@@ -8,14 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from tests.cli.conftest import Headwater, command_env
 
-from headwater.config import Settings
 from headwater.store.records import RunRecord
 from headwater.store.sql.store import SqlStore
 
@@ -93,20 +92,6 @@ class SchedulerProcess:
         code = self.process.wait(timeout=60)
         self._output.close()
         return code
-
-
-@pytest.fixture
-def store_of(tmp_path: Path) -> Iterator[Callable[[], SqlStore]]:
-    opened: list[SqlStore] = []
-
-    def open_store() -> SqlStore:
-        store = SqlStore.from_settings(Settings.for_home(tmp_path / "home"))
-        opened.append(store)
-        return store
-
-    yield open_store
-    for store in opened:
-        store.close()
 
 
 def not_held(run: RunRecord, store: SqlStore) -> bool:

@@ -330,6 +330,8 @@ class RunDriver:
     # time: retries and timeouts
 
     def next_retry_at(self) -> datetime | None:
+        if not self.blocked:  # the usual case: the heap's top
+            return self.retries[0][0] if self.retries else None
         due = [entry[0] for entry in self.retries if entry[2] not in self.blocked]
         return min(due) if due else None
 
