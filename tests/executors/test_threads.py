@@ -117,7 +117,7 @@ def test_a_try_blocked_in_a_c_call_is_failed_on_time(tmp_path: Path) -> None:
         release.set()  # lets the abandoned thread end
 
     # Then: the engine did not wait for the thread to return
-    assert elapsed < 30
+    assert elapsed < 5  # the run ended at its timeout, not when the thread returned
     assert run.tasks["blocked"].state == "failed"
     assert run.tasks["blocked"].error == (
         "TaskTimeoutError: task ran longer than its timeout of 0:00:00.200000"

@@ -263,7 +263,9 @@ class EngineHost:
             self.draining = True
         self._commit_and_dispatch()
         finished = self._finish_done()
-        if self.drivers or self.zombies:
+        # With no run left, a try given up on is waited for only as long as the caller
+        # allows (the scheduler, to give its slots back); run_until_done does not wait.
+        if self.drivers or (self.zombies and timeout is not None):
             self._wait(timeout)
             if self.admission.releases and not self.drivers:
                 self._commit([])  # a try given up on returned: its slots go back now

@@ -136,13 +136,16 @@ def backfill_intervals(pipeline: Pipeline, first: datetime, last: datetime) -> l
             f"pipeline {pipeline.pipeline_id!r} has no schedule, so it has no intervals to "
             "backfill; give it a schedule=, or run one date with 'headwater run FILE --date D'"
         )
-    found = list(
-        islice(
-            takewhile(lambda i: i.start <= last, timetable.intervals_from(first)),
-            MAX_BACKFILL_INTERVALS + 1,
-        )
+    intervals = takewhile(lambda i: i.start <= last, timetable.intervals_from(first))
+    found = list(islice(intervals, 2))
+    # far more than the limit at the pace of the first intervals: refuse without walking
+    too_many = len(found) == 2 and (last - first) > 2 * MAX_BACKFILL_INTERVALS * (
+        found[1].start - found[0].start
     )
-    if len(found) > MAX_BACKFILL_INTERVALS:
+    if not too_many:
+        found += islice(intervals, MAX_BACKFILL_INTERVALS - 1)
+        too_many = len(found) > MAX_BACKFILL_INTERVALS
+    if too_many:
         raise ConfigError(
             f"the range {first.isoformat()} to {last.isoformat()} holds more than "
             f"{MAX_BACKFILL_INTERVALS:,} intervals of pipeline {pipeline.pipeline_id!r}'s "
