@@ -420,7 +420,8 @@ class EngineHost:
         for key in [k for k, (d, _) in self.in_flight.items() if d is driver]:
             _, flight = self.in_flight.pop(key)
             self._give_up(key, driver, flight, lease_lost=lease_lost)
-        self.ready = [entry for entry in self.ready if entry[2] is not driver]
+        # in place: Admission.take may be popping from this very heap (see _commit)
+        self.ready[:] = [entry for entry in self.ready if entry[2] is not driver]
         heapq.heapify(self.ready)
         self.admission.forget(driver)
         if not any(zombie.run_id == run_id for zombie in self.zombies.values()):
