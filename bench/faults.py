@@ -19,6 +19,11 @@ Modes:
   to finish the schedule (whose ``end`` is set past the kills), then stopped with SIGTERM;
 - ``--schedulers 2``: two schedulers at once, killed in turn, each restarted after its kill.
 
+Variants: ``--interrupt`` sends half the ``headwater run`` a SIGINT (Ctrl-C) instead;
+``--stall SECONDS`` (scheduler modes) SIGSTOPs a scheduler that long and then SIGCONTs it
+instead of killing it, with ``--lease SECONDS`` shorter than the stall so that its runs
+are taken over meanwhile; ``--executor process`` runs the tasks in worker processes.
+
 Each invocation uses a fresh HEADWATER_HOME and store: SQLite there by default, or with
 ``--database-url`` a new PostgreSQL database created next to the one named, and dropped
 at the end. ``--json`` prints the results as JSON; ``--write-docs`` writes them to
@@ -65,6 +70,8 @@ INTERVAL = timedelta(seconds=1)  # the schedule of the scheduler modes: ~1 run i
 BACKLOG = 5  # intervals already due when the schedulers start
 MAX_ACTIVE_RUNS = 3
 COMMAND_TIMEOUT = 120.0  # a headwater command taking longer than this hangs
+INTERRUPT_TIMEOUT = 15.0  # a command still running this long after Ctrl-C hangs
+EXIT_INTERRUPTED = 130
 
 
 def log(message: str) -> None:
@@ -76,17 +83,28 @@ def log(message: str) -> None:
 
 @dataclass
 class Kill:
-    """One SIGKILL: of what, which process, and when it was certainly dead (epoch s)."""
+    """One fault: the signal, of what, which process, and when it was certainly dead."""
 
     target: str
     pid: int
-    dead_at: float
+    dead_at: float  # epoch seconds
     after: float  # seconds after the process was started
+    signal: str = "SIGKILL"
     workers: dict[int, float] = field(default_factory=dict)  # its children: pid -> gone at
 
     def deaths(self) -> dict[int, float]:
         """When the process, and each of its task workers, was gone."""
         return {self.pid: self.dead_at, **self.workers}
+
+
+@dataclass
+class Stall:
+    """A SIGSTOP, then a SIGCONT: the process lives on, but was frozen in between."""
+
+    target: str
+    pid: int
+    stopped_at: float  # epoch seconds
+    resumed_at: float
 
 
 @dataclass
@@ -96,7 +114,9 @@ class Lab:
     work: Path
     database_url: str | None
     executor: str = "thread"
+    lease: float | None = None  # HEADWATER_LEASE_SECONDS for every command
     kills: list[Kill] = field(default_factory=list)
+    stalls: list[Stall] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     commands: int = 0
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -122,6 +142,8 @@ class Lab:
         env["HEADWATER_HOME"] = str(self.home)
         if self.database_url:
             env["HEADWATER_DATABASE_URL"] = self.database_url
+        if self.lease is not None:
+            env["HEADWATER_LEASE_SECONDS"] = str(self.lease)
         return env
 
     def start(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
@@ -159,14 +181,32 @@ class Lab:
             self.notes.append(f"{name}: still running after {COMMAND_TIMEOUT:.0f}s: killed")
             return -9
 
-    def kill(self, process: subprocess.Popen[bytes], target: str, started: float) -> bool:
-        """SIGKILL ``process`` and reap it; False when it had already exited."""
+    def kill(
+        self,
+        process: subprocess.Popen[bytes],
+        target: str,
+        started: float,
+        how: signal.Signals = signal.SIGKILL,
+    ) -> bool:
+        """Send ``how`` to ``process`` and reap it; False when it had already exited.
+
+        After a SIGINT (Ctrl-C), the process has a few seconds to exit by itself, with
+        130; past ``INTERRUPT_TIMEOUT`` it is SIGKILLed.
+        """
         if process.poll() is not None:
             return False
         workers = children_of(process.pid)
-        process.send_signal(signal.SIGKILL)
-        process.wait()  # reaped: from now on its pid is seen as dead
-        kill = Kill(target, process.pid, time.time(), time.monotonic() - started)
+        after = time.monotonic() - started
+        process.send_signal(how)
+        try:
+            code = process.wait(timeout=None if how == signal.SIGKILL else INTERRUPT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.notes.append(f"{target} pid {process.pid}: still running after Ctrl-C")
+            process.kill()
+            code = process.wait()  # reaped: from now on its pid is seen as dead
+        if how == signal.SIGINT and code not in (0, 1, EXIT_INTERRUPTED):
+            self.notes.append(f"{target} pid {process.pid}: exited {code} after Ctrl-C")
+        kill = Kill(target, process.pid, time.time(), after, how.name)
         kill.workers = self._wait_for_workers(workers, target)
         self.kills.append(kill)
         return True
@@ -262,8 +302,13 @@ def date_of(index: int) -> datetime:
     return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=index)
 
 
-def run_mode(lab: Lab, kills: int, rng: random.Random, kill_resumes: bool) -> list[datetime]:
-    """``headwater run`` per date, SIGKILLed, then recovered; returns the dates run."""
+def run_mode(
+    lab: Lab, kills: int, rng: random.Random, *, kill_resumes: bool, interrupt: bool
+) -> list[datetime]:
+    """``headwater run`` per date, SIGKILLed, then recovered; returns the dates run.
+
+    With ``interrupt``, half the runs get a SIGINT (Ctrl-C) instead of the SIGKILL.
+    """
     write_pipeline(lab, None)
     started = time.monotonic()
     if lab.call(["run", str(lab.file), "--date", date_of(0).isoformat()], "calibrate") != 0:
@@ -277,7 +322,8 @@ def run_mode(lab: Lab, kills: int, rng: random.Random, kill_resumes: bool) -> li
         started = time.monotonic()
         process = lab.start(["run", str(lab.file), "--date", date.isoformat()], "run")
         sleep_until(started + rng.uniform(0, usual), process)
-        if not lab.kill(process, "run", started) and process.returncode != 0:
+        how = signal.SIGINT if interrupt and rng.random() < 0.5 else signal.SIGKILL
+        if not lab.kill(process, "run", started, how) and process.returncode != 0:
             lab.notes.append(f"{date:%Y-%m-%d}: run exited {process.returncode} unkilled")
         recover(lab, date, rng, usual if kill_resumes else None)
         if len(dates) % 10 == 0:
@@ -364,6 +410,16 @@ class Schedulers:
             )
         self.start(name)
 
+    def stall(self, name: str, seconds: float) -> None:
+        """SIGSTOP the scheduler for ``seconds``, then SIGCONT: alive, but silent."""
+        process = self.processes[name]
+        process.send_signal(signal.SIGSTOP)
+        stopped_at = time.time()
+        time.sleep(seconds)
+        resumed_at = time.time()
+        process.send_signal(signal.SIGCONT)
+        self.lab.stalls.append(Stall(f"scheduler {name}", process.pid, stopped_at, resumed_at))
+
     def stop(self) -> None:
         for process in self.processes.values():
             process.send_signal(signal.SIGTERM)
@@ -377,8 +433,13 @@ class Schedulers:
                 self.lab.notes.append(f"scheduler {name} exited {code} after SIGTERM")
 
 
-def scheduler_mode(lab: Lab, kills: int, rng: random.Random, count: int) -> list[datetime]:
-    """``count`` schedulers, SIGKILLed ``kills`` times in turn; returns the due dates."""
+def scheduler_mode(
+    lab: Lab, kills: int, rng: random.Random, count: int, stall: float | None
+) -> list[datetime]:
+    """``count`` schedulers, SIGKILLed ``kills`` times in turn; returns the due dates.
+
+    With ``stall``, each fault is a SIGSTOP for that many seconds instead (no restart).
+    """
     gaps = [rng.uniform(0.5, 4.0) for _ in range(kills)]
     now = datetime.now(UTC).replace(microsecond=0)
     start = now - BACKLOG * INTERVAL
@@ -395,7 +456,10 @@ def scheduler_mode(lab: Lab, kills: int, rng: random.Random, count: int) -> list
         for index, gap in enumerate(gaps):  # each gap runs from the previous kill
             name = schedulers.names[index % count]
             sleep_until(last + gap, schedulers.processes[name])
-            schedulers.kill_and_restart(name)
+            if stall is None:
+                schedulers.kill_and_restart(name)
+            else:
+                schedulers.stall(name, stall)
             last = time.monotonic()
             if (index + 1) % 5 == 0:
                 log(f"{index + 1} kills")
@@ -427,10 +491,20 @@ def wait_for_runs(lab: Lab, dates: list[datetime], due: datetime) -> None:
 def check(lab: Lab, dates: list[datetime]) -> tuple[dict[str, list[str]], dict[str, Any]]:
     executions = read_marks(lab.marks)
     deaths = {pid: moment for kill in lab.kills for pid, moment in kill.deaths().items()}
+    frozen: dict[int, list[tuple[float, float]]] = {}
+    for stall in lab.stalls:
+        frozen.setdefault(stall.pid, []).append((stall.stopped_at, stall.resumed_at))
     store = lab.store()
     try:
         offenders, totals = check_all(
-            store, PIPELINE_ID, dates, executions, slots=POOL_SLOTS, deaths=deaths, end=time.time()
+            store,
+            PIPELINE_ID,
+            dates,
+            executions,
+            slots=POOL_SLOTS,
+            deaths=deaths,
+            frozen=frozen,
+            end=time.time(),
         )
     finally:
         store.close()
@@ -451,6 +525,11 @@ def mode_name(args: argparse.Namespace) -> str:
         name = f"{args.schedulers} schedulers" if args.schedulers > 1 else "1 scheduler"
     else:
         name = "headwater run + resume" + (", resumes killed too" if args.kill_resumes else "")
+        name += ", Ctrl-C half the time" if args.interrupt else ""
+    if args.stall is not None:
+        name += f", stalled {args.stall:g} s"
+    if args.lease is not None:
+        name += f", lease {args.lease:g} s"
     return name + (", process executor" if args.executor == "process" else "")
 
 
@@ -482,13 +561,23 @@ def markdown_table(counters: dict[str, int]) -> str:
     return "\n".join(["| Counter | Count |", "|---|---:|", *rows])
 
 
+def faults_done(result: dict[str, Any]) -> str:
+    """``12 SIGKILL of run, 8 SIGINT of run (15 of the 20 while tasks ran)``, or the stalls."""
+    if not result["kills"]:
+        stalls = Counter(stall["target"] for stall in result["stalls"])
+        return ", ".join(f"{count} SIGSTOP of {target}" for target, count in sorted(stalls.items()))
+    kills = Counter(
+        f"{kill['signal']} of {kill['target'].split(' (')[0]}" for kill in result["kills"]
+    )
+    done = ", ".join(f"{count} {target}" for target, count in sorted(kills.items()))
+    mid_task = result["totals"]["kills_mid_task"]
+    return f"{done} ({mid_task} of the {len(result['kills'])} while tasks ran)"
+
+
 def summary(result: dict[str, Any]) -> str:
-    kills = Counter(kill["target"].split(" (")[0] for kill in result["kills"])
-    by_target = ", ".join(f"{target} {count}" for target, count in sorted(kills.items()))
     totals = result["totals"]
     return (
-        f"{len(result['kills'])} SIGKILLs ({by_target}; {totals['kills_mid_task']} while "
-        f"tasks ran), {totals['runs']} runs, "
+        f"{faults_done(result)}, {totals['runs']} runs, "
         f"{totals['tries']} tries, {totals['executions']} task executions "
         f"({totals['executions_killed']} killed mid-way), seed {result['seed']}, "
         f"{result['seconds']:.0f} s"
@@ -523,10 +612,11 @@ def write_docs(result: dict[str, Any]) -> None:
     DOC.write_text(f"{head}{BEGIN}\n\n{ordered}\n{END}{tail}")
 
 
-def entry_order(key: str) -> tuple[int, bool, str]:
+def entry_order(key: str) -> tuple[int, int, bool, str]:
+    """By mode, the plain configuration before its variants, SQLite before PostgreSQL."""
     modes = ("headwater run", "1 scheduler", "2 schedulers")
     rank = next((i for i, mode in enumerate(modes) if key.startswith(mode)), len(modes))
-    return (rank, key.rsplit(", ", 1)[-1] != "SQLite", key)
+    return (rank, key.count(", "), not key.endswith(", SQLite"), key)
 
 
 # main
@@ -540,7 +630,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     modes.add_argument("--scheduler", dest="schedulers", action="store_const", const=1)
     modes.add_argument("--schedulers", type=int, choices=(1, 2, 3))
     parser.add_argument("--kill-resumes", action="store_true", help="kill some resumes too")
+    parser.add_argument(
+        "--interrupt", action="store_true", help="Ctrl-C (SIGINT) half the runs instead"
+    )
     parser.add_argument("--executor", choices=("thread", "process"), default="thread")
+    parser.add_argument(
+        "--stall",
+        type=float,
+        metavar="SECONDS",
+        help="scheduler modes: SIGSTOP a scheduler this long (then SIGCONT) instead of killing",
+    )
+    parser.add_argument("--lease", type=float, metavar="SECONDS", help="HEADWATER_LEASE_SECONDS")
     parser.add_argument("--database-url", help="a PostgreSQL server to create a database on")
     parser.add_argument("--json", action="store_true", help="print only JSON")
     parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
@@ -553,10 +653,12 @@ def experiment(args: argparse.Namespace, lab: Lab) -> dict[str, Any]:
     began = time.monotonic()
     lab.store().close()  # creates the schema before the first command
     if args.schedulers:
-        dates = scheduler_mode(lab, args.kills, rng, args.schedulers)
+        dates = scheduler_mode(lab, args.kills, rng, args.schedulers, args.stall)
     else:
         lab.call(["pools", "set", POOL, str(POOL_SLOTS)], "pools")
-        dates = run_mode(lab, args.kills, rng, args.kill_resumes)
+        dates = run_mode(
+            lab, args.kills, rng, kill_resumes=args.kill_resumes, interrupt=args.interrupt
+        )
     offenders, totals = check(lab, dates)
     return {
         "mode": mode_name(args),
@@ -564,6 +666,7 @@ def experiment(args: argparse.Namespace, lab: Lab) -> dict[str, Any]:
         "seed": args.seed,
         "seconds": time.monotonic() - began,
         "kills": [asdict(kill) for kill in lab.kills],
+        "stalls": [asdict(stall) for stall in lab.stalls],
         "totals": totals,
         "counters": {name: len(found) for name, found in offenders.items()},
         "offenders": offenders,
@@ -577,7 +680,7 @@ def main(argv: list[str]) -> int:
     ok = False
     try:
         with fresh_database(args.database_url) as url:
-            lab = Lab(work, url, args.executor)
+            lab = Lab(work, url, args.executor, args.lease)
             try:
                 result = experiment(args, lab)
             finally:

@@ -23,6 +23,7 @@ FINAL = ("success", "failed")
 POOLED_PREFIX = "pooled_"  # the tasks of the pool (see faults_pipeline.py)
 InstanceKey = tuple[str, str, int]  # run id, task id, map index
 Deaths = Mapping[int, float]  # pid -> when that process was certainly gone (epoch s)
+Frozen = Mapping[int, Sequence[tuple[float, float]]]  # pid -> its SIGSTOP..SIGCONT windows
 
 COUNTERS = {  # described in docs/benchmarks.md, "Fault injection"
     "runs_lost": "runs lost",
@@ -142,20 +143,44 @@ def check_successes_executed(
     return found
 
 
+def running_spans(
+    start: float, stop: float, frozen: Sequence[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """``[start, stop]`` without the windows in which its process was frozen (SIGSTOP)."""
+    spans, begin = [], start
+    for stopped, resumed in sorted(frozen):
+        if resumed <= begin or stopped >= stop:
+            continue
+        if stopped > begin:
+            spans.append((begin, stopped))
+        begin = max(begin, resumed)
+    if begin < stop:
+        spans.append((begin, stop))
+    return spans
+
+
 def check_pool(
-    executions: Sequence[Execution], slots: int, deaths: Deaths, end: float
+    executions: Sequence[Execution],
+    slots: int,
+    deaths: Deaths,
+    end: float,
+    frozen: Frozen | None = None,
 ) -> list[str]:
-    """Pool executions that started while ``slots`` others were running.
+    """Pool executions that started (or thawed) while ``slots`` others were running.
 
     An execution without an end ran until its process died (or, if its process was
-    never killed, until ``end``, the end of the experiment).
+    never killed, until ``end``, the end of the experiment); it does not run while its
+    process is frozen (``frozen``).
     """
     events = []
     for execution in executions:
         if execution.task_id.startswith(POOLED_PREFIX):
             stop = execution.end if execution.end is not None else deaths.get(execution.pid, end)
-            events.append((execution.start, 1, execution))
-            events.append((stop, 0, execution))  # an end sorts before a start at equal times
+            for begin, until in running_spans(
+                execution.start, stop, (frozen or {}).get(execution.pid, ())
+            ):
+                events.append((begin, 1, execution))
+                events.append((until, 0, execution))  # an end sorts before a start
     running: set[Execution] = set()
     found = []
     for _, kind, execution in sorted(events, key=lambda event: (event[0], event[1])):
@@ -199,6 +224,7 @@ def check_all(
     *,
     slots: int,
     deaths: Deaths,
+    frozen: Frozen,
     end: float,
 ) -> tuple[dict[str, list[str]], dict[str, Any]]:
     """Every check: the offenders by counter, and what was counted."""
@@ -208,7 +234,7 @@ def check_all(
     successes = {(t.run_id, t.task_id, t.map_index): t for t in tries if t.state == "success"}
     found["executed_after_success"] = check_after_success(successes, executions)
     found["success_unexecuted"] = check_successes_executed(successes, executions)
-    found["pool_over_limit"] = check_pool(executions, slots, deaths, end)
+    found["pool_over_limit"] = check_pool(executions, slots, deaths, end, frozen)
     totals = {
         "runs": len(runs),
         "tries": len(tries),

@@ -41,8 +41,10 @@ def _mark(ctx: Context, started: float, ended: float | None) -> None:
 def work(ctx: Context, seconds: float) -> None:
     started = time.time()
     _mark(ctx, started, None)
-    time.sleep(seconds)
-    _mark(ctx, started, time.time())
+    try:
+        time.sleep(seconds)
+    finally:  # also when the engine stops the try (a timeout, a run let go)
+        _mark(ctx, started, time.time())
 
 
 @task
