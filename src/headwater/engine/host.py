@@ -453,9 +453,9 @@ class EngineHost:
     def _zombie_returned(self, key: TryKey, outcome: TryOutcome) -> None:
         zombie = self.zombies.pop(key)
         logger.info(
-            "a try of run %s given up on earlier has returned (%s); its outcome is ignored",
+            "a try of run %s given up on earlier (timed out, or its run let go) has "
+            "returned; its outcome is ignored and its slots are free",
             zombie.run_id,
-            "ok" if outcome.ok else outcome.error,
         )
         self.admission.ended(key)
         if zombie.holds_slots:
