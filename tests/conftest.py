@@ -72,3 +72,19 @@ def store(settings: Settings) -> Iterator[SqlStore]:
     sql_store = SqlStore.from_settings(settings)
     yield sql_store
     sql_store.close()
+
+
+# The longest tests (real schedulers and killed processes) start first, so that parallel
+# workers do not end the suite waiting on one of them.
+FIRST = (
+    "tests/scenarios/",
+    "tests/cli/test_ownership.py",
+    "tests/cli/test_pools.py",
+    "tests/cli/test_backfill.py",
+    "tests/cli/test_database.py",
+    "tests/cli/test_scheduler.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(FIRST))

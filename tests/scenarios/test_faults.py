@@ -1,9 +1,9 @@
 """Scenario: real headwater processes SIGKILLed at random moments lose and repeat nothing.
 
 A short run of the fault-injection tool (``bench/faults.py``): a 30-task pipeline run by
-``headwater run``, killed, then resumed; and by a scheduler killed and restarted. Every
-counter it reports (runs lost, intervals skipped, tasks run again after their success,
-pool overlap, slots leaked, runs left running) must be 0.
+``headwater run``, killed five times, then resumed. Every counter it reports (runs lost,
+tasks run again after their success, pool overlap, slots leaked, runs left running)
+must be 0. The scheduler modes, longer, are run by hand (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -45,11 +45,3 @@ def test_killed_runs_are_resumed_without_loss_or_repeat() -> None:
     assert len(result["kills"]) == 5
     assert all(count == 0 for count in result["counters"].values()), explain(result)
     assert result["totals"]["runs"] >= 6
-
-
-def test_killed_scheduler_is_restarted_without_loss_or_repeat() -> None:
-    # Given a scheduler running a 1-second schedule, SIGKILLed 3 times and restarted
-    result = inject_faults("--scheduler", "-n", "3", "--seed", "7")
-    # Then every interval got exactly one run, all of them successful, and no counter is above 0
-    assert len(result["kills"]) == 3
-    assert all(count == 0 for count in result["counters"].values()), explain(result)
