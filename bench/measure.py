@@ -79,7 +79,6 @@ def main() -> None:
     os.environ["HEADWATER_BENCH_PIPELINE"] = f"{shape}:{n}"
 
     from headwater.config import Settings
-    from headwater.engine.results import ResultStore
     from headwater.runtime import Runtime
 
     imported = time.time()
@@ -109,8 +108,8 @@ def main() -> None:
 
     last = f"t{n - 1}" if shape == "chain" else "join"
     instances = {ti.task_id: ti for ti in runtime.store.get_task_instances(record.run_id)}
+    value = runtime.result_store.decode(instances[last].result, instances[last].result_ref)
     runtime.close()
-    value = ResultStore.decode(instances[last].result, instances[last].result_ref)
     if record.state != "success" or value != pipelines.expected_result(shape, n):
         raise SystemExit(f"bad run: state {record.state}, result {value!r}")
 

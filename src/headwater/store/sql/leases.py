@@ -129,6 +129,17 @@ def release_run(connection: Connection, run_id: str, owner: str, generation: int
     connection.execute(query.values(lease_expires_at=None))
 
 
+# Built once (see queries.py): their cache keys are computed once. One run (the common
+# case: a run driven alone) needs no IN list.
+_FENCE_COLUMNS = (_r.run_id, _r.owner, _r.lease_generation)
+FENCE_ONE = sa.select(*_FENCE_COLUMNS).where(_r.run_id == sa.bindparam("b_run_id"))
+FENCE_ONE_LOCKED = FENCE_ONE.with_for_update()
+FENCE_MANY = sa.select(*_FENCE_COLUMNS).where(
+    _r.run_id.in_(sa.bindparam("b_run_ids", expanding=True))
+)
+FENCE_MANY_LOCKED = FENCE_MANY.order_by(_r.run_id).with_for_update()
+
+
 def check_fences(connection: Connection, leases: Iterable[Lease]) -> None:
     """Raise LeaseLost unless every lease is still its run's latest.
 
@@ -139,12 +150,14 @@ def check_fences(connection: Connection, leases: Iterable[Lease]) -> None:
     expected = {lease.run_id: lease for lease in leases}
     if not expected:
         return
-    query = sa.select(_r.run_id, _r.owner, _r.lease_generation).where(
-        _r.run_id.in_(sorted(expected))
-    )
-    if connection.dialect.name == "postgresql":
-        query = query.order_by(_r.run_id).with_for_update()
-    current = {row.run_id: row for row in connection.execute(query)}
+    locked = connection.dialect.name == "postgresql"
+    if len(expected) == 1:
+        statement = FENCE_ONE_LOCKED if locked else FENCE_ONE
+        rows = connection.execute(statement, {"b_run_id": next(iter(expected))})
+    else:
+        statement = FENCE_MANY_LOCKED if locked else FENCE_MANY
+        rows = connection.execute(statement, {"b_run_ids": sorted(expected)})
+    current = {row.run_id: row for row in rows}
     lost = frozenset(
         run_id
         for run_id, lease in expected.items()
