@@ -282,3 +282,49 @@ def test_a_tick_of_a_year_long_minutely_catchup_computes_only_what_it_creates(
     ]
     assert counting.computed <= 300
     assert store.rows_read == 100
+
+
+def test_two_schedulers_never_exceed_max_active_runs_together(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    # Given: a pipeline without schedule, max_active_runs 1, and three queued runs
+    @pipeline(max_active_runs=1)
+    def limited() -> None:
+        extract()
+
+    for day in (5, 6, 7):
+        create_run(
+            runtime.store, limited, clock=clock, logical_date=datetime(2026, 1, day, tzinfo=UTC)
+        )
+    by_id = {limited.pipeline_id: limited}
+    first = Scheduler(runtime.store, lambda: by_id, clock=clock, owner="host:1:a")
+    second = Scheduler(runtime.store, lambda: by_id, clock=clock, owner="host:2:b")
+
+    # When: the first claims one (it has not started it yet: it still reads queued), and
+    # the second ticks
+    claimed_first = first.tick(clock.now()).claimed
+    claimed_second = second.tick(clock.now()).claimed
+
+    # Then: the second claims nothing
+    assert len(claimed_first) == 1
+    assert claimed_first[0][1].state == "queued"
+    assert claimed_second == []
+
+
+def test_a_scheduler_never_claims_a_run_it_drives(runtime: Runtime, clock: FakeClock) -> None:
+    # Given: a run this scheduler claimed, whose lease has lapsed (its process stalled)
+    @pipeline
+    def stalled() -> None:
+        extract()
+
+    day = datetime(2026, 1, 5, tzinfo=UTC)
+    run = create_run(runtime.store, stalled, clock=clock, logical_date=day)
+    scheduler = scheduler_for(runtime, clock, stalled)
+    assert [r.run_id for _, r in scheduler.tick(clock.now()).claimed] == [run.run_id]
+    clock.advance(timedelta(minutes=5))
+
+    # When: it ticks again, driving that run still
+    again = scheduler.tick(clock.now(), busy={run.run_id}).claimed
+
+    # Then: the run is not claimed a second time
+    assert run.run_id not in [r.run_id for _, r in again]
