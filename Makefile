@@ -19,7 +19,7 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 
 ## demo: set up .venv and run the example pipeline end to end
 demo: $(VENV)/.installed
-	$(BIN)/headwater run examples/daily_etl.py --date 2026-01-05
+	$(BIN)/headwater run examples/daily_etl.py --date 2026-01-05 --rerun
 
 # Test workers (pytest-xdist): one per CPU by default; `make test TEST_WORKERS=0` runs the
 # suite in this process only. worksteal lets an idle worker take tests queued on a busy one.
