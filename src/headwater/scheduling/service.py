@@ -123,7 +123,7 @@ class SchedulerService:
                 wait = max(0.0, next_tick - self.clock.monotonic())
                 if not host.drivers and not host.zombies:
                     stop.wait(wait)
-                elif host.step(wait):
+                elif self._step(wait):
                     next_tick = self.clock.monotonic()  # a run ended: room for the next
         finally:
             self.loader.stop()
@@ -131,6 +131,19 @@ class SchedulerService:
             clean = self._drain()
             host.shutdown(wait=clean)
         return clean
+
+    def _step(self, wait: float) -> bool:
+        """One step of the host; whether a run ended. An error is logged, not raised.
+
+        The host already stops driving a run whose changes fail; anything else that
+        escapes a step is logged here, and the scheduler goes on with its other runs.
+        """
+        try:
+            return bool(self.host.step(wait))
+        except Exception:
+            logger.exception("an engine step failed; going on")
+            self.clock.sleep(min(wait, 1.0))  # no busy loop if it keeps failing
+            return False
 
     def _drain(self) -> bool:
         try:
