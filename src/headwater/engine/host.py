@@ -50,7 +50,7 @@ from headwater.store.records import Batch, RunRecord
 
 logger = logging.getLogger("headwater.engine")
 
-CALLBACK_THREADS = 4
+CALLBACK_THREADS = 1  # one: callbacks run in the order of the outcomes they follow
 
 
 class EngineInterrupted(HeadwaterError):
