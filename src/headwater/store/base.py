@@ -9,6 +9,7 @@ from datetime import datetime
 from headwater.store.records import (
     BackfillRecord,
     Batch,
+    HeartbeatRecord,
     PipelineRecord,
     PoolRecord,
     RunRecord,
@@ -37,6 +38,17 @@ class StateStore(ABC):
     @abstractmethod
     def get_pipeline(self, pipeline_id: str) -> PipelineRecord:
         """Raises NotFoundError when no such pipeline was recorded."""
+
+    @abstractmethod
+    def list_pipelines(self) -> list[PipelineRecord]:
+        """Every recorded pipeline, by id."""
+
+    @abstractmethod
+    def set_paused(self, pipeline_id: str, paused: bool) -> None:
+        """Pause or unpause a pipeline: a paused one gets no scheduled runs.
+
+        Raises NotFoundError when no such pipeline was recorded.
+        """
 
     @abstractmethod
     def create_run(
@@ -274,3 +286,25 @@ class StateStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections."""
+
+    # what people and processes ask besides running
+
+    @abstractmethod
+    def request_cancel(self, run_id: str, now: datetime, note: str) -> None:
+        """Ask for a run to be cancelled; its driver stops its tries and fails it.
+
+        ``note`` says who asked and why; it is kept as the run's note. Asking again is
+        a no-op.
+
+        Raises:
+            NotFoundError: no such run.
+            TransitionRejected: the run already ended.
+        """
+
+    @abstractmethod
+    def beat(self, record: HeartbeatRecord) -> None:
+        """Record that a scheduler process is alive (insert or replace its row)."""
+
+    @abstractmethod
+    def heartbeats(self, limit: int = 100) -> list[HeartbeatRecord]:
+        """Scheduler processes, the most recent heartbeat first."""

@@ -16,6 +16,7 @@ class PipelineRecord:
     timezone: str
     graph: dict[str, Any]
     updated_at: datetime
+    paused: bool = False  # a paused pipeline gets no scheduled runs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +39,8 @@ class RunRecord:
     backfill_id: str | None = None
     priority: int = 0
     lease_generation: int = 0  # of the latest claim; see StateStore.claim_run
+    cancel_requested_at: datetime | None = None  # see StateStore.request_cancel
+    note: str | None = None  # why the run ended as it did, when not a task's error
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -284,3 +287,15 @@ class SlotGrants:
 
     granted: frozenset[tuple[str, str, int]]
     sizes: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeartbeatRecord:
+    """A scheduler process and when it last said it was alive."""
+
+    owner: str
+    hostname: str
+    pid: int
+    started_at: datetime
+    last_heartbeat: datetime
+    stopped_at: datetime | None = None  # set by a clean stop

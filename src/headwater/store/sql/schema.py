@@ -44,6 +44,7 @@ pipelines = sa.Table(
     sa.Column("timezone", sa.String(100), nullable=False),
     sa.Column("graph", sa.Text, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("paused", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 runs = sa.Table(
@@ -69,6 +70,9 @@ runs = sa.Table(
     # incremented by every claim: a driver's writes carry the generation it claimed, and
     # are refused once another claim made a newer one (fencing)
     sa.Column("lease_generation", sa.Integer, nullable=False, server_default="0"),
+    # a cancel asked for (by the API or CLI): the driver stops the run's tries and fails it
+    sa.Column("cancel_requested_at", UTCDateTime),
+    sa.Column("note", sa.Text),  # why the run ended as it did, when not a task's error
     sa.UniqueConstraint("pipeline_id", "logical_date", name="uq_runs_pipeline_logical_date"),
     sa.Index("ix_runs_created_at", "created_at"),
     sa.Index("ix_runs_state", "state"),
@@ -168,4 +172,82 @@ events = sa.Table(
     sa.Column("seen_at", UTCDateTime, nullable=False),
     sa.Column("run_id", sa.String(250)),
     sa.UniqueConstraint("pipeline_id", "event_key", name="uq_events_pipeline_key"),
+)
+
+# Observability (migration 0004): who may see and act, what alerts are owed, who is alive.
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("role", sa.String(20), nullable=False),  # viewer, operator or admin
+    sa.Column("password_hash", sa.Text),  # None: the user signs in with tokens only
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+# Bearer tokens: only a hash is kept; token_id is the public part that finds the row.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("token_id", sa.String(64), primary_key=True),
+    sa.Column("user_name", sa.String(100), nullable=False),
+    sa.Column("token_hash", sa.String(128), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("last_used_at", UTCDateTime),
+    sa.Column("revoked_at", UTCDateTime),
+    sa.ForeignKeyConstraint(["user_name"], ["users.name"], ondelete="CASCADE"),
+    sa.Index("ix_api_tokens_user", "user_name"),
+)
+
+# The alert outbox: a row is written in the same transaction as the change that causes
+# it, then delivered (with retries) by a sender holding a lease on it.
+alert_outbox = sa.Table(
+    "alert_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("idempotency_key", sa.String(500), nullable=False),
+    sa.Column("channel", sa.String(250), nullable=False),
+    sa.Column("event", sa.String(40), nullable=False),
+    sa.Column("pipeline_id", sa.String(250)),
+    sa.Column("run_id", sa.String(250)),
+    sa.Column("logical_date", UTCDateTime),
+    sa.Column("payload", sa.Text, nullable=False),  # JSON: what the message says
+    sa.Column("state", sa.String(20), nullable=False),  # pending, sent or dead
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("lease_owner", sa.String(250)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.UniqueConstraint("idempotency_key", name="uq_alert_outbox_key"),
+    sa.Index("ix_alert_outbox_due", "state", "next_attempt_at"),
+    sa.Index("ix_alert_outbox_created", "created_at"),
+)
+
+# Conditions that alert once while they hold (a missed deadline per interval, a stale
+# pipeline, no scheduler): a row per open condition; resolved_at set when it clears.
+alert_conditions = sa.Table(
+    "alert_conditions",
+    metadata,
+    sa.Column("condition_key", sa.String(500), primary_key=True),
+    sa.Column("event", sa.String(40), nullable=False),
+    sa.Column("pipeline_id", sa.String(250)),
+    sa.Column("opened_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime),
+)
+
+# One row per scheduler process, renewed every tick: `health` and `scheduler_down` read it.
+scheduler_heartbeats = sa.Table(
+    "scheduler_heartbeats",
+    metadata,
+    sa.Column("owner", sa.String(250), primary_key=True),
+    sa.Column("hostname", sa.String(250), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("last_heartbeat", UTCDateTime, nullable=False),
+    sa.Column("stopped_at", UTCDateTime),
 )

@@ -27,6 +27,7 @@ from headwater.store.records import (
     Batch,
     Change,
     FinishTry,
+    HeartbeatRecord,
     PipelineRecord,
     PoolRecord,
     ReleaseSlots,
@@ -40,7 +41,7 @@ from headwater.store.records import (
     TaskInstanceRecord,
     TryRecord,
 )
-from headwater.store.sql import backfills, leases, pools, queries
+from headwater.store.sql import backfills, controls, leases, pools, queries
 from headwater.store.sql.database_errors import database_error, translate_errors, url_error
 from headwater.store.sql.migrate import ensure_schema
 from headwater.store.sql.schema import events, pipelines, runs, task_instances, task_tries
@@ -107,6 +108,8 @@ def _run_from_row(row: Any) -> RunRecord:
         backfill_id=row.backfill_id,
         priority=row.priority,
         lease_generation=row.lease_generation,
+        cancel_requested_at=row.cancel_requested_at,
+        note=row.note,
     )
 
 
@@ -179,15 +182,15 @@ class SqlStore(StateStore):
             ).first()
         if row is None:
             raise NotFoundError(f"no pipeline {pipeline_id!r} in the metadata store")
-        return PipelineRecord(
-            pipeline_id=row.pipeline_id,
-            source_file=row.source_file,
-            description=row.description,
-            schedule=row.schedule,
-            timezone=row.timezone,
-            graph=json.loads(row.graph),
-            updated_at=row.updated_at,
-        )
+        return controls.pipeline_from_row(row)
+
+    def list_pipelines(self) -> list[PipelineRecord]:
+        with self.engine.connect() as connection:
+            return controls.list_pipelines(connection)
+
+    def set_paused(self, pipeline_id: str, paused: bool) -> None:
+        with self.engine.begin() as connection:
+            controls.set_paused(connection, pipeline_id, paused)
 
     # runs
 
@@ -508,6 +511,18 @@ class SqlStore(StateStore):
     def finish_backfill(self, backfill_id: str, state: str, ended_at: datetime) -> bool:
         with self.engine.begin() as connection:
             return backfills.finish_backfill(connection, backfill_id, state, ended_at)
+
+    def request_cancel(self, run_id: str, now: datetime, note: str) -> None:
+        with self.engine.begin() as connection:
+            controls.request_cancel(connection, run_id, now, note)
+
+    def beat(self, record: HeartbeatRecord) -> None:
+        with self.engine.begin() as connection:
+            controls.beat(connection, record)
+
+    def heartbeats(self, limit: int = 100) -> list[HeartbeatRecord]:
+        with self.engine.connect() as connection:
+            return controls.heartbeats(connection, limit)
 
     def apply_many(self, batches: Sequence[Batch]) -> None:
         batches = [batch for batch in batches if batch]

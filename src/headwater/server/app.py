@@ -1,0 +1,39 @@
+"""The FastAPI application: the REST API under /api/v1, the web UI, and /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from headwater.server.context import ServerContext
+
+# Things that run beside the server while it serves (re-reading the pipelines folder,
+# watching scheduler heartbeats): each starts with the context and returns its stop.
+BackgroundJob = Callable[[ServerContext], Callable[[], None]]
+
+
+def create_app(context: ServerContext, *, background: tuple[BackgroundJob, ...] = ()) -> FastAPI:
+    """The application serving ``context``; ``background`` jobs run while it serves."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stops = [job(context) for job in background]
+        try:
+            yield
+        finally:
+            for stop in reversed(stops):
+                stop()
+
+    app = FastAPI(
+        title="headwater",
+        version="1",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    # routers: each part of the server adds its own here
+    return app
