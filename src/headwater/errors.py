@@ -91,3 +91,11 @@ class EventSeenError(HeadwaterError):
 
 class BranchError(HeadwaterError, ValueError):
     """A ``@task.branch`` returned something other than its direct downstream tasks."""
+
+
+class AlreadyExistsError(HeadwaterError):
+    """Something of that name exists already (a user, a pool)."""
+
+
+class AuthError(HeadwaterError):
+    """Credentials are missing, wrong, expired or revoked (never says which secret)."""

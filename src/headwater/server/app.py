@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from headwater.server.auth import session_key
 from headwater.server.context import ServerContext
 
 # Things that run beside the server while it serves (re-reading the pipelines folder,
@@ -35,5 +36,6 @@ def create_app(context: ServerContext, *, background: tuple[BackgroundJob, ...] 
         lifespan=lifespan,
     )
     app.state.context = context
+    app.state.session_key = session_key(context.settings)
     # routers: each part of the server adds its own here
     return app

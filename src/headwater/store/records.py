@@ -299,3 +299,27 @@ class HeartbeatRecord:
     started_at: datetime
     last_heartbeat: datetime
     stopped_at: datetime | None = None  # set by a clean stop
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserRecord:
+    """Someone who may use the web UI or the API, and what they may do."""
+
+    name: str
+    role: str  # viewer, operator or admin
+    created_at: datetime
+    disabled: bool = False
+    has_password: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenRecord:
+    """An API token as stored: never the token itself, only who it is for and its life."""
+
+    token_id: str
+    user_name: str
+    description: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None

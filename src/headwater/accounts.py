@@ -1,0 +1,222 @@
+"""Users, roles, passwords and API tokens: who may see and do what.
+
+Passwords are kept as scrypt hashes; tokens as SHA-256 hashes of their secret part (a
+token carries 256 random bits, so a slow hash adds nothing). A token reads
+``hw_<token_id>_<secret>``: the id finds its row, the secret proves it.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from headwater.errors import AuthError, ConfigError, NotFoundError
+from headwater.store.records import TokenRecord, UserRecord
+from headwater.store.sql import auth as queries
+from headwater.store.sql.store import SqlStore
+
+TOKEN_PREFIX = "hw_"
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+MAX_NAME_LENGTH = 100
+# scrypt at n=2**14, r=8: ~16 MiB and ~50 ms per check, the interactive-login setting
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+_TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often
+
+
+class Role(StrEnum):
+    """What a user may do; each role may do everything the ones before it may."""
+
+    VIEWER = "viewer"  # reads
+    OPERATOR = "operator"  # also triggers, retries, clears, cancels, pauses, backfills
+    ADMIN = "admin"  # also manages pools, users, tokens and alert channels
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+
+_RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Principal:
+    """Who made a request: a user with a role, signed in by a token or a session."""
+
+    name: str
+    role: Role
+    via: str  # "token" or "session"
+
+
+def parse_role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise ConfigError(
+            f"unknown role {value!r}; choose one of {', '.join(role.value for role in Role)}"
+        ) from None
+
+
+def check_user_name(name: str) -> str:
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable() or name != name.strip():
+        raise ConfigError(
+            f"user name {name!r} must be 1 to {MAX_NAME_LENGTH} printable characters without "
+            "surrounding spaces"
+        )
+    return name
+
+
+def hash_password(password: str) -> str:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise ConfigError(
+            f"a password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters, "
+            f"got {len(password)}"
+        )
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    """Whether ``password`` matches the ``stored`` hash (False for no or a bad hash)."""
+    if stored is None or len(password) > MAX_PASSWORD_LENGTH:
+        return False
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode(), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024, dklen=32
+    )
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_user(
+    store: SqlStore, name: str, role: Role, password: str | None, now: datetime
+) -> UserRecord:
+    """Add a user; with ``password`` None they sign in with tokens only.
+
+    Raises:
+        ConfigError: a bad name or password.
+        AlreadyExistsError: the name is taken.
+    """
+    check_user_name(name)
+    password_hash = None if password is None else hash_password(password)
+    with store.engine.begin() as connection:
+        return queries.create_user(connection, name, role.value, password_hash, now)
+
+
+def list_users(store: SqlStore) -> list[UserRecord]:
+    with store.engine.connect() as connection:
+        return queries.list_users(connection)
+
+
+def count_users(store: SqlStore) -> int:
+    with store.engine.connect() as connection:
+        return queries.count_users(connection)
+
+
+def authenticate_password(store: SqlStore, name: str, password: str) -> Principal:
+    """The user ``name`` if ``password`` is theirs. Raises AuthError otherwise."""
+    try:
+        with store.engine.connect() as connection:
+            user, password_hash = queries.get_user(connection, name)
+    except NotFoundError:
+        verify_password(password, _dummy_hash())  # as slow whether or not the user exists
+        raise AuthError("unknown user or wrong password") from None
+    if not verify_password(password, password_hash) or user.disabled:
+        raise AuthError("unknown user or wrong password")
+    return Principal(name=user.name, role=Role(user.role), via="session")
+
+
+def create_token(
+    store: SqlStore,
+    user_name: str,
+    now: datetime,
+    *,
+    expires_in: timedelta | None = None,
+    description: str = "",
+) -> tuple[str, TokenRecord]:
+    """A new token for ``user_name``: the token (shown once, never stored) and its record.
+
+    Raises NotFoundError for an unknown user.
+    """
+    token_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    with store.engine.begin() as connection:
+        record = queries.create_token(
+            connection,
+            token_id=token_id,
+            user_name=user_name,
+            token_hash=_token_hash(secret),
+            description=description,
+            now=now,
+            expires_at=None if expires_in is None else now + expires_in,
+        )
+    return f"{TOKEN_PREFIX}{token_id}_{secret}", record
+
+
+def authenticate_token(store: SqlStore, token: str, now: datetime) -> Principal:
+    """The user holding ``token``. Raises AuthError if it is unknown, wrong, expired or
+    revoked, or its user is disabled (the message never says which)."""
+    token_id, _, secret = token.removeprefix(TOKEN_PREFIX).partition("_")
+    if not token.startswith(TOKEN_PREFIX) or not token_id or not secret or len(token) > 200:
+        raise AuthError("invalid token")
+    try:
+        with store.engine.connect() as connection:
+            record, token_hash, user = queries.find_token(connection, token_id)
+    except NotFoundError:
+        raise AuthError("invalid token") from None
+    if (
+        not hmac.compare_digest(token_hash, _token_hash(secret))
+        or record.revoked_at is not None
+        or (record.expires_at is not None and record.expires_at <= now)
+        or user.disabled
+    ):
+        raise AuthError("invalid token")
+    if record.last_used_at is None or now - record.last_used_at >= _TOUCH_EVERY:
+        with store.engine.begin() as connection:
+            queries.touch_token(connection, token_id, now)
+    return Principal(name=user.name, role=Role(user.role), via="token")
+
+
+def revoke_token(store: SqlStore, token_id: str, now: datetime) -> None:
+    """Revoke a token by its id (the part after ``hw_``, or the whole token)."""
+    if token_id.startswith(TOKEN_PREFIX):
+        token_id = token_id.removeprefix(TOKEN_PREFIX).partition("_")[0]
+    with store.engine.begin() as connection:
+        queries.revoke_token(connection, token_id, now)
+
+
+def list_tokens(store: SqlStore, user_name: str | None = None) -> list[TokenRecord]:
+    with store.engine.connect() as connection:
+        return queries.list_tokens(connection, user_name)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_hex(16))
