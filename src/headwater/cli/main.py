@@ -47,7 +47,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "scheduler_command",
         "Run pipelines on their schedules and events.",
     ),
-    "dev": ("headwater.cli.scheduler", "dev_command", "The scheduler, for local work."),
+    "dev": (
+        "headwater.cli.scheduler",
+        "dev_command",
+        "The scheduler and the web server, for local work.",
+    ),
+    "server": ("headwater.cli.server", "server_command", "Serve the REST API and web UI."),
     "backfill": (
         "headwater.cli.backfill",
         "backfill_command",

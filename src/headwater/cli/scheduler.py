@@ -7,8 +7,10 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,6 +25,23 @@ from headwater.runtime import Runtime
 from headwater.scheduling.registry import PipelineRegistry
 from headwater.scheduling.service import SchedulerService, ServiceOptions
 
+if TYPE_CHECKING:
+    from headwater.cli.server import Companion
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8787
+
+host_option = click.option(
+    "--host", default=DEFAULT_HOST, show_default=True, help="The address to listen on."
+)
+port_option = click.option(
+    "--port",
+    type=click.IntRange(min=0, max=65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="The port to listen on.",
+)
+
 
 def _serve(
     pipelines_dir: Path,
@@ -33,6 +52,7 @@ def _serve(
     parallelism: int | None = None,
     grace: float = 30.0,
     config_path: Path | None = None,
+    companion: Companion | None = None,
 ) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -68,9 +88,15 @@ def _serve(
     logging.getLogger("headwater.scheduler").info(
         "scheduler %s watching %s", runtime.owner, pipelines_dir.resolve()
     )
+    stop_companion: Callable[[], None] | None = None
     try:
+        if companion is not None:
+            registry.refresh()  # the server shows the pipelines from its first request
+            stop_companion = companion(runtime, registry)
         clean = SchedulerService(runtime, registry, options).run(stop)
     finally:
+        if stop_companion is not None:
+            stop_companion()
         runtime.close()
     if not clean:
         # Tries still run in this process: end it now, and them with it, rather than
@@ -132,45 +158,74 @@ config_option = click.option(
 )
 
 
-def _service_command(name: str, help_text: str) -> click.Command:
-    """``scheduler`` and ``dev``: the same loop (the web UI will join ``dev`` later)."""
-
-    @click.command(name, help=help_text)
-    @pipelines_option
-    @executor_option
-    @tick_option
-    @max_runs_option
-    @parallelism_option
-    @grace_option
-    @config_option
-    def command(
-        pipelines_dir: Path,
-        executor: str,
-        tick: float,
-        max_runs: int,
-        parallelism: int | None,
-        grace: float,
-        config_path: Path | None,
-    ) -> int:
-        return _serve(
-            pipelines_dir,
-            executor,
-            tick,
-            max_runs,
-            parallelism=parallelism,
-            grace=grace,
-            config_path=config_path,
-        )
-
-    return command
+@click.command("scheduler")
+@pipelines_option
+@executor_option
+@tick_option
+@max_runs_option
+@parallelism_option
+@grace_option
+@config_option
+def scheduler_command(
+    pipelines_dir: Path,
+    executor: str,
+    tick: float,
+    max_runs: int,
+    parallelism: int | None,
+    grace: float,
+    config_path: Path | None,
+) -> int:
+    """Run pipelines on their schedules and events until stopped (SIGTERM or Ctrl-C)."""
+    return _serve(
+        pipelines_dir,
+        executor,
+        tick,
+        max_runs,
+        parallelism=parallelism,
+        grace=grace,
+        config_path=config_path,
+    )
 
 
-scheduler_command = _service_command(
-    "scheduler", "Run pipelines on their schedules and events until stopped (SIGTERM or Ctrl-C)."
-)
-dev_command = _service_command(
-    "dev", "The scheduler and its executor in one process, for local development."
-)
+@click.command("dev")
+@host_option
+@port_option
+@pipelines_option
+@executor_option
+@tick_option
+@max_runs_option
+@parallelism_option
+@grace_option
+@config_option
+def dev_command(
+    host: str,
+    port: int,
+    pipelines_dir: Path,
+    executor: str,
+    tick: float,
+    max_runs: int,
+    parallelism: int | None,
+    grace: float,
+    config_path: Path | None,
+) -> int:
+    """The scheduler and the web server in one process, for local work.
+
+    On a loopback --host it makes a local admin user and prints a login URL carrying a
+    new token; on any other address it needs users (see 'headwater users create').
+    """
+    # imported here: the server's libraries are an extra that `scheduler` does not need
+    from headwater.cli.server import dev_companion
+
+    return _serve(
+        pipelines_dir,
+        executor,
+        tick,
+        max_runs,
+        parallelism=parallelism,
+        grace=grace,
+        config_path=config_path,
+        companion=dev_companion(host, port),
+    )
 
 
 @click.command("trigger")

@@ -285,13 +285,14 @@ def prepare_clear(
     *,
     downstream: bool = False,
     claim: Claim | None = None,
+    dry_run: bool = False,
 ) -> list[str]:
     """Reset the given tasks (``task``, or ``task[i]`` for one item) to run again.
 
     With ``downstream``, everything below them is reset too, whatever its state; without,
     only the tasks below them that never ran because of their outcome (``skipped``,
     ``upstream_failed``), so that the run can end differently now. Returns the labels of
-    what was reset.
+    what was reset (with ``dry_run``, of what would be, changing nothing).
     """
     run = store.get_run(run_id)
     _ensure_not_running(run)
@@ -315,6 +316,8 @@ def prepare_clear(
     below = downstream_scope(plan, seeds)
     if not downstream:
         below = _decided_without_running(plan, known, below, seeds)
+    if dry_run:
+        return below.task_ids(plan)
     return _apply_reset(store, run, plan, below, claim=claim)
 
 

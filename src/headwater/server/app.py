@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from headwater.server.api import add_api
 from headwater.server.auth import session_key
 from headwater.server.context import ServerContext
 
@@ -38,4 +39,5 @@ def create_app(context: ServerContext, *, background: tuple[BackgroundJob, ...] 
     app.state.context = context
     app.state.session_key = session_key(context.settings)
     # routers: each part of the server adds its own here
+    add_api(app)
     return app
