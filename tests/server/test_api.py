@@ -22,7 +22,8 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM
     body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["detail"]
+    assert body["status"] == status
+    assert body["detail"]
     return body
 
 
@@ -38,7 +39,8 @@ def test_health_reports_the_database_and_the_schedulers_heartbeat(server: Server
         )
         store.close()
         body = client.get("/api/v1/health").json()
-    assert body["status"] == "ok" and body["database"] == "ok"
+    assert body["status"] == "ok"
+    assert body["database"] == "ok"
     assert body["scheduler"] == {"last_heartbeat": now.isoformat(), "alive": True}
 
 
@@ -49,12 +51,16 @@ def test_pipelines_list_and_detail(server: Server) -> None:
         problem(client.get("/api/v1/pipelines/nope"), 404)
     (item,) = page["items"]
     assert page["next_cursor"] is None
-    assert item["pipeline_id"] == "demo" and item["tags"] == ["demo"] and not item["paused"]
+    assert item["pipeline_id"] == "demo"
+    assert item["tags"] == ["demo"]
+    assert not item["paused"]
     assert [run["state"] for run in item["last_runs"]] == ["failed", "success"]
     assert item["freshness"]["newest_interval_end"] == "2026-01-05T23:00:00+00:00"
     assert item["next_run"]["run_after"] > datetime.now(UTC).isoformat()[:10]
-    assert detail["timezone"] == "Europe/Paris" and detail["schedule"] == "@daily"
-    assert detail["params"]["days"] == 1 and detail["params"]["full"] is False
+    assert detail["timezone"] == "Europe/Paris"
+    assert detail["schedule"] == "@daily"
+    assert detail["params"]["days"] == 1
+    assert detail["params"]["full"] is False
 
 
 def test_graph_is_laid_out_with_an_etag(server: Server) -> None:
@@ -66,7 +72,8 @@ def test_graph_is_laid_out_with_an_etag(server: Server) -> None:
     graph = response.json()
     tasks = {task["task_id"]: task for task in graph["tasks"]}
     assert graph["edges"] == [["extract", "load"]]
-    assert tasks["load"]["pool"] == "warehouse" and tasks["load"]["trigger_rule"] == "all_success"
+    assert tasks["load"]["pool"] == "warehouse"
+    assert tasks["load"]["trigger_rule"] == "all_success"
     assert tasks["extract"]["position"]["x"] < tasks["load"]["position"]["x"]
     assert again.status_code == 304
 
@@ -87,7 +94,8 @@ def test_trigger_queues_a_run_refuses_a_second_and_checks_params(server: Server)
         )
         assert created.status_code == 201, created.text
         run = created.json()
-        assert run["state"] == "queued" and run["params"]["days"] == 3
+        assert run["state"] == "queued"
+        assert run["params"]["days"] == 3
         assert run["triggered_by"] == "api:operator"
         assert run["logical_date"] == "2026-02-28T23:00:00+00:00"  # midnight in Paris
         again = problem(
@@ -104,7 +112,8 @@ def test_trigger_queues_a_run_refuses_a_second_and_checks_params(server: Server)
         assert "whole number" in typed["detail"]
         problem(client.post("/api/v1/pipelines/demo/runs", json={"logical_date": "soon"}), 422)
         cancelled = client.post(f"/api/v1/runs/{run['run_id']}/cancel").json()
-        assert cancelled["cancel_requested_at"] and "operator" in cancelled["note"]
+        assert cancelled["cancel_requested_at"]
+        assert "operator" in cancelled["note"]
 
 
 def test_runs_are_paged_and_filtered(server: Server) -> None:
@@ -147,7 +156,8 @@ def test_clear_dry_run_changes_nothing(server: Server) -> None:
             f"/api/v1/runs/{run_id}/clear",
             json={"tasks": ["extract"], "downstream": True, "dry_run": True},
         ).json()
-        assert body["reset"] == ["extract", "load"] and body["state"] == "success"
+        assert body["reset"] == ["extract", "load"]
+        assert body["state"] == "success"
         problem(client.post(f"/api/v1/runs/{run_id}/clear", json={"tasks": ["nope"]}), 404)
         problem(client.post(f"/api/v1/runs/{run_id}/clear", json={"tasks": []}), 422)
         problem(client.post(f"/api/v1/runs/{run_id}/cancel"), 409)  # it ended
@@ -164,9 +174,11 @@ def test_logs_by_offset_and_as_a_stream(server: Server) -> None:
         with client.stream("GET", path + "/stream") as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             lines = list(response.iter_lines())
-    assert "extracting for 2026-01-05" in whole["text"] and whole["complete"]
+    assert "extracting for 2026-01-05" in whole["text"]
+    assert whole["complete"]
     assert rest["text"] == whole["text"][10:]
-    assert after["text"] == "" and after["next_offset"] == whole["next_offset"]
+    assert after["text"] == ""
+    assert after["next_offset"] == whole["next_offset"]
     data = [json.loads(line[5:]) for line in lines if line.startswith("data:")]
     assert "".join(d.get("text", "") for d in data) == whole["text"]
     assert "event: end" in lines
@@ -192,7 +204,8 @@ def test_pools_are_listed_and_changed_by_admins(server: Server) -> None:
         changed = client.put("/api/v1/pools/warehouse", json={"slots": 5}).json()
         pools = client.get("/api/v1/pools").json()["items"]
         problem(client.put("/api/v1/pools/warehouse", json={"slots": -1}), 422)
-    assert changed["slots"] == 5 and changed["description"] == "the warehouse"
+    assert changed["slots"] == 5
+    assert changed["description"] == "the warehouse"
     assert [pool["name"] for pool in pools] == ["warehouse"]
 
 
