@@ -17,8 +17,16 @@ def scheduler(server: Server) -> Iterator[subprocess.Popen[bytes]]:
     log = server.home.parent / "scheduler.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "headwater", "scheduler", "--pipelines", str(server.pipelines)]
-            + ["--tick", "0.1"],
+            [
+                sys.executable,
+                "-m",
+                "headwater",
+                "scheduler",
+                "--pipelines",
+                str(server.pipelines),
+                "--tick",
+                "0.1",
+            ],
             env=server_env(server.home),
             stdout=output,
             stderr=subprocess.STDOUT,
