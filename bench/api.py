@@ -117,9 +117,8 @@ def main() -> None:
     create_user(store, "bench", Role.VIEWER, None, datetime.now(UTC))
     token, _ = create_token(store, "bench", datetime.now(UTC))
     store.close()
-    print(
-        f"seeded {RUNS:,} runs and {RUNS * TASKS:,} task instances in {time.perf_counter() - began:.1f} s"
-    )
+    took = time.perf_counter() - began
+    print(f"seeded {RUNS:,} runs and {RUNS * TASKS:,} task instances in {took:.1f} s")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
     env["HEADWATER_HOME"] = str(home)
     log = home / "server.log"
