@@ -17,7 +17,8 @@
 
     function size() {
       var box = canvas.parentElement.getBoundingClientRect();
-      return { w: Math.max(box.width, 200), h: 460 };
+      var h = layout ? Math.min(460, Math.max(120, layout.height * ROW + 20)) : 460;
+      return { w: Math.max(box.width, 200), h: h };
     }
     function fitView() {
       var s = size();

@@ -79,6 +79,7 @@
         data = d;
         spacer.style.height = (HEAD + d.ids.length * ROW) + "px";
         spacer.style.width = (LABEL + d.runs.length * COL) + "px";
+        scroller.style.height = Math.min(480, Math.max(120, HEAD + d.ids.length * ROW + 24)) + "px";
         canvas.dataset.runs = String(d.runs.length);
         canvas.dataset.tasks = String(d.ids.length);
         older.hidden = !d.next_before;
