@@ -204,7 +204,9 @@ def test_a_viewer_sees_no_actions_and_is_refused_when_posting(
     browser: object, live: LiveServer, scheduler: object
 ) -> None:
     page = open_page(browser, live, "vera")
-    run = live.store.list_runs("flaky", limit=1)[0]
+    # the scheduler makes a run of hello's latest interval when it starts
+    wait_until(lambda: bool(live.store.list_runs("hello", limit=1)))
+    run = live.store.list_runs("hello", limit=1)[0]
     page.goto(live.url + "/")  # type: ignore[attr-defined]
     assert page.locator("tr[data-pipeline=hello]").count() == 1  # type: ignore[attr-defined]
     assert page.locator("button[data-testid^=pause]").count() == 0  # type: ignore[attr-defined]
