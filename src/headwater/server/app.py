@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from headwater.server.api import add_api
 from headwater.server.auth import session_key
 from headwater.server.context import ServerContext
+from headwater.server.ui import install_ui
 
 # Things that run beside the server while it serves (re-reading the pipelines folder,
 # watching scheduler heartbeats): each starts with the context and returns its stop.
@@ -40,4 +41,5 @@ def create_app(context: ServerContext, *, background: tuple[BackgroundJob, ...] 
     app.state.session_key = session_key(context.settings)
     # routers: each part of the server adds its own here
     add_api(app)
+    install_ui(app)
     return app

@@ -1,0 +1,186 @@
+// The graph view: a canvas drawn from coordinates laid out on the server, coloured by
+// the run's states (one character per task) and kept live by polling ONE compact
+// endpoint for the whole run while it is not finished. Wheel zooms, drag pans, a click
+// on a task opens its tries and logs.
+(function () {
+  "use strict";
+  var COL = 190, ROW = 34, BOX_W = 150, BOX_H = 22, POLL_MS = 1000;
+
+  function start() {
+    var canvas = document.getElementById("graph");
+    if (!canvas) return;
+    var runId = canvas.dataset.run || null;
+    var pipeline = canvas.dataset.pipeline;
+    var layout = null, states = "", view = { scale: 1, x: 10, y: 10 }, fitted = false;
+    var runState = null;
+    var hw = window.headwater;
+
+    function size() {
+      var box = canvas.parentElement.getBoundingClientRect();
+      var h = layout ? Math.min(460, Math.max(120, layout.height * ROW + 20)) : 460;
+      return { w: Math.max(box.width, 200), h: h };
+    }
+    function fitView() {
+      var s = size();
+      var w = layout.width * COL, h = layout.height * ROW;
+      view.scale = Math.min(1, (s.w - 20) / Math.max(w, 1), (s.h - 20) / Math.max(h, 1));
+      view.x = 10; view.y = 10; fitted = true;
+    }
+    function draw() {
+      if (!layout) return;
+      var s = size();
+      if (s.w < 10 || canvas.parentElement.classList.contains("hidden")) return;
+      if (!fitted) fitView();
+      var ctx = hw.fit(canvas, s.w, s.h);
+      ctx.clearRect(0, 0, s.w, s.h);
+      ctx.save();
+      ctx.translate(view.x, view.y);
+      ctx.scale(view.scale, view.scale);
+      var xs = layout.x, ys = layout.y, n = layout.ids.length;
+      // edges: one path, right side of the upstream to the left side of the downstream
+      ctx.strokeStyle = view.scale < 0.3 ? "rgba(120,130,145,0.25)" : "#b8c0cc";
+      ctx.lineWidth = 1 / Math.max(view.scale, 0.2);
+      ctx.beginPath();
+      var edges = layout.edges;
+      for (var e = 0; e < edges.length; e++) {
+        var a = edges[e][0], b = edges[e][1];
+        var x1 = xs[a] * COL + BOX_W, y1 = ys[a] * ROW + BOX_H / 2;
+        var x2 = xs[b] * COL, y2 = ys[b] * ROW + BOX_H / 2;
+        ctx.moveTo(x1, y1);
+        ctx.bezierCurveTo(x1 + 20, y1, x2 - 20, y2, x2, y2);
+      }
+      ctx.stroke();
+      // nodes, grouped by state so the fill colour changes a few times, not per node
+      var byCode = {};
+      for (var i = 0; i < n; i++) {
+        var code = states.charAt(i) || "n";
+        (byCode[code] = byCode[code] || []).push(i);
+      }
+      Object.keys(byCode).forEach(function (code) {
+        ctx.fillStyle = hw.colour(code);
+        ctx.beginPath();
+        byCode[code].forEach(function (k) { ctx.rect(xs[k] * COL, ys[k] * ROW, BOX_W, BOX_H); });
+        ctx.fill();
+      });
+      if (view.scale > 0.45) {
+        ctx.fillStyle = "#1d2430";
+        ctx.font = "12px system-ui, sans-serif";
+        ctx.textBaseline = "middle";
+        // labels only for nodes on screen
+        var left = -view.x / view.scale, top = -view.y / view.scale;
+        var right = left + s.w / view.scale, bottom = top + s.h / view.scale;
+        for (var j = 0; j < n; j++) {
+          var nx = xs[j] * COL, ny = ys[j] * ROW;
+          if (nx > right || nx + BOX_W < left || ny > bottom || ny + BOX_H < top) continue;
+          var label = layout.ids[j];
+          if (label.length > 22) label = label.slice(0, 21) + "…";
+          ctx.fillText(label, nx + 6, ny + BOX_H / 2);
+        }
+      }
+      ctx.restore();
+      canvas.dataset.painted = String(performance.now());
+    }
+
+    function nodeAt(px, py) {
+      var gx = (px - view.x) / view.scale, gy = (py - view.y) / view.scale;
+      var col = Math.floor(gx / COL), row = Math.floor(gy / ROW);
+      if (gx - col * COL > BOX_W || gy - row * ROW > BOX_H) return -1;
+      for (var i = 0; i < layout.ids.length; i++) {
+        if (layout.x[i] === col && layout.y[i] === row) return i;
+      }
+      return -1;
+    }
+
+    var drag = null, moved = false;
+    canvas.addEventListener("mousedown", function (ev) { drag = { x: ev.clientX, y: ev.clientY }; moved = false; });
+    window.addEventListener("mouseup", function () { drag = null; });
+    canvas.addEventListener("mousemove", function (ev) {
+      if (drag) {
+        view.x += ev.clientX - drag.x; view.y += ev.clientY - drag.y;
+        if (Math.abs(ev.clientX - drag.x) + Math.abs(ev.clientY - drag.y) > 0) moved = true;
+        drag = { x: ev.clientX, y: ev.clientY };
+        requestAnimationFrame(draw);
+        return;
+      }
+      if (!layout) return;
+      var r = canvas.getBoundingClientRect();
+      var i = nodeAt(ev.clientX - r.left, ev.clientY - r.top);
+      canvas.title = i < 0 ? "" : layout.ids[i] + " · " + hw.NAMES[states.charAt(i) || "n"];
+    });
+    canvas.addEventListener("wheel", function (ev) {
+      ev.preventDefault();
+      var r = canvas.getBoundingClientRect();
+      var px = ev.clientX - r.left, py = ev.clientY - r.top;
+      var factor = ev.deltaY < 0 ? 1.15 : 1 / 1.15;
+      var scale = Math.min(3, Math.max(0.02, view.scale * factor));
+      view.x = px - (px - view.x) * (scale / view.scale);
+      view.y = py - (py - view.y) * (scale / view.scale);
+      view.scale = scale;
+      requestAnimationFrame(draw);
+    }, { passive: false });
+    canvas.addEventListener("click", function (ev) {
+      if (moved || !layout || !runId) return;
+      var r = canvas.getBoundingClientRect();
+      var i = nodeAt(ev.clientX - r.left, ev.clientY - r.top);
+      if (i >= 0 && window.htmx) {
+        htmx.ajax("GET", "/ui/runs/" + encodeURIComponent(runId) + "/tasks/" +
+          encodeURIComponent(layout.ids[i]), { target: "#task" });
+      }
+    });
+
+    function showState(data) {
+      var badge = document.getElementById("run-state");
+      if (badge && runState !== null && data.state !== runState && window.htmx) {
+        // the run changed state: refresh its header (times, actions) and the task table
+        htmx.ajax("GET", location.pathname, { target: "#run-head", select: "#run-head", swap: "outerHTML" });
+        document.body.dispatchEvent(new Event("run-changed"));
+      } else if (badge) {
+        badge.textContent = data.state;
+        badge.className = "badge s-" + data.state;
+        badge.dataset.state = data.state;
+      }
+      runState = data.state;
+      var counts = document.getElementById("counts");
+      if (counts && data.counts) {
+        var total = 0, html = "";
+        Object.keys(data.counts).sort().forEach(function (s) {
+          total += data.counts[s];
+          html += '<span class="count"><i class="dot s-' + s + '"></i>' + s.replace(/_/g, " ") + " " + data.counts[s] + "</span>";
+        });
+        counts.innerHTML = html + ' <span class="muted">' + total + " task instances</span>";
+      }
+    }
+
+    function poll() {
+      fetch("/ui/data/runs/" + encodeURIComponent(runId) + "/states", { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (!data) return;
+          var changed = data.states !== states;
+          states = data.states;
+          canvas.dataset.states = states;
+          if (changed) {
+            draw();
+            document.dispatchEvent(new CustomEvent("headwater:states", { detail: data }));
+          }
+          showState(data);
+          if (!data.finished) setTimeout(poll, POLL_MS);
+          else setTimeout(poll, POLL_MS * 5); // a retry or clear can bring it back
+        })
+        .catch(function () { setTimeout(poll, POLL_MS * 3); });
+    }
+
+    fetch("/ui/data/pipelines/" + encodeURIComponent(pipeline) + "/layout", { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        layout = data;
+        canvas.dataset.nodes = String(data.ids.length);
+        if (runId) poll(); else draw();
+      });
+    window.addEventListener("resize", function () { requestAnimationFrame(draw); });
+    document.addEventListener("headwater:view", function (ev) {
+      if (ev.detail === "graph") requestAnimationFrame(draw);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", start);
+})();

@@ -1,0 +1,329 @@
+"""Read helpers of the web UI: bounded, index-backed queries, never "everything".
+
+States travel to the browser as one character per task (``STATE_CODES``), in the order
+of the pipeline's graph description, so a run of 10,000 tasks is a 10 KB string.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from headwater.store.records import TaskInstanceRecord
+from headwater.store.sql.schema import pipelines, runs, task_instances
+
+STATE_CODES = {
+    "none": "n",
+    "queued": "q",
+    "running": "r",
+    "success": "s",
+    "failed": "f",
+    "skipped": "k",
+    "upstream_failed": "u",
+    "up_for_retry": "y",
+    "up_for_reschedule": "w",
+}
+MISSING = "."  # the task has no instance in that run (added to the pipeline later)
+# which state a mapped task shows, from the states of its items: the most urgent first
+_URGENCY = ["failed", "upstream_failed", "up_for_retry", "running", "up_for_reschedule"]
+_URGENCY += ["queued", "none", "skipped", "success"]
+_RANK = {state: rank for rank, state in enumerate(_URGENCY)}
+FINISHED = frozenset({"success", "failed"})
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineRow:
+    pipeline_id: str
+    description: str
+    schedule: str | None
+    timezone: str
+    paused: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunCell:
+    run_id: str
+    state: str
+    logical_date: datetime
+    backfill_id: str | None = None
+
+
+def pipeline_rows(
+    connection: Connection, *, search: str = "", after: str | None = None, limit: int = 500
+) -> list[PipelineRow]:
+    """Pipelines by id, whose id or description contains ``search``, after ``after``."""
+    c = pipelines.c
+    query = sa.select(c.pipeline_id, c.description, c.schedule, c.timezone, c.paused)
+    if search:
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            sa.or_(
+                c.pipeline_id.ilike(pattern, escape="\\"), c.description.ilike(pattern, escape="\\")
+            )
+        )
+    if after is not None:
+        query = query.where(c.pipeline_id > after)
+    query = query.order_by(c.pipeline_id).limit(min(limit, MAX_LIMIT))
+    return [
+        PipelineRow(
+            pipeline_id=row.pipeline_id,
+            description=row.description,
+            schedule=row.schedule,
+            timezone=row.timezone,
+            paused=bool(row.paused),
+        )
+        for row in connection.execute(query)
+    ]
+
+
+def latest_runs(
+    connection: Connection, pipeline_ids: Sequence[str], per_pipeline: int
+) -> dict[str, list[RunCell]]:
+    """The latest ``per_pipeline`` runs of each pipeline, newest first.
+
+    One statement per hundred pipelines: a UNION ALL of small queries that each read the
+    (pipeline_id, logical_date) index backwards, so the cost does not grow with history.
+    """
+    found: dict[str, list[RunCell]] = {pipeline_id: [] for pipeline_id in pipeline_ids}
+    c = runs.c
+    for start in range(0, len(pipeline_ids), 100):
+        parts = [
+            sa.select(c.pipeline_id, c.run_id, c.state, c.logical_date, c.backfill_id)
+            .where(c.pipeline_id == pipeline_id)
+            .order_by(c.logical_date.desc())
+            .limit(per_pipeline)
+            .subquery()
+            .select()
+            for pipeline_id in pipeline_ids[start : start + 100]
+        ]
+        if not parts:
+            continue
+        statement = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+        for row in connection.execute(statement):
+            found[row.pipeline_id].append(_cell(row))
+    for cells in found.values():
+        cells.sort(key=lambda cell: cell.logical_date, reverse=True)
+    return found
+
+
+def _cell(row: Any) -> RunCell:
+    moment = row.logical_date
+    if isinstance(moment, str):  # a UNION on SQLite hands back the stored text
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return RunCell(
+        run_id=row.run_id, state=row.state, logical_date=moment, backfill_id=row.backfill_id
+    )
+
+
+def run_window(
+    connection: Connection, pipeline_id: str, *, before: datetime | None, limit: int
+) -> list[RunCell]:
+    """Up to ``limit`` runs of the pipeline whose logical date is before ``before``,
+    newest first (a keyset page of its history)."""
+    c = runs.c
+    query = sa.select(c.run_id, c.state, c.logical_date, c.backfill_id).where(
+        c.pipeline_id == pipeline_id
+    )
+    if before is not None:
+        query = query.where(c.logical_date < before)
+    query = query.order_by(c.logical_date.desc()).limit(min(limit, MAX_LIMIT))
+    return [_cell(row) for row in connection.execute(query)]
+
+
+def _fold(order: dict[str, int], rows: Any) -> str:
+    """One character per task of ``order`` from (task_id, state) rows."""
+    best: list[str | None] = [None] * len(order)
+    for task_id, state in rows:
+        position = order.get(task_id)
+        if position is None:
+            continue
+        held = best[position]
+        if held is None or _RANK.get(state, 0) < _RANK.get(held, 0):
+            best[position] = state
+    return "".join(MISSING if s is None else STATE_CODES.get(s, "n") for s in best)
+
+
+def run_states(connection: Connection, run_id: str, order: dict[str, int]) -> str:
+    """The run's task states, one character per task of ``order`` (a mapped task shows
+    the most urgent state of its items)."""
+    ti = task_instances.c
+    rows = connection.execute(sa.select(ti.task_id, ti.state).where(ti.run_id == run_id))
+    return _fold(order, rows)
+
+
+class StatesCache:
+    """State strings of finished runs: they change only when a run is retried or
+    cleared, which moves it out of its finished state (and changes the key)."""
+
+    def __init__(self, size: int = 400) -> None:
+        self._items: OrderedDict[tuple[str, str, str, str], str] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str, str]) -> str | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, str, str, str], value: str) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+def grid_rows(
+    connection: Connection,
+    window: Sequence[RunCell],
+    order: dict[str, int],
+    graph_key: str,
+    cache: StatesCache,
+) -> list[str]:
+    """The state string of each run of ``window``, in one query for those not cached."""
+    keys = {cell.run_id: (cell.run_id, cell.state, graph_key, "") for cell in window}
+    rows: dict[str, str] = {}
+    missing = []
+    for cell in window:
+        cached = cache.get(keys[cell.run_id]) if cell.state in FINISHED else None
+        if cached is None:
+            missing.append(cell.run_id)
+        else:
+            rows[cell.run_id] = cached
+    if missing:
+        ti = task_instances.c
+        grouped: dict[str, list[tuple[str, str]]] = {run_id: [] for run_id in missing}
+        statement = sa.select(ti.run_id, ti.task_id, ti.state).where(ti.run_id.in_(missing))
+        for run_id, task_id, state in connection.execute(statement):
+            grouped[run_id].append((task_id, state))
+        states = {cell.run_id: cell.state for cell in window}
+        for run_id, pairs in grouped.items():
+            rows[run_id] = _fold(order, pairs)
+            if states[run_id] in FINISHED:
+                cache.put(keys[run_id], rows[run_id])
+    return [rows[cell.run_id] for cell in window]
+
+
+def task_timing(
+    connection: Connection, run_id: str
+) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """Each task's first start and last end in the run (over its items)."""
+    ti = task_instances.c
+    statement = (
+        sa.select(ti.task_id, sa.func.min(ti.started_at), sa.func.max(ti.ended_at))
+        .where(ti.run_id == run_id)
+        .group_by(ti.task_id)
+    )
+    timing: dict[str, tuple[datetime | None, datetime | None]] = {}
+    for task_id, started, ended in connection.execute(statement):
+        timing[task_id] = (_moment(started), _moment(ended))
+    return timing
+
+
+def _moment(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def task_page(
+    connection: Connection,
+    run_id: str,
+    *,
+    state: str = "",
+    search: str = "",
+    after: tuple[str, int] | None = None,
+    limit: int = 200,
+) -> list[Any]:
+    """A keyset page of the run's task instances by (task_id, map_index)."""
+    ti = task_instances.c
+    query = sa.select(
+        ti.task_id,
+        ti.map_index,
+        ti.state,
+        ti.try_number,
+        ti.started_at,
+        ti.ended_at,
+        ti.duration,
+        ti.error,
+    ).where(ti.run_id == run_id)
+    if state:
+        query = query.where(ti.state == state)
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(ti.task_id.ilike(f"%{escaped}%", escape="\\"))
+    if after is not None:
+        query = query.where(sa.tuple_(ti.task_id, ti.map_index) > sa.tuple_(*after))
+    query = query.order_by(ti.task_id, ti.map_index).limit(min(limit, MAX_LIMIT))
+    return list(connection.execute(query))
+
+
+def task_instance(
+    connection: Connection, run_id: str, task_id: str, map_index: int
+) -> TaskInstanceRecord | None:
+    ti = task_instances.c
+    row = connection.execute(
+        task_instances.select().where(
+            ti.run_id == run_id, ti.task_id == task_id, ti.map_index == map_index
+        )
+    ).first()
+    if row is None:
+        return None
+    return TaskInstanceRecord(
+        run_id=row.run_id,
+        task_id=row.task_id,
+        map_index=row.map_index,
+        state=row.state,
+        try_number=row.try_number,
+        max_tries=row.max_tries,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        duration=row.duration,
+        next_try_at=row.next_try_at,
+        error=row.error,
+    )
+
+
+def state_counts(connection: Connection, run_id: str) -> dict[str, int]:
+    ti = task_instances.c
+    statement = sa.select(ti.state, sa.func.count()).where(ti.run_id == run_id).group_by(ti.state)
+    return {str(row[0]): int(row[1]) for row in connection.execute(statement)}
+
+
+def waiting_tries(connection: Connection) -> int:
+    """Task instances queued (ready, waiting for a slot or an executor)."""
+    ti = task_instances.c
+    statement = sa.select(sa.func.count()).where(ti.state == "queued")
+    return int(connection.execute(statement).scalar_one())
+
+
+def backfill_counts(
+    connection: Connection, backfill_ids: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """Per backfill, how many of its runs are in each state."""
+    c = runs.c
+    counts: dict[str, dict[str, int]] = {backfill_id: {} for backfill_id in backfill_ids}
+    if not backfill_ids:
+        return counts
+    statement = (
+        sa.select(c.backfill_id, c.state, sa.func.count())
+        .where(c.backfill_id.in_(list(backfill_ids)))
+        .group_by(c.backfill_id, c.state)
+    )
+    for backfill_id, state, count in connection.execute(statement):
+        counts[backfill_id][state] = count
+    return counts
