@@ -18,8 +18,8 @@ from headwater.errors import RunExistsError
 from headwater.reporting import iso_or_none, run_json
 from headwater.schedules.intervals import parse_logical_date
 from headwater.server.api.deps import AUTH_ERRORS, Context, Operator, Viewer, definition
-from headwater.server.api.layout import graph_hash, layout
 from headwater.server.context import ServerContext
+from headwater.server.layout import layout
 from headwater.server.paging import CursorQuery, LimitQuery, Page, decode_cursor, page_of
 from headwater.server.problems import ApiProblem, problem_responses
 from headwater.store.sql import api_queries
@@ -165,6 +165,10 @@ def patch_pipeline(
     return pipeline_document(context, pipeline_id)
 
 
+LAYER_GAP = 240  # graph positions: x distance between layers
+ROW_GAP = 60  # y distance between tasks of one layer
+
+
 def _group(task_id: str, base_id: str) -> str | None:
     if task_id == base_id or "." not in task_id:
         return None
@@ -177,7 +181,11 @@ def graph_document(context: ServerContext, pipeline_id: str) -> dict[str, Any]:
     nodes = {} if loaded is None else {node.task_id: node for node in loaded.plan.nodes}
     stored = [task for task in record.graph.get("tasks", []) if isinstance(task, dict)]
     shape = [(str(task["task_id"]), [str(u) for u in task.get("upstream", [])]) for task in stored]
-    positions = layout(shape)
+    laid_out = layout(record.graph)
+    positions = {
+        task_id: (x * LAYER_GAP, y * ROW_GAP)
+        for task_id, x, y in zip(laid_out["ids"], laid_out["x"], laid_out["y"], strict=True)
+    }
     tasks = []
     for task in stored:
         task_id = str(task["task_id"])
@@ -197,7 +205,7 @@ def graph_document(context: ServerContext, pipeline_id: str) -> dict[str, Any]:
     edges = [[parent, task_id] for task_id, upstream in shape for parent in upstream]
     return {
         "pipeline_id": pipeline_id,
-        "version": graph_hash(shape),
+        "version": laid_out["hash"],
         "tasks": tasks,
         "edges": edges,
     }

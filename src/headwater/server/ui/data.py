@@ -19,9 +19,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from headwater.accounts import Principal
+from headwater.server.layout import layout
 from headwater.server.ui import queries
 from headwater.server.ui.common import NotFound, context, data_viewer, found, templates
-from headwater.server.ui.layout import layout
 
 router = APIRouter(include_in_schema=False)
 Viewer = Annotated[Principal, Depends(data_viewer)]
