@@ -140,7 +140,8 @@ def load_pipeline(spec: str) -> Pipeline:
     )
 
 
-def _looks_like_a_file(spec: str) -> bool:
+def looks_like_a_file(spec: str) -> bool:
+    """Whether a pipeline spec names a file (``FILE[:PIPELINE]``) rather than an id."""
     return ":" in spec or "/" in spec or "\\" in spec or spec.endswith(".py")
 
 
@@ -157,7 +158,7 @@ def find_pipeline(spec: str, pipelines_dir: Path) -> Pipeline:
         NotFoundError: no pipeline has that id (or the folder does not exist).
         ConfigError: several files define a pipeline with that id.
     """
-    if Path(spec).is_file() or Path(spec.partition(":")[0]).is_file() or _looks_like_a_file(spec):
+    if Path(spec).is_file() or Path(spec.partition(":")[0]).is_file() or looks_like_a_file(spec):
         return load_pipeline(spec)
     if not pipelines_dir.is_dir():
         raise NotFoundError(

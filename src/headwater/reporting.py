@@ -79,6 +79,8 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "started_at": iso_or_none(run.started_at),
         "ended_at": iso_or_none(run.ended_at),
         "duration": seconds_between(run.started_at, run.ended_at),
+        "note": run.note,
+        "cancel_requested_at": iso_or_none(run.cancel_requested_at),
     }
 
 

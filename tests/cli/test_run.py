@@ -30,6 +30,8 @@ def test_a_successful_run_prints_its_json_and_exits_0(
         "started_at",
         "ended_at",
         "duration",
+        "note",
+        "cancel_requested_at",
         "tasks",
     }
     assert body["pipeline"] == "ok"

@@ -18,6 +18,7 @@ from headwater.cli.interrupts import exit_now_if_tries_still_run, interruptible
 from headwater.cli.options import parse_params, pipelines_option
 from headwater.cli.output import STATE_STYLES, id_column, progress_bar, text_column, utc_minutes
 from headwater.cli.run import executor_option, json_option
+from headwater.cli.runs import cancel_note
 from headwater.errors import ConfigError, PipelineLoadError
 from headwater.loader import find_pipeline, load_pipeline
 from headwater.runtime import Runtime
@@ -277,12 +278,46 @@ def _run_in_foreground(
         )
     else:
         _print_summary(pipeline, progress)
-    return 1 if progress.failed else 0
+    return 1 if progress.failed or progress.backfill.state == "cancelled" else 0
 
 
 @click.group("backfills")
 def backfills_group() -> None:
-    """List recorded backfills, and continue one in the foreground."""
+    """List recorded backfills, continue one in the foreground, or cancel one."""
+
+
+@backfills_group.command("cancel")
+@click.argument("backfill_id")
+@click.option(
+    "--runs",
+    "with_runs",
+    is_flag=True,
+    help="Cancel its running runs too (by default they finish).",
+)
+@click.option("--reason", help="Why: kept in the note of the runs it cancels.")
+@json_option
+def cancel_command(backfill_id: str, with_runs: bool, reason: str | None, json_output: bool) -> int:
+    """Cancel a running backfill: it starts no more runs and ends cancelled.
+
+    Its queued runs are cancelled too; its running runs finish, unless --runs.
+    """
+    runtime = Runtime()
+    try:
+        note = cancel_note(reason) + f" (backfill {backfill_id})"
+        cancelled = runtime.store.cancel_backfill(
+            backfill_id, runtime.clock.now(), note, with_runs=with_runs
+        )
+        record = runtime.store.get_backfill(backfill_id)
+    finally:
+        runtime.close()
+    if json_output:
+        print_json({**backfill_json(record), "cancelled_runs": cancelled})
+        return 0
+    console.print(
+        f"backfill {backfill_id} cancelled; {len(cancelled)} of its run(s) cancelled"
+        + ("" if with_runs else "; its running runs finish")
+    )
+    return 0
 
 
 def _recorded_pipeline(runtime: Runtime, pipeline_id: str) -> Pipeline:
@@ -333,7 +368,9 @@ def backfill_json(record: BackfillRecord) -> dict[str, object]:
 @backfills_group.command("list")
 @click.option("--pipeline", help="Only this pipeline's backfills.")
 @click.option(
-    "--state", type=click.Choice(["running", "success", "failed"]), help="Only in this state."
+    "--state",
+    type=click.Choice(["running", "success", "failed", "cancelled"]),
+    help="Only in this state.",
 )
 @json_option
 def list_command(pipeline: str | None, state: str | None, json_output: bool) -> int:

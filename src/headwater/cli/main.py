@@ -40,6 +40,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "resume": ("headwater.cli.runs", "resume_command", "Continue a run from the store."),
     "clear": ("headwater.cli.runs", "clear_command", "Reset tasks of a run to run again."),
+    "cancel": ("headwater.cli.runs", "cancel_command", "Cancel a run: stop it, fail it."),
+    "pause": (
+        "headwater.cli.pipelines",
+        "pause_command",
+        "Pause a pipeline: no more scheduled or event runs.",
+    ),
+    "unpause": ("headwater.cli.pipelines", "unpause_command", "Schedule a paused pipeline again."),
+    "pipelines": ("headwater.cli.pipelines", "pipelines_group", "List recorded pipelines."),
     "next": ("headwater.cli.schedules", "next_command", "List the next data intervals."),
     "trigger": ("headwater.cli.scheduler", "trigger_command", "Ask the scheduler for a run."),
     "scheduler": (

@@ -119,6 +119,8 @@ def print_summary(run: RunRecord, instances: list[TaskInstanceRecord]) -> None:
         )
     console.print(table)
     console.print(verdict(run, instances), highlight=False, soft_wrap=True)
+    if run.note:
+        console.print(Text(f"note: {run.note}"), highlight=False, soft_wrap=True)
 
 
 def verdict(run: RunRecord, instances: list[TaskInstanceRecord]) -> str:

@@ -1,8 +1,10 @@
-"""``headwater runs``, ``logs``, ``retry``, ``resume`` and ``clear``: recorded runs."""
+"""``headwater runs``, ``logs``, ``retry``, ``resume``, ``clear`` and ``cancel``: recorded runs."""
 
 from __future__ import annotations
 
+import getpass
 import re
+import socket
 import sys
 from pathlib import Path
 
@@ -216,3 +218,46 @@ def clear_command(
         )
     finally:
         runtime.close()
+
+
+MAX_REASON = 2000  # characters of a cancel's reason kept in the run's note
+
+
+def cancel_note(reason: str | None) -> str:
+    """Who asked (user@host) and why, for the run's note."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in this environment (a container without one)
+        user = "unknown"
+    who = f"cancelled by {user}@{socket.gethostname()}"
+    reason = " ".join((reason or "").split())[:MAX_REASON]
+    return f"{who}: {reason}" if reason else who
+
+
+@click.command("cancel")
+@click.argument("run_id")
+@click.option("--reason", help="Why: kept in the run's note with who asked.")
+@json_option
+def cancel_command(run_id: str, reason: str | None, json_output: bool) -> int:
+    """Cancel a run: its running tries are stopped and it ends failed.
+
+    A run nobody drives yet (queued) ends at once; otherwise the process driving it
+    (a scheduler, 'headwater run') stops its tries within about a second.
+    """
+    runtime = Runtime()
+    try:
+        note = cancel_note(reason)
+        ended = runtime.store.request_cancel(run_id, runtime.clock.now(), note)
+        run = runtime.store.get_run(run_id)
+    finally:
+        runtime.close()
+    if json_output:
+        print_json({**run_json(run), "ended_now": ended})
+    elif ended:
+        console.print(f"run {run_id} cancelled: it had not started; it is failed now")
+    else:
+        console.print(
+            f"run {run_id}: cancel requested; the process driving it stops its tries "
+            f"and fails it (see: headwater runs show {run_id})"
+        )
+    return 0

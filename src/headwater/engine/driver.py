@@ -25,7 +25,13 @@ from headwater.clock import Clock
 from headwater.engine.callbacks import call_safely
 from headwater.engine.results import ResultStore
 from headwater.engine.run_state import Instance, InstanceKey, RunView, label
-from headwater.engine.states import RunState, TaskState, can_transition, run_sources
+from headwater.engine.states import (
+    CANCELLED,
+    RunState,
+    TaskState,
+    can_transition,
+    run_sources,
+)
 from headwater.engine.trigger_rules import Decision
 from headwater.errors import BranchError, HeadwaterError, TransitionRejected
 from headwater.executors.base import TryOutcome, TryRequest
@@ -47,6 +53,9 @@ from headwater.store.records import (
 logger = logging.getLogger("headwater.engine")
 
 Listener = Callable[[str, str], None]  # (instance label, new state)
+_NOT_STARTED = frozenset(
+    {TaskState.NONE, TaskState.QUEUED, TaskState.UP_FOR_RETRY, TaskState.UP_FOR_RESCHEDULE}
+)
 ReadySink = Callable[["RunDriver", InstanceKey], None]
 
 
@@ -117,6 +126,7 @@ class RunDriver:
         # instances that became final, not yet counted downstream: see _instance_final
         self.propagation: list[Instance] = []
         self.log_root = f"{shared.logs_dir}/{run.pipeline_id}/{run.run_id}"
+        self.cancelled: str | None = None  # the note of a cancel, once asked for
 
     @property
     def run_id(self) -> str:
@@ -359,6 +369,54 @@ class RunDriver:
             error=f"TaskTimeoutError: task ran longer than its timeout of {timeout}",
         )
         self.handle(outcome, flight)
+
+    # cancelling (see EngineHost._cancel and docs/engine.md)
+
+    def cancel_try(self, flight: Flight, note: str) -> None:
+        """The host stopped (or gave up on) a try because its run is cancelled."""
+        instance = flight.instance
+        now = self.clock.now()
+        append_to_log(flight.log_path, f"{CANCELLED}{note}; the try was stopped\n")
+        self.in_flight -= 1
+        self._record_end(
+            instance,
+            TaskState.FAILED,
+            TaskState.FAILED,
+            now,
+            self._duration(instance, instance.started_at or now, now),
+            error=CANCELLED + note,
+        )
+        self._move(instance, TaskState.FAILED)
+        self._notify(instance, TaskState.FAILED)
+
+    def cancel(self, note: str) -> None:
+        """Start nothing more: every instance that has not started yet is ``skipped``.
+
+        Called once the host stopped the tries in flight (``cancel_try``) and dropped
+        the run's ready instances; the run is then done, and ``finish`` fails it.
+        Nothing is propagated downstream: no trigger rule may start a task now.
+        """
+        self.cancelled = note
+        self.retries.clear()
+        self.queued = 0
+        now = self.clock.now()
+        for instance in self.view.instances.values():
+            if instance.state not in _NOT_STARTED:
+                continue
+            self.pending.changes.append(
+                SetState(
+                    run_id=self.run.run_id,
+                    task_id=self.plan.nodes[instance.node].task_id,
+                    map_index=instance.map_index,
+                    expected=instance.state.value,
+                    state=TaskState.SKIPPED.value,
+                    error=CANCELLED + note,
+                    ended_at=now,
+                )
+            )
+            self._move(instance, TaskState.SKIPPED)
+            instance.released = True
+            self._notify(instance, TaskState.SKIPPED)
 
     # starting tries
 
@@ -957,7 +1015,7 @@ class RunDriver:
 
         Returns the pipeline callback to call once that update is committed.
         """
-        failed = bool(self.failures())
+        failed = bool(self.failures()) or self.cancelled is not None
         state = RunState.FAILED if failed else RunState.SUCCESS
         self.pending.run_update = RunUpdate(
             run_id=self.run.run_id,

@@ -27,6 +27,7 @@ import logging
 import queue
 import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from headwater.clock import Clock
+from headwater.clock import Clock, FakeClock
 from headwater.engine.admission import Admission, ReadyEntry
 from headwater.engine.driver import DriverContext, Flight, Listener, RunDriver, chosen_ids
 from headwater.engine.lease_keeper import LeaseKeeper
@@ -51,6 +52,7 @@ from headwater.store.records import Batch, RunRecord
 logger = logging.getLogger("headwater.engine")
 
 CALLBACK_THREADS = 1  # one: callbacks run in the order of the outcomes they follow
+CANCEL_POLL = 1.0  # seconds (real time) between looks for cancel requests of its runs
 
 
 class EngineInterrupted(HeadwaterError):
@@ -144,6 +146,10 @@ class EngineHost:
         self._callbacks: ThreadPoolExecutor | None = None
         self.running = False
         self.draining = False  # set by drain() and interrupt(): no new try starts
+        self._next_cancel_check = 0.0  # time.monotonic(): cancels come in real time
+        # A test clock's sleep takes no time and records each sleep: it is not cut short
+        # to look for cancels (see _wait).
+        self._sleep_cap = None if isinstance(clock, FakeClock) else CANCEL_POLL
 
     # lifecycle
 
@@ -196,6 +202,8 @@ class EngineHost:
             return False
         self.drivers[run.run_id] = driver
         self.keeper.hold(run.run_id, run.lease_generation)
+        if run.cancel_requested_at is not None:  # asked for while nobody drove it
+            self._cancel(driver, run.note or "")
         return True
 
     def interrupt(self) -> None:
@@ -259,6 +267,7 @@ class EngineHost:
         except Exception:  # a database hiccup: the keeper's thread tries again
             logger.exception("could not renew the leases of %s", self.owner)
         self._drop_lost()
+        self._check_cancels()
         if self.interrupted:
             self.draining = True
         self._commit_and_dispatch()
@@ -373,6 +382,42 @@ class EngineHost:
             self._call_later(callback)
             finished.append(driver.run_id)
         return finished
+
+    # cancelling a run (StateStore.request_cancel; docs/engine.md)
+
+    def _check_cancels(self) -> None:
+        """Look for cancel requests of the runs driven here, at most every CANCEL_POLL."""
+        if not self.drivers or time.monotonic() < self._next_cancel_check:
+            return
+        self._next_cancel_check = time.monotonic() + CANCEL_POLL
+        try:
+            requests = self.store.cancel_requests(list(self.drivers))
+        except Exception:  # a database hiccup: look again next time
+            logger.exception("could not look for cancel requests")
+            return
+        for run_id, note in requests.items():
+            driver = self.drivers.get(run_id)
+            if driver is not None and driver.cancelled is None:
+                self._cancel(driver, note)
+
+    def _cancel(self, driver: RunDriver, note: str) -> None:
+        """Stop a run's tries, start nothing more of it; its driver then fails it.
+
+        A try that cannot be stopped at once (a thread) is given up on as after a
+        timeout: recorded failed now, it keeps its executor and pool slots until its
+        code returns (a zombie).
+        """
+        logger.warning("run %s: cancelled (%s); stopping its tries", driver.run_id, note)
+        for key in [k for k, (d, _) in self.in_flight.items() if d is driver]:
+            _, flight = self.in_flight.pop(key)
+            self._give_up(key, driver, flight, lease_lost=False)
+            if key in self.zombies:
+                driver.block((flight.instance.node, flight.instance.map_index))
+            driver.cancel_try(flight, note)
+        self.ready[:] = [entry for entry in self.ready if entry[2] is not driver]
+        heapq.heapify(self.ready)
+        self.admission.forget(driver)
+        driver.cancel(note)
 
     # letting a run go
 
@@ -517,11 +562,13 @@ class EngineHost:
                 poll - self.clock.monotonic() if poll is not None else float("inf"),
             )
             seconds = seconds if timeout is None else min(seconds, timeout)
+            if self._sleep_cap is not None:
+                seconds = min(seconds, self._sleep_cap)  # wake up to look for cancels
             self._keep_leases_through(seconds)
             self._sleep(seconds)
             self._release_due_retries()
             return
-        candidates = [self.keeper.period]
+        candidates = [self.keeper.period, CANCEL_POLL]
         if timeout is not None:
             candidates.append(timeout)
         if self.deadlines:

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from headwater.clock import Clock
-from headwater.engine.states import RunState, TaskState, run_sources
+from headwater.engine.states import CANCELLED, RunState, TaskState, run_sources
 from headwater.errors import ConfigError, NotFoundError
 from headwater.graph.plan import ExecutionPlan, PlanNode
 from headwater.schedules.intervals import DataInterval, manual_interval
@@ -248,6 +248,8 @@ def prepare_retry(
 ) -> list[str]:
     """Reset the failed and upstream-failed instances of a finished run, and all below them.
 
+    The instances a cancel skipped before they started count as failed here.
+
     Everything downstream of them is reset whatever its state (an ``all_done`` notifier
     reports the repaired outcome); tasks elsewhere that succeeded are left alone. For a
     mapped task only the items that failed run again, with the same items of the tasks
@@ -260,7 +262,10 @@ def prepare_retry(
     known = _known_instances(plan, store.get_task_instances(run_id))
     seeds = ResetScope()
     for (index, map_index), record in known.items():
-        if record.state not in (TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value):
+        if record.state not in (
+            TaskState.FAILED.value,
+            TaskState.UPSTREAM_FAILED.value,
+        ) and not _skipped_by_cancel(record):
             continue
         if map_index >= 0:
             seeds.instances.add((index, map_index))
@@ -269,6 +274,11 @@ def prepare_retry(
     if not seeds.nodes and not seeds.instances:
         return []
     return _apply_reset(store, run, plan, downstream_scope(plan, seeds), claim=claim)
+
+
+def _skipped_by_cancel(record: TaskInstanceRecord) -> bool:
+    """An instance a cancel skipped before it started: a retry runs it (as if failed)."""
+    return record.state == TaskState.SKIPPED.value and (record.error or "").startswith(CANCELLED)
 
 
 def parse_instance_label(text: str) -> tuple[str, int | None]:

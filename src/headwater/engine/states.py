@@ -36,6 +36,10 @@ class RunState(StrEnum):
         return self in (RunState.SUCCESS, RunState.FAILED)
 
 
+# The start of the error of the tries and instances a cancel ended (``cancelled: <note>``);
+# the store writes the same for a run nobody drove (store/sql/controls.py).
+CANCELLED = "cancelled: "
+
 FINAL_TASK_STATES = frozenset(
     {TaskState.SUCCESS, TaskState.FAILED, TaskState.SKIPPED, TaskState.UPSTREAM_FAILED}
 )
@@ -45,6 +49,8 @@ FINAL_TASK_STATES = frozenset(
 # QUEUED/RUNNING back to NONE once the interrupted try is closed. A reschedule-mode sensor
 # goes RUNNING -> UP_FOR_RESCHEDULE after each unmet poke and back to RUNNING for the next
 # one, within the same try; a sensor that times out with soft_fail goes RUNNING -> SKIPPED.
+# A cancelled run skips every instance that has not started (NONE, QUEUED, UP_FOR_RETRY,
+# UP_FOR_RESCHEDULE -> SKIPPED) and fails its running ones.
 TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     TaskState.NONE: frozenset(
         {
@@ -56,7 +62,9 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
         }
     ),
     # QUEUED: waiting for a pool's slots; it fails there when its pool does not exist
-    TaskState.QUEUED: frozenset({TaskState.RUNNING, TaskState.NONE, TaskState.FAILED}),
+    TaskState.QUEUED: frozenset(
+        {TaskState.RUNNING, TaskState.NONE, TaskState.FAILED, TaskState.SKIPPED}
+    ),
     TaskState.RUNNING: frozenset(
         {
             TaskState.SUCCESS,
@@ -68,9 +76,9 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
         }
     ),
     TaskState.UP_FOR_RETRY: frozenset(
-        {TaskState.RUNNING, TaskState.QUEUED, TaskState.NONE, TaskState.FAILED}
+        {TaskState.RUNNING, TaskState.QUEUED, TaskState.NONE, TaskState.FAILED, TaskState.SKIPPED}
     ),
-    TaskState.UP_FOR_RESCHEDULE: frozenset({TaskState.RUNNING, TaskState.NONE}),
+    TaskState.UP_FOR_RESCHEDULE: frozenset({TaskState.RUNNING, TaskState.NONE, TaskState.SKIPPED}),
     TaskState.SUCCESS: frozenset({TaskState.NONE}),
     TaskState.FAILED: frozenset({TaskState.NONE}),
     TaskState.SKIPPED: frozenset({TaskState.NONE}),
@@ -82,7 +90,8 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
 # since is driven again at once (-> running). Every RunUpdate's expected states come from
 # here (see ``run_sources``), so the store refuses any other change.
 RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
-    RunState.QUEUED: frozenset({RunState.RUNNING}),
+    # queued -> failed: a run cancelled before anyone drove it (StateStore.request_cancel)
+    RunState.QUEUED: frozenset({RunState.RUNNING, RunState.FAILED}),
     RunState.RUNNING: frozenset({RunState.SUCCESS, RunState.FAILED}),
     RunState.SUCCESS: frozenset({RunState.QUEUED, RunState.RUNNING}),
     RunState.FAILED: frozenset({RunState.QUEUED, RunState.RUNNING}),

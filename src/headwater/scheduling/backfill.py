@@ -68,6 +68,7 @@ class BackfillState(StrEnum):
     RUNNING = "running"
     SUCCESS = "success"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # by 'headwater backfills cancel': it starts no more runs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -321,7 +322,9 @@ class BackfillProgress:
 
     @property
     def finished(self) -> bool:
-        return not self.pending and not self.active
+        """No run active, and none left to start (a cancelled backfill starts none)."""
+        cancelled = self.backfill.state == BackfillState.CANCELLED
+        return not self.active and (cancelled or not self.pending)
 
 
 def backfill_progress(

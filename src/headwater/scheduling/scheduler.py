@@ -72,6 +72,8 @@ class Scheduler:
     def tick(self, now: datetime, *, capacity: int = 100, busy: Collection[str] = ()) -> TickResult:
         """Create the runs that are due at ``now``, then claim up to ``capacity`` runs.
 
+        Paused pipelines get no new runs (see ``StateStore.set_paused``).
+
         ``busy`` are the runs this process drives already (or whose tries still run
         here): they count against ``capacity``, and are never claimed again. A pipeline
         whose runs cannot be created (its schedule raises, the database refuses) is
@@ -81,7 +83,12 @@ class Scheduler:
         pipelines = self.pipelines()
         self._reap_dead_owners(now)
         active = self.store.active_run_counts()
+        # A paused pipeline gets no scheduled or event runs; its runs already made, and
+        # manual ones (run, trigger), are claimed and driven as usual.
+        paused = self.store.paused_pipeline_ids()
         for pipeline in pipelines.values():
+            if pipeline.pipeline_id in paused:
+                continue
             try:
                 result.created.extend(self._create_due_runs(pipeline, now, active))
                 room = max_active_runs(pipeline) - active.get(pipeline.pipeline_id, 0)

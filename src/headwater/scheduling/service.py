@@ -19,13 +19,17 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
+from headwater.clock import Clock
 from headwater.config_file import PoolConfig
 from headwater.engine.host import EngineHost
 from headwater.engine.ownership import DEFAULT_LEASE
+from headwater.engine.runs import record_pipeline
 from headwater.executors.factory import create_executor
 from headwater.runtime import Runtime
+from headwater.scheduling.heartbeat import Heartbeat
 from headwater.scheduling.registry import PipelineRegistry
 from headwater.scheduling.scheduler import Scheduler
+from headwater.store.base import StateStore
 
 logger = logging.getLogger("headwater.scheduler")
 
@@ -45,16 +49,30 @@ class ServiceOptions:
 
 
 class RegistryLoader:
-    """Re-reads the pipelines folder every ``interval`` seconds on its own thread."""
+    """Re-reads the pipelines folder every ``interval`` seconds on its own thread.
 
-    def __init__(self, registry: PipelineRegistry, interval: float) -> None:
+    With a ``store``, each pipeline loaded (or reloaded: its definition changed) is
+    recorded there, so that it can be listed and paused before its first run.
+    """
+
+    def __init__(
+        self,
+        registry: PipelineRegistry,
+        interval: float,
+        store: StateStore | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.registry = registry
         self.interval = interval
+        self.store = store
+        self.clock = clock
+        self._recorded: dict[str, int] = {}  # pipeline id -> id() of the object recorded
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self.registry.refresh()  # the first load before the first tick
+        self._record()
         self._thread = threading.Thread(target=self._loop, name="headwater-pipelines", daemon=True)
         self._thread.start()
 
@@ -69,6 +87,20 @@ class RegistryLoader:
                 self.registry.refresh()
             except Exception:
                 logger.exception("could not read the pipelines folder %s", self.registry.folder)
+            self._record()
+
+    def _record(self) -> None:
+        if self.store is None or self.clock is None:
+            return
+        for pipeline_id, pipeline in self.registry.pipelines.items():
+            if self._recorded.get(pipeline_id) == id(pipeline):
+                continue
+            try:
+                record_pipeline(self.store, pipeline, self.clock.now())
+            except Exception:
+                logger.exception("pipeline %s: could not be recorded", pipeline_id)
+                continue
+            self._recorded[pipeline_id] = id(pipeline)
 
 
 class SchedulerService:
@@ -100,7 +132,10 @@ class SchedulerService:
             owner=runtime.owner,
             lease=options.lease,
         )
-        self.loader = RegistryLoader(registry, options.reload_interval)
+        self.loader = RegistryLoader(
+            registry, options.reload_interval, runtime.store, runtime.clock
+        )
+        self.heartbeat = Heartbeat(runtime.store, runtime.owner, runtime.clock)
 
     def run(self, stop: threading.Event) -> bool:
         """Schedule and drive runs until ``stop`` is set, then drain.
@@ -114,9 +149,11 @@ class SchedulerService:
         self._set_pools()
         self.loader.start()
         host.start()
+        self.heartbeat.start()
         clean = False
         try:
             while not stop.is_set():
+                self.heartbeat.alive()
                 if self.clock.monotonic() >= next_tick:
                     self._tick()
                     next_tick = self.clock.monotonic() + options.tick_interval
@@ -130,6 +167,7 @@ class SchedulerService:
             logger.info("stopping: letting running tries finish (up to %ss)", options.grace)
             clean = self._drain()
             host.shutdown(wait=clean)
+            self.heartbeat.stop()
         return clean
 
     def _step(self, wait: float) -> bool:

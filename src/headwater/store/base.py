@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from headwater.store.records import (
     BackfillRecord,
@@ -290,11 +290,18 @@ class StateStore(ABC):
     # what people and processes ask besides running
 
     @abstractmethod
-    def request_cancel(self, run_id: str, now: datetime, note: str) -> None:
-        """Ask for a run to be cancelled; its driver stops its tries and fails it.
+    def request_cancel(self, run_id: str, now: datetime, note: str) -> bool:
+        """Ask for a run to be cancelled; returns True when it was ended here and now.
 
-        ``note`` says who asked and why; it is kept as the run's note. Asking again is
-        a no-op.
+        ``note`` says who asked and why; it is kept as the run's note. A run nobody
+        drives (queued and not claimed, or whose driver's lease ran out) is ended at
+        once, in this transaction: ``failed``, its running tries failed with the error
+        ``cancelled: <note>``, its instances that never started ``skipped``. Otherwise
+        ``cancel_requested_at`` is set and the run's driver, which looks for it about
+        every second (see ``cancel_requests``), stops its tries and fails the run. The
+        end of an unclaimed run is guarded in one UPDATE: a claim that commits first
+        wins (its driver then cancels the run), a claim that comes after finds the run
+        failed. Asking again while a driver stops the run is a no-op.
 
         Raises:
             NotFoundError: no such run.
@@ -302,8 +309,38 @@ class StateStore(ABC):
         """
 
     @abstractmethod
+    def cancel_requests(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """The runs among ``run_ids`` whose cancel was asked for, with their notes."""
+
+    @abstractmethod
+    def cancel_backfill(
+        self, backfill_id: str, now: datetime, note: str, *, with_runs: bool = False
+    ) -> list[str]:
+        """End a running backfill as ``cancelled``; it starts no more runs.
+
+        Its queued runs (not started yet) are cancelled too (``request_cancel``, with
+        ``note``), and with ``with_runs`` its running runs as well; otherwise those
+        finish. Returns the ids of the runs asked to cancel.
+
+        Raises:
+            NotFoundError: no such backfill.
+            TransitionRejected: the backfill already ended.
+        """
+
+    @abstractmethod
+    def paused_pipeline_ids(self) -> set[str]:
+        """The ids of the paused pipelines (see ``set_paused``)."""
+
+    @abstractmethod
     def beat(self, record: HeartbeatRecord) -> None:
         """Record that a scheduler process is alive (insert or replace its row)."""
+
+    @abstractmethod
+    def prune_heartbeats(self, now: datetime, keep: timedelta) -> int:
+        """Delete the rows of schedulers stopped, or silent, for longer than ``keep``.
+
+        Returns how many rows went.
+        """
 
     @abstractmethod
     def heartbeats(self, limit: int = 100) -> list[HeartbeatRecord]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -512,13 +512,31 @@ class SqlStore(StateStore):
         with self.engine.begin() as connection:
             return backfills.finish_backfill(connection, backfill_id, state, ended_at)
 
-    def request_cancel(self, run_id: str, now: datetime, note: str) -> None:
+    def request_cancel(self, run_id: str, now: datetime, note: str) -> bool:
         with self.engine.begin() as connection:
-            controls.request_cancel(connection, run_id, now, note)
+            return controls.request_cancel(connection, run_id, now, note)
+
+    def cancel_requests(self, run_ids: Sequence[str]) -> dict[str, str]:
+        with self.engine.connect() as connection:
+            return controls.cancel_requests(connection, run_ids)
+
+    def cancel_backfill(
+        self, backfill_id: str, now: datetime, note: str, *, with_runs: bool = False
+    ) -> list[str]:
+        with self.engine.begin() as connection:
+            return controls.cancel_backfill(connection, backfill_id, now, note, with_runs=with_runs)
+
+    def paused_pipeline_ids(self) -> set[str]:
+        with self.engine.connect() as connection:
+            return controls.paused_pipeline_ids(connection)
 
     def beat(self, record: HeartbeatRecord) -> None:
         with self.engine.begin() as connection:
             controls.beat(connection, record)
+
+    def prune_heartbeats(self, now: datetime, keep: timedelta) -> int:
+        with self.engine.begin() as connection:
+            return controls.prune_heartbeats(connection, now, keep)
 
     def heartbeats(self, limit: int = 100) -> list[HeartbeatRecord]:
         with self.engine.connect() as connection:
@@ -564,6 +582,11 @@ class SqlStore(StateStore):
             values["lease_generation"] = runs.c.lease_generation + 1
         if update.state in ("success", "failed"):
             values["lease_expires_at"] = None  # a finished run holds no lease
+        elif update.state == "queued" and update.clear_ended_at:
+            # reset to run again (retry, clear): a cancel and its note were the last
+            # attempt's, as its end was
+            values["cancel_requested_at"] = None
+            values["note"] = None
         result = connection.execute(
             runs.update()
             .where(runs.c.run_id == update.run_id, runs.c.state.in_(update.expected))
