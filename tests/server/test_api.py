@@ -197,6 +197,15 @@ def test_backfill_dry_run_then_recorded(server: Server) -> None:
         problem(client.post("/api/v1/backfills", json={**request, "dry_run": False}), 422)
     assert listed[0]["backfill_id"] == recorded.json()["backfill_id"]
     assert listed[0]["state"] == "running"
+    backfill_id = recorded.json()["backfill_id"]
+    with server.client("viewer") as client:
+        problem(client.post(f"/api/v1/backfills/{backfill_id}/cancel"), 403)
+    with server.client("operator") as client:
+        cancelled = client.post(f"/api/v1/backfills/{backfill_id}/cancel", json={"reason": "x"})
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["state"] == "cancelled"
+        problem(client.post(f"/api/v1/backfills/{backfill_id}/cancel"), 409)
+        problem(client.post("/api/v1/backfills/nope/cancel"), 404)
 
 
 def test_pools_are_listed_and_changed_by_admins(server: Server) -> None:

@@ -26,6 +26,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, object] | None, str]] = [
     ("GET", "/api/v1/runs/nope/tasks/load/logs/stream", None, "viewer"),
     ("POST", "/api/v1/backfills", {"pipeline": "nope", "start": "x", "end": "y"}, "operator"),
     ("GET", "/api/v1/backfills", None, "viewer"),
+    ("POST", "/api/v1/backfills/nope/cancel", None, "operator"),
     ("GET", "/api/v1/pools", None, "viewer"),
     ("PUT", "/api/v1/pools/bad%20name", {"slots": 1}, "admin"),
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -110,3 +110,39 @@ def list_backfills(
         )
     items = [backfill_json(record) for record in found]
     return page_of(items, limit, lambda item: [item["created_at"], item["backfill_id"]])
+
+
+class BackfillCancel(BaseModel):
+    """What to cancel besides the backfill itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    runs: bool = Field(
+        default=False,
+        description="Also cancel the backfill's running runs (its queued ones always are).",
+    )
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+BackfillId = Annotated[str, Path(max_length=250)]
+
+
+@router.post(
+    "/backfills/{backfill_id}/cancel", responses=problem_responses(*AUTH_ERRORS, 404, 409, 422)
+)
+def cancel_backfill(
+    context: Context,
+    who: Operator,
+    backfill_id: BackfillId,
+    request: Annotated[BackfillCancel | None, Body()] = None,
+) -> dict[str, Any]:
+    """End the backfill as ``cancelled``: it starts no more runs, and its queued runs are
+    cancelled (its running ones too with ``runs``). 409 if it already ended."""
+    request = request or BackfillCancel()
+    note = f"cancelled by {who.name} through the API" + (
+        f": {request.reason}" if request.reason else ""
+    )
+    cancelled = context.store.cancel_backfill(
+        backfill_id, context.clock.now(), note, with_runs=request.runs
+    )
+    return {**backfill_json(context.store.get_backfill(backfill_id)), "cancelled_runs": cancelled}
