@@ -43,6 +43,7 @@ def test_every_route_is_in_the_matrix(server: Server) -> None:
             concrete = (
                 path.replace("{pipeline_id}", "demo" if method == "get" else "nope")
                 .replace("{run_id}", "nope")
+                .replace("{backfill_id}", "nope")
                 .replace("{task_id}", "load")
                 .replace("{name}", "bad%20name")
             )
