@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,10 +11,11 @@ from sqlalchemy.engine import Connection
 
 from headwater.errors import AlreadyExistsError, NotFoundError
 from headwater.store.records import TokenRecord, UserRecord
-from headwater.store.sql.schema import api_tokens, users
+from headwater.store.sql.schema import api_tokens, login_failures, users
 
 _u = users.c
 _t = api_tokens.c
+_f = login_failures.c
 
 
 def _user(row: Any) -> UserRecord:
@@ -67,8 +69,11 @@ def list_users(connection: Connection) -> list[UserRecord]:
     return [_user(row) for row in connection.execute(users.select().order_by(_u.name))]
 
 
-def count_users(connection: Connection) -> int:
-    return int(connection.execute(sa.select(sa.func.count()).select_from(users)).scalar_one())
+def count_users(connection: Connection, *, enabled_only: bool = False) -> int:
+    query = sa.select(sa.func.count()).select_from(users)
+    if enabled_only:
+        query = query.where(_u.disabled.is_(False))
+    return int(connection.execute(query).scalar_one())
 
 
 def update_user(
@@ -87,7 +92,7 @@ def update_user(
     if disabled is not None:
         values["disabled"] = disabled
     if connection.execute(users.update().where(_u.name == name).values(values)).rowcount != 1:
-        raise NotFoundError(f"no user {name!r}")
+        raise NotFoundError(f"no user {name!r}; `headwater users list` shows them")
 
 
 def create_token(
@@ -167,3 +172,31 @@ def list_tokens(connection: Connection, user_name: str | None = None) -> list[To
     if user_name is not None:
         query = query.where(_t.user_name == user_name)
     return [_token(row) for row in connection.execute(query)]
+
+
+def count_failures(connection: Connection, keys: Sequence[str], since: datetime) -> dict[str, int]:
+    """Failed sign-ins per key counted in a window that started after ``since``."""
+    rows = connection.execute(
+        sa.select(_f.key, _f.failures).where(_f.key.in_(keys), _f.window_started_at > since)
+    )
+    return {row.key: int(row.failures) for row in rows}
+
+
+def record_failure(connection: Connection, key: str, now: datetime, since: datetime) -> None:
+    """Count one failed sign-in for ``key``; a window that started by ``since`` is over,
+    so its row is dropped first (with every other finished window)."""
+    connection.execute(login_failures.delete().where(_f.window_started_at <= since))
+    add_one = login_failures.update().where(_f.key == key).values(failures=_f.failures + 1)
+    if connection.execute(add_one).rowcount == 1:
+        return
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                login_failures.insert().values(key=key, failures=1, window_started_at=now)
+            )
+    except sa.exc.IntegrityError:  # another server counted the first failure meanwhile
+        connection.execute(add_one)
+
+
+def clear_failures(connection: Connection, key: str) -> None:
+    connection.execute(login_failures.delete().where(_f.key == key))
