@@ -92,7 +92,7 @@ def update_user(
     if disabled is not None:
         values["disabled"] = disabled
     if connection.execute(users.update().where(_u.name == name).values(values)).rowcount != 1:
-        raise NotFoundError(f"no user {name!r}; `headwater users list` shows them")
+        raise NotFoundError(f"no user {name!r}; 'headwater users list' shows them")
 
 
 def create_token(
@@ -164,7 +164,7 @@ def revoke_token(connection: Connection, token_id: str, now: datetime) -> None:
     if connection.execute(update).rowcount != 1:
         row = connection.execute(sa.select(_t.token_id).where(_t.token_id == token_id)).first()
         if row is None:
-            raise NotFoundError(f"no token {token_id!r}; `headwater tokens list` shows them")
+            raise NotFoundError(f"no token {token_id!r}; 'headwater tokens list' shows them")
 
 
 def list_tokens(connection: Connection, user_name: str | None = None) -> list[TokenRecord]:
