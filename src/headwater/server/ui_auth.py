@@ -221,8 +221,11 @@ def _stamp_and_end(
 def _form(
     request: Request, *, name: str = "", next: str = "/", error: str = "", status: int = 200
 ) -> HTMLResponse:
-    """The sign-in page, with a fresh nonce in its form and in the login cookie."""
-    nonce = secrets.token_urlsafe(24)
+    """The sign-in page, with the same nonce in its form and in the login cookie (the
+    browser's nonce is kept, so that two open sign-in tabs both work)."""
+    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    if not _NONCE.fullmatch(nonce):
+        nonce = secrets.token_urlsafe(24)
     html = _templates.get_template("login.html").render(
         name=name, next=next, error=error, csrf_field=CSRF_FIELD, csrf_token=nonce
     )
@@ -245,6 +248,7 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https" or context_of(request).base_url.startswith("https:")
 
 
+_NONCE = re.compile(r"[A-Za-z0-9_-]{32}")
 _TOKEN_IN_QUERY = re.compile(r"(token=)[^&\s\"]*")
 
 
