@@ -11,7 +11,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import click
 from rich.table import Table
@@ -19,11 +20,12 @@ from rich.table import Table
 from headwater import accounts
 from headwater.accounts import Role
 from headwater.cli.console import console, error_console, print_json
-from headwater.cli.output import id_column, text_column, utc_minutes
-from headwater.cli.run import json_option
+from headwater.clock import Clock, SystemClock
+from headwater.config import Settings
 from headwater.errors import ConfigError
-from headwater.runtime import Runtime
+from headwater.private_files import make_private_dir
 from headwater.store.records import TokenRecord
+from headwater.store.sql.store import SqlStore
 
 ROLES = click.Choice([role.value for role in Role])
 password_stdin_option = click.option(
@@ -33,13 +35,38 @@ password_stdin_option = click.option(
 )
 
 
+json_option = click.option("--json", "json_output", is_flag=True, help="Print only JSON.")
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    store: SqlStore
+    clock: Clock
+
+
 @contextmanager
-def _runtime() -> Iterator[Runtime]:
-    runtime = Runtime()
+def _runtime() -> Iterator[_Opened]:
+    # the store alone, not a whole Runtime: these commands run no pipeline, and start
+    # faster without the engine
+    settings = Settings.from_env()
+    make_private_dir(settings.home)
+    store = SqlStore.from_settings(settings)
     try:
-        yield runtime
+        yield _Opened(store, SystemClock())
     finally:
-        runtime.close()
+        store.close()
+
+
+def utc_minutes(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(sep=" ", timespec="minutes")[:16]
+
+
+def id_column(table: Table, header: str) -> None:
+    table.add_column(header, no_wrap=True, overflow="fold")
+
+
+def text_column(table: Table, header: str) -> None:
+    table.add_column(header, overflow="fold")
 
 
 def _say(message: str) -> None:
