@@ -124,8 +124,10 @@ async def login_page(
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    length = request.headers.get("content-length", "0")
-    if not length.isdigit() or int(length) > MAX_FORM_BYTES:
+    length = request.headers.get("content-length", "")
+    if not length.isdigit():  # a body of unknown size is never read
+        return _form(request, error="send the form with a Content-Length", status=411)
+    if int(length) > MAX_FORM_BYTES:
         return _form(request, error="the form is too large", status=413)
     form = await request.form()
     name, password, next_path, nonce = (
