@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
 import hashlib
 import hmac
 import ipaddress
@@ -38,6 +37,12 @@ MAX_FAILURES_PER_USER_AND_CLIENT = 5
 MAX_FAILURES_PER_CLIENT = 50
 # scrypt at n=2**14, r=8: ~16 MiB and ~50 ms per check, the interactive-login setting
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+# Checked against when there is no hash to check (an unknown or token-only user), so
+# that such a refusal costs what a wrong password does. A constant, not made at first
+# use: the first refusal would otherwise cost twice as much as the later ones.
+_STAND_IN_HASH = (
+    "scrypt$16384$8$1$mC+cF3v7tihApSS75djxdw==$H4EX+1BPSr9wV3ankRsNyGED49DG1qaD4Y9vmSY3R38="
+)
 _TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often
 
 
@@ -194,10 +199,10 @@ def authenticate_password(store: SqlStore, name: str, password: str) -> Principa
         with store.engine.connect() as connection:
             user, password_hash = queries.get_user(connection, name)
     except NotFoundError:
-        verify_password(password, _dummy_hash())  # as slow whether or not the user exists
+        verify_password(password, _STAND_IN_HASH)  # as slow whether or not the user exists
         raise AuthError("unknown user or wrong password") from None
     if password_hash is None:  # a token-only user: as slow as the others, and refused
-        verify_password(password, _dummy_hash())
+        verify_password(password, _STAND_IN_HASH)
         raise AuthError("unknown user or wrong password")
     if not verify_password(password, password_hash) or user.disabled:
         raise AuthError("unknown user or wrong password")
@@ -309,11 +314,6 @@ def revoke_token(store: SqlStore, token_id: str, now: datetime) -> None:
 def list_tokens(store: SqlStore, user_name: str | None = None) -> list[TokenRecord]:
     with store.engine.connect() as connection:
         return queries.list_tokens(connection, user_name)
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    return hash_password(secrets.token_hex(16))
 
 
 def is_loopback(host: str) -> bool:

@@ -98,7 +98,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", http="h11", ws="none", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        http="h11",
+        ws="none",
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+    )
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -428,3 +435,16 @@ def test_the_login_page_is_a_standalone_form_that_cannot_be_framed(server: Serve
     assert page.headers["cache-control"] == "no-store"
     assert 'type="password"' in page.text
     assert "<script" not in page.text
+
+
+def test_a_huge_or_unsized_login_form_is_not_read(server: Server) -> None:
+    with server.client() as client:
+        huge = client.post("/login", data={"name": "x" * 20_000, "password": "p"})
+        assert huge.status_code == 413
+        assert "the form is too large" in huge.text
+        unsized = client.post(
+            "/login",
+            content=iter([b"name=otto&password=x"]),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert unsized.status_code == 411
