@@ -212,28 +212,24 @@ def authenticate_password(store: SqlStore, name: str, password: str) -> Principa
 def sign_in(store: SqlStore, name: str, password: str, *, client: str, now: datetime) -> Principal:
     """``authenticate_password`` with a limit on failures per name and client.
 
+    Each attempt is counted before the password is checked (and taken back when it was
+    right), so that many attempts sent at once cannot all slip under the limit.
+
     Raises:
         LoginThrottled: too many failures lately; the password was not even checked.
         AuthError: an unknown user, a wrong password or a disabled user (never says which).
     """
     pair, alone = _failure_key("user", name, client), _failure_key("client", client)
     since = now - LOGIN_WINDOW
-    with store.engine.connect() as connection:
-        counts = queries.count_failures(connection, [pair, alone], since)
-    if (
-        counts.get(pair, 0) >= MAX_FAILURES_PER_USER_AND_CLIENT
-        or counts.get(alone, 0) >= MAX_FAILURES_PER_CLIENT
-    ):
+    with store.engine.begin() as connection:
+        for_pair = queries.count_attempt(connection, pair, now, since)
+        for_client = queries.count_attempt(connection, alone, now, since)
+    if for_pair > MAX_FAILURES_PER_USER_AND_CLIENT or for_client > MAX_FAILURES_PER_CLIENT:
         raise LoginThrottled(LOGIN_WINDOW)
-    try:
-        principal = authenticate_password(store, name, password)
-    except AuthError:
-        with store.engine.begin() as connection:
-            queries.record_failure(connection, pair, now, since)
-            queries.record_failure(connection, alone, now, since)
-        raise
+    principal = authenticate_password(store, name, password)
     with store.engine.begin() as connection:
         queries.clear_failures(connection, pair)
+        queries.forget_attempt(connection, alone)
     return principal
 
 

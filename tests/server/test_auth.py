@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -154,7 +155,7 @@ def test_a_client_guessing_many_names_is_limited(store: SqlStore) -> None:
     key = accounts._failure_key("client", "10.0.0.9")
     with store.engine.begin() as connection:
         for _ in range(accounts.MAX_FAILURES_PER_CLIENT):
-            queries.record_failure(connection, key, NOW, NOW - accounts.LOGIN_WINDOW)
+            queries.count_attempt(connection, key, NOW, NOW - accounts.LOGIN_WINDOW)
     with pytest.raises(LoginThrottled):
         accounts.sign_in(store, "ada", PASSWORD, client="10.0.0.9", now=NOW)
 
@@ -259,3 +260,31 @@ def test_login_tokens_never_reach_the_access_log() -> None:
 
 def test_the_stand_in_hash_costs_what_a_password_hash_does() -> None:
     assert accounts._STAND_IN_HASH.split("$")[:4] == accounts.hash_password(PASSWORD).split("$")[:4]
+
+
+def test_guesses_sent_at_once_do_not_slip_under_the_limit(
+    store: SqlStore, settings: Settings
+) -> None:
+    # Given ten guesses at once, half through another server on the same database
+    accounts.create_user(store, "ada", Role.VIEWER, PASSWORD, NOW)
+    other_server = SqlStore.from_settings(settings)
+    outcomes: list[str] = []
+
+    def guess(server: SqlStore) -> None:
+        try:
+            accounts.sign_in(server, "ada", "guess", client="10.0.0.9", now=NOW)
+        except LoginThrottled:
+            outcomes.append("throttled")
+        except AuthError:
+            outcomes.append("checked")
+
+    threads = [
+        threading.Thread(target=guess, args=(store if i % 2 else other_server,)) for i in range(10)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    other_server.close()
+    # Then only as many passwords were checked as the limit allows
+    assert sorted(outcomes) == ["checked"] * 5 + ["throttled"] * 5

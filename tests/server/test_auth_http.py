@@ -6,6 +6,7 @@ endpoint lives with the API's tests.
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import threading
@@ -36,6 +37,7 @@ from headwater.server.auth import (
     require,
 )
 from headwater.server.context import ServerContext
+from headwater.server.ui_auth import RedactTokens
 from headwater.store.sql.store import SqlStore
 
 PASSWORD = "correct horse"
@@ -423,6 +425,8 @@ def test_a_login_url_trades_its_token_for_a_session_that_ends_with_the_token(
         }
         accounts.revoke_token(server.store, token, server.clock.now())
         assert client.get("/api/v1/whoami").status_code == 401
+    access_log = logging.getLogger("uvicorn.access")
+    assert any(isinstance(f, RedactTokens) for f in access_log.filters)
 
 
 def test_the_login_page_is_a_standalone_form_that_cannot_be_framed(server: Server) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -174,28 +173,33 @@ def list_tokens(connection: Connection, user_name: str | None = None) -> list[To
     return [_token(row) for row in connection.execute(query)]
 
 
-def count_failures(connection: Connection, keys: Sequence[str], since: datetime) -> dict[str, int]:
-    """Failed sign-ins per key counted in a window that started after ``since``."""
-    rows = connection.execute(
-        sa.select(_f.key, _f.failures).where(_f.key.in_(keys), _f.window_started_at > since)
-    )
-    return {row.key: int(row.failures) for row in rows}
+def count_attempt(connection: Connection, key: str, now: datetime, since: datetime) -> int:
+    """Count one more sign-in attempt for ``key`` and return the count of its window.
 
-
-def record_failure(connection: Connection, key: str, now: datetime, since: datetime) -> None:
-    """Count one failed sign-in for ``key``; a window that started by ``since`` is over,
-    so its row is dropped first (with every other finished window)."""
+    A window that started by ``since`` is over, so its row is dropped first (with every
+    other finished window). The row stays locked until the transaction ends, so attempts
+    made at once on several servers each see their own count.
+    """
     connection.execute(login_failures.delete().where(_f.window_started_at <= since))
     add_one = login_failures.update().where(_f.key == key).values(failures=_f.failures + 1)
-    if connection.execute(add_one).rowcount == 1:
-        return
-    try:
-        with connection.begin_nested():
-            connection.execute(
-                login_failures.insert().values(key=key, failures=1, window_started_at=now)
-            )
-    except sa.exc.IntegrityError:  # another server counted the first failure meanwhile
-        connection.execute(add_one)
+    if connection.execute(add_one).rowcount != 1:
+        try:
+            with connection.begin_nested():
+                connection.execute(
+                    login_failures.insert().values(key=key, failures=1, window_started_at=now)
+                )
+        except sa.exc.IntegrityError:  # another server counted the first one meanwhile
+            connection.execute(add_one)
+    return int(connection.execute(sa.select(_f.failures).where(_f.key == key)).scalar_one())
+
+
+def forget_attempt(connection: Connection, key: str) -> None:
+    """Take back one attempt counted for ``key`` (it succeeded)."""
+    connection.execute(
+        login_failures.update()
+        .where(_f.key == key, _f.failures > 0)
+        .values(failures=_f.failures - 1)
+    )
 
 
 def clear_failures(connection: Connection, key: str) -> None:
