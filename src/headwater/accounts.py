@@ -8,15 +8,17 @@ token carries 256 random bits, so a slow hash adds nothing). A token reads
 from __future__ import annotations
 
 import base64
-import functools
+import contextlib
 import hashlib
 import hmac
+import ipaddress
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from headwater.errors import AuthError, ConfigError, NotFoundError
+from headwater.errors import AlreadyExistsError, AuthError, ConfigError, NotFoundError
 from headwater.store.records import TokenRecord, UserRecord
 from headwater.store.sql import auth as queries
 from headwater.store.sql.store import SqlStore
@@ -25,8 +27,22 @@ TOKEN_PREFIX = "hw_"
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 MAX_NAME_LENGTH = 100
+MAX_DESCRIPTION_LENGTH = 500
+MAX_TOKEN_LIFETIME = timedelta(days=3650)
+# Failed sign-ins: at most this many per user name and client, and per client over all
+# names, in a window; the counts live in the store so every server behind a load balancer
+# sees them (a count in memory would let an attacker spread guesses over the servers).
+LOGIN_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_USER_AND_CLIENT = 5
+MAX_FAILURES_PER_CLIENT = 50
 # scrypt at n=2**14, r=8: ~16 MiB and ~50 ms per check, the interactive-login setting
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+# Checked against when there is no hash to check (an unknown or token-only user), so
+# that such a refusal costs what a wrong password does. A constant, not made at first
+# use: the first refusal would otherwise cost twice as much as the later ones.
+_STAND_IN_HASH = (
+    "scrypt$16384$8$1$mC+cF3v7tihApSS75djxdw==$H4EX+1BPSr9wV3ankRsNyGED49DG1qaD4Y9vmSY3R38="
+)
 _TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often
 
 
@@ -46,6 +62,15 @@ class Role(StrEnum):
 
 
 _RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+
+
+class LoginThrottled(AuthError):
+    """Too many failed sign-ins from this client (for this name): try again later."""
+
+    def __init__(self, retry_after: timedelta) -> None:
+        minutes = max(1, round(retry_after.total_seconds() / 60))
+        super().__init__(f"too many failed sign-ins; try again in {minutes} minute(s)")
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,6 +155,34 @@ def create_user(
         return queries.create_user(connection, name, role.value, password_hash, now)
 
 
+def get_user(store: SqlStore, name: str) -> UserRecord:
+    """The user ``name``. Raises NotFoundError."""
+    with store.engine.connect() as connection:
+        return queries.get_user(connection, name)[0]
+
+
+def set_role(store: SqlStore, name: str, role: Role) -> None:
+    """Give ``name`` another role; it applies to their next request. Raises NotFoundError."""
+    with store.engine.begin() as connection:
+        queries.update_user(connection, name, role=role.value)
+
+
+def set_disabled(store: SqlStore, name: str, disabled: bool) -> None:
+    """Disable (or enable again) ``name``: their tokens and sessions stop working at once.
+
+    Raises NotFoundError.
+    """
+    with store.engine.begin() as connection:
+        queries.update_user(connection, name, disabled=disabled)
+
+
+def set_password(store: SqlStore, name: str, password: str) -> None:
+    """Replace ``name``'s password; their sessions end. Raises ConfigError, NotFoundError."""
+    password_hash = hash_password(password)
+    with store.engine.begin() as connection:
+        queries.update_user(connection, name, password_hash=password_hash)
+
+
 def list_users(store: SqlStore) -> list[UserRecord]:
     with store.engine.connect() as connection:
         return queries.list_users(connection)
@@ -146,11 +199,43 @@ def authenticate_password(store: SqlStore, name: str, password: str) -> Principa
         with store.engine.connect() as connection:
             user, password_hash = queries.get_user(connection, name)
     except NotFoundError:
-        verify_password(password, _dummy_hash())  # as slow whether or not the user exists
+        verify_password(password, _STAND_IN_HASH)  # as slow whether or not the user exists
         raise AuthError("unknown user or wrong password") from None
+    if password_hash is None:  # a token-only user: as slow as the others, and refused
+        verify_password(password, _STAND_IN_HASH)
+        raise AuthError("unknown user or wrong password")
     if not verify_password(password, password_hash) or user.disabled:
         raise AuthError("unknown user or wrong password")
     return Principal(name=user.name, role=Role(user.role), via="session")
+
+
+def sign_in(store: SqlStore, name: str, password: str, *, client: str, now: datetime) -> Principal:
+    """``authenticate_password`` with a limit on failures per name and client.
+
+    Each attempt is counted before the password is checked (and taken back when it was
+    right), so that many attempts sent at once cannot all slip under the limit.
+
+    Raises:
+        LoginThrottled: too many failures lately; the password was not even checked.
+        AuthError: an unknown user, a wrong password or a disabled user (never says which).
+    """
+    pair, alone = _failure_key("user", name, client), _failure_key("client", client)
+    since = now - LOGIN_WINDOW
+    with store.engine.begin() as connection:
+        for_pair = queries.count_attempt(connection, pair, now, since)
+        for_client = queries.count_attempt(connection, alone, now, since)
+    if for_pair > MAX_FAILURES_PER_USER_AND_CLIENT or for_client > MAX_FAILURES_PER_CLIENT:
+        raise LoginThrottled(LOGIN_WINDOW)
+    principal = authenticate_password(store, name, password)
+    with store.engine.begin() as connection:
+        queries.clear_failures(connection, pair)
+        queries.forget_attempt(connection, alone)
+    return principal
+
+
+def _failure_key(*parts: str) -> str:
+    # hashed: names and addresses of any length fit the column, and none is kept in clear
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def create_token(
@@ -165,6 +250,16 @@ def create_token(
 
     Raises NotFoundError for an unknown user.
     """
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise ConfigError(
+            f"a token's description must be at most {MAX_DESCRIPTION_LENGTH} characters, "
+            f"got {len(description)}"
+        )
+    if expires_in is not None and not timedelta(0) < expires_in <= MAX_TOKEN_LIFETIME:
+        raise ConfigError(
+            f"a token must expire after more than 0 and at most {MAX_TOKEN_LIFETIME.days} "
+            f"days, got {expires_in}"
+        )
     token_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     with store.engine.begin() as connection:
@@ -217,6 +312,59 @@ def list_tokens(store: SqlStore, user_name: str | None = None) -> list[TokenReco
         return queries.list_tokens(connection, user_name)
 
 
-@functools.cache
-def _dummy_hash() -> str:
-    return hash_password(secrets.token_hex(16))
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable only from this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def require_users_for_host(store: SqlStore, host: str) -> None:
+    """Refuse to serve on a host others can reach while nobody could sign in.
+
+    Raises:
+        ConfigError: ``host`` is not a loopback address and the store has no enabled user.
+    """
+    if is_loopback(host):
+        return
+    with store.engine.connect() as connection:
+        if queries.count_users(connection, enabled_only=True) > 0:
+            return
+    raise ConfigError(
+        f"refusing to serve on {host!r} without users: anyone who reaches it could use it; "
+        "create one first with 'headwater users create NAME --role admin', "
+        "or serve on 127.0.0.1"
+    )
+
+
+DEV_USER = "local-admin"
+
+
+def create_dev_token(store: SqlStore, now: datetime, *, expires_in: timedelta) -> str:
+    """A token of the local admin (created token-only if missing), for a login URL.
+
+    Only for a server on a loopback address: whoever holds the URL is an admin.
+    """
+    with contextlib.suppress(AlreadyExistsError):
+        create_user(store, DEV_USER, Role.ADMIN, None, now)
+    token, _ = create_token(
+        store, DEV_USER, now, expires_in=expires_in, description="headwater dev login"
+    )
+    return token
+
+
+_DURATION = re.compile(r"(\d{1,7})([mhdw])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90m``, ``12h``, ``30d`` or ``2w`` as a timedelta. Raises ConfigError."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None or int(match[1]) == 0:
+        raise ConfigError(
+            f"bad duration {text!r}; write a whole number and a unit, e.g. 90m, 12h, 30d or 2w"
+        )
+    return timedelta(**{_UNITS[match[2]]: int(match[1])})

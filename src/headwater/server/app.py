@@ -11,6 +11,7 @@ from headwater.server.api import add_api
 from headwater.server.auth import session_key
 from headwater.server.context import ServerContext
 from headwater.server.ui import install_ui
+from headwater.server.ui_auth import install_ui_auth
 
 # Things that run beside the server while it serves (re-reading the pipelines folder,
 # watching scheduler heartbeats): each starts with the context and returns its stop.
@@ -42,4 +43,5 @@ def create_app(context: ServerContext, *, background: tuple[BackgroundJob, ...] 
     # routers: each part of the server adds its own here
     add_api(app)
     install_ui(app)
+    install_ui_auth(app)
     return app

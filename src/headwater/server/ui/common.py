@@ -6,7 +6,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException, Request
@@ -15,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from headwater.accounts import Principal, Role
 from headwater.errors import NotFoundError
-from headwater.server.auth import Unauthorized, context_of, request_session, require
+from headwater.server.auth import context_of, request_session, require
 from headwater.server.context import ServerContext
 
 T = TypeVar("T")
@@ -71,17 +70,8 @@ templates.env.globals["duration"] = duration
 templates.env.globals["STATE_NAMES"] = STATE_NAMES
 
 
-async def viewer(request: Request) -> Principal:
-    """``require(Role.VIEWER)`` for pages: without credentials, off to the login page."""
-    try:
-        return await require(Role.VIEWER)(request)
-    except Unauthorized:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise HTTPException(
-            303, "sign in first", headers={"Location": f"/login?next={quote(target)}"}
-        ) from None
-
-
+# pages: a browser without a session is sent to /login (see server/ui_auth.py)
+viewer = require(Role.VIEWER)
 operator = require(Role.OPERATOR)
 data_viewer = require(Role.VIEWER)
 

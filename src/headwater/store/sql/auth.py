@@ -10,10 +10,11 @@ from sqlalchemy.engine import Connection
 
 from headwater.errors import AlreadyExistsError, NotFoundError
 from headwater.store.records import TokenRecord, UserRecord
-from headwater.store.sql.schema import api_tokens, users
+from headwater.store.sql.schema import api_tokens, login_failures, users
 
 _u = users.c
 _t = api_tokens.c
+_f = login_failures.c
 
 
 def _user(row: Any) -> UserRecord:
@@ -67,8 +68,11 @@ def list_users(connection: Connection) -> list[UserRecord]:
     return [_user(row) for row in connection.execute(users.select().order_by(_u.name))]
 
 
-def count_users(connection: Connection) -> int:
-    return int(connection.execute(sa.select(sa.func.count()).select_from(users)).scalar_one())
+def count_users(connection: Connection, *, enabled_only: bool = False) -> int:
+    query = sa.select(sa.func.count()).select_from(users)
+    if enabled_only:
+        query = query.where(_u.disabled.is_(False))
+    return int(connection.execute(query).scalar_one())
 
 
 def update_user(
@@ -87,7 +91,7 @@ def update_user(
     if disabled is not None:
         values["disabled"] = disabled
     if connection.execute(users.update().where(_u.name == name).values(values)).rowcount != 1:
-        raise NotFoundError(f"no user {name!r}")
+        raise NotFoundError(f"no user {name!r}; 'headwater users list' shows them")
 
 
 def create_token(
@@ -159,7 +163,7 @@ def revoke_token(connection: Connection, token_id: str, now: datetime) -> None:
     if connection.execute(update).rowcount != 1:
         row = connection.execute(sa.select(_t.token_id).where(_t.token_id == token_id)).first()
         if row is None:
-            raise NotFoundError(f"no token {token_id!r}; `headwater tokens list` shows them")
+            raise NotFoundError(f"no token {token_id!r}; 'headwater tokens list' shows them")
 
 
 def list_tokens(connection: Connection, user_name: str | None = None) -> list[TokenRecord]:
@@ -167,3 +171,36 @@ def list_tokens(connection: Connection, user_name: str | None = None) -> list[To
     if user_name is not None:
         query = query.where(_t.user_name == user_name)
     return [_token(row) for row in connection.execute(query)]
+
+
+def count_attempt(connection: Connection, key: str, now: datetime, since: datetime) -> int:
+    """Count one more sign-in attempt for ``key`` and return the count of its window.
+
+    A window that started by ``since`` is over, so its row is dropped first (with every
+    other finished window). The row stays locked until the transaction ends, so attempts
+    made at once on several servers each see their own count.
+    """
+    connection.execute(login_failures.delete().where(_f.window_started_at <= since))
+    add_one = login_failures.update().where(_f.key == key).values(failures=_f.failures + 1)
+    if connection.execute(add_one).rowcount != 1:
+        try:
+            with connection.begin_nested():
+                connection.execute(
+                    login_failures.insert().values(key=key, failures=1, window_started_at=now)
+                )
+        except sa.exc.IntegrityError:  # another server counted the first one meanwhile
+            connection.execute(add_one)
+    return int(connection.execute(sa.select(_f.failures).where(_f.key == key)).scalar_one())
+
+
+def forget_attempt(connection: Connection, key: str) -> None:
+    """Take back one attempt counted for ``key`` (it succeeded)."""
+    connection.execute(
+        login_failures.update()
+        .where(_f.key == key, _f.failures > 0)
+        .values(failures=_f.failures - 1)
+    )
+
+
+def clear_failures(connection: Connection, key: str) -> None:
+    connection.execute(login_failures.delete().where(_f.key == key))

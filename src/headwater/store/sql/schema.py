@@ -202,6 +202,16 @@ api_tokens = sa.Table(
     sa.Index("ix_api_tokens_user", "user_name"),
 )
 
+# Failed sign-ins, counted per key (a user name with a client address, or a client alone)
+# in a window, so that every server behind a load balancer sees the same counts.
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("window_started_at", UTCDateTime, nullable=False),
+)
+
 # The alert outbox: a row is written in the same transaction as the change that causes
 # it, then delivered (with retries) by a sender holding a lease on it.
 alert_outbox = sa.Table(

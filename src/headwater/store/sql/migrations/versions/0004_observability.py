@@ -57,6 +57,12 @@ def _users() -> None:
         sa.ForeignKeyConstraint(["user_name"], ["users.name"], ondelete="CASCADE"),
     )
     op.create_index("ix_api_tokens_user", "api_tokens", ["user_name"])
+    op.create_table(
+        "login_failures",
+        sa.Column("key", sa.String(400), primary_key=True),
+        sa.Column("failures", sa.Integer, nullable=False),
+        sa.Column("window_started_at", UTCDateTime, nullable=False),
+    )
 
 
 def _alerts() -> None:
@@ -97,6 +103,7 @@ def downgrade() -> None:
         "scheduler_heartbeats",
         "alert_conditions",
         "alert_outbox",
+        "login_failures",
         "api_tokens",
         "users",
     ):
