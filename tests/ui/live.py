@@ -17,7 +17,7 @@ from headwater.accounts import Role, create_user
 from headwater.config import Settings
 from headwater.scheduling.registry import PipelineRegistry
 from headwater.server.app import create_app
-from headwater.server.auth import SESSION_COOKIE, encode_session, new_session
+from headwater.server.auth import SESSION_COOKIE, encode_session, new_session, session_stamp
 from headwater.server.context import ServerContext
 from headwater.store.sql.store import SqlStore
 from tests.waiting import wait_until
@@ -76,8 +76,9 @@ def serve(settings: Settings, pipelines_dir: Path | None) -> Iterator[LiveServer
         wait_until(lambda: server.started, timeout=20)
         now = context.clock.now()
         for name, role in USERS.items():
-            create_user(store, name, role, password=None, now=now)
-            session = new_session(name, now)
+            user = create_user(store, name, role, password=None, now=now)
+            stamp = session_stamp(app.state.session_key, user, None)
+            session = new_session(name, now, stamp=stamp)
             live.cookies[name] = encode_session(session, app.state.session_key)
             live.csrf[name] = session.csrf
         yield live

@@ -42,7 +42,7 @@ def test_pages_need_a_session_and_send_visitors_to_the_login_page(live: LiveServ
     with live.client() as anonymous:
         page = anonymous.get("/?q=hel")
         assert page.status_code == 303
-        assert page.headers["location"] == "/login?next=/%3Fq%3Dhel"
+        assert page.headers["location"] == "/login?next=%2F%3Fq%3Dhel"
         assert anonymous.get("/ui/data/pipelines/hello/layout").status_code == 401
 
 

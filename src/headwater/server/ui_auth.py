@@ -51,7 +51,7 @@ LOGIN_COOKIE_MAX_AGE = 3600
 MAX_FORM_BYTES = 16 * 1024
 MAX_NEXT_LENGTH = 2000
 # The UI's paths that answer 401 as they are (machines, not people, ask for them).
-API_PREFIXES = ("/api/", "/metrics")
+API_PREFIXES = ("/api/", "/metrics", "/ui/data/")  # answered 401, never redirected
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
