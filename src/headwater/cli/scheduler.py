@@ -19,6 +19,7 @@ from headwater.config_file import load_config
 from headwater.engine.runs import create_run
 from headwater.errors import ConfigError
 from headwater.loader import find_pipeline
+from headwater.metrics.exposition import MetricsServer, metrics_registry, serve_metrics
 from headwater.runtime import Runtime
 from headwater.scheduling.registry import PipelineRegistry
 from headwater.scheduling.service import SchedulerService, ServiceOptions
@@ -33,6 +34,7 @@ def _serve(
     parallelism: int | None = None,
     grace: float = 30.0,
     config_path: Path | None = None,
+    metrics_address: tuple[str, int] | None = None,
 ) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -69,7 +71,13 @@ def _serve(
         "scheduler %s watching %s", runtime.owner, pipelines_dir.resolve()
     )
     try:
-        clean = SchedulerService(runtime, registry, options).run(stop)
+        service = SchedulerService(runtime, registry, options)
+        metrics = _serve_metrics(service, metrics_address)
+        try:
+            clean = service.run(stop)
+        finally:
+            if metrics is not None:
+                metrics.stop()
     finally:
         runtime.close()
     if not clean:
@@ -80,6 +88,19 @@ def _serve(
         sys.stderr.flush()
         os._exit(0)
     return 0
+
+
+def _serve_metrics(
+    service: SchedulerService, address: tuple[str, int] | None
+) -> MetricsServer | None:
+    """Serve the scheduler's metrics and the store's gauges at ``address``, if given."""
+    if address is None:
+        return None
+    runtime = service.runtime
+    registry = metrics_registry(store=runtime.store, clock=runtime.clock, engine=service.metrics)
+    server = serve_metrics(registry, *address)
+    logging.getLogger("headwater.scheduler").info("metrics at %s", server.url)
+    return server
 
 
 def _positive_seconds(_ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -121,6 +142,20 @@ grace_option = click.option(
     help="Seconds running tries get to finish after SIGTERM or Ctrl-C; past it the process "
     "exits, ending them, without handing their runs back.",
 )
+metrics_port_option = click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    default=None,
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port; the "
+    "log says which) [default: not served].",
+)
+metrics_host_option = click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the metrics are served on; 0.0.0.0 for every interface (no credentials "
+    "are asked).",
+)
 config_option = click.option(
     "--config",
     "config_path",
@@ -143,6 +178,8 @@ def _service_command(name: str, help_text: str) -> click.Command:
     @parallelism_option
     @grace_option
     @config_option
+    @metrics_port_option
+    @metrics_host_option
     def command(
         pipelines_dir: Path,
         executor: str,
@@ -151,6 +188,8 @@ def _service_command(name: str, help_text: str) -> click.Command:
         parallelism: int | None,
         grace: float,
         config_path: Path | None,
+        metrics_port: int | None,
+        metrics_host: str,
     ) -> int:
         return _serve(
             pipelines_dir,
@@ -160,6 +199,7 @@ def _service_command(name: str, help_text: str) -> click.Command:
             parallelism=parallelism,
             grace=grace,
             config_path=config_path,
+            metrics_address=None if metrics_port is None else (metrics_host, metrics_port),
         )
 
     return command

@@ -45,6 +45,7 @@ from headwater.errors import HeadwaterError, LeaseLost
 from headwater.executors.base import Executor, TryKey, TryOutcome, TryRequest
 from headwater.executors.threads import ThreadExecutor
 from headwater.executors.try_log import append_to_log
+from headwater.metrics.instruments import EngineMetrics
 from headwater.store.base import StateStore
 from headwater.store.records import Batch, RunRecord
 
@@ -103,6 +104,7 @@ class EngineHost:
         owner: str | None = None,
         lease: timedelta = DEFAULT_LEASE,
         parallelism: int | None = None,
+        metrics: EngineMetrics | None = None,
     ) -> None:
         self.owner = owner or new_owner_id()
         self.lease = lease
@@ -144,6 +146,9 @@ class EngineHost:
         self._callbacks: ThreadPoolExecutor | None = None
         self.running = False
         self.draining = False  # set by drain() and interrupt(): no new try starts
+        # what this host committed, counted for /metrics (see headwater.metrics)
+        self.metrics = metrics or EngineMetrics()
+        self.metrics.watch(self)
 
     # lifecycle
 
@@ -323,6 +328,9 @@ class EngineHost:
                         self._abandon(driver, exc, lease_lost=True)
                 entries = [(d, b) for d, b in entries if d.run_id not in exc.run_ids]
             self._commit_one_by_one(entries, releases, exc)
+        else:
+            for driver, batch in entries:
+                self.metrics.committed(driver.run, batch)
         self._run_callbacks([driver for driver, _ in entries])
 
     def _commit_one_by_one(
@@ -342,9 +350,11 @@ class EngineHost:
             else:
                 try:
                     self.store.apply(batch)
-                    continue
                 except Exception as exc:
                     error = exc
+                else:
+                    self.metrics.committed(driver.run, batch)
+                    continue
             self._abandon(driver, error, lease_lost=isinstance(error, LeaseLost))
 
     def _run_callbacks(self, drivers: list[RunDriver]) -> None:
