@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.engine import Connection
 
 from headwater.clock import Clock
+from headwater.errors import StoreError
 from headwater.store.sql.pools import list_pools
 from headwater.store.sql.schema import (
     alert_outbox,
@@ -75,7 +76,7 @@ class StoreCollector(Collector):
         try:
             with self.store.engine.connect() as connection:
                 families = list(self._read(connection, self.clock.now()))
-        except Exception as exc:  # the database is down: say so, keep the rest
+        except (sa.exc.SQLAlchemyError, StoreError) as exc:  # the database is down
             logger.warning("metrics: cannot read the metadata store: %s", exc)
             families = []
         up = GaugeMetricFamily(
@@ -117,7 +118,7 @@ class StoreCollector(Collector):
         newest = {
             pipeline_id: end for pipeline_id, end in connection.execute(NEWEST_SUCCESS) if end
         }
-        paused = dict(connection.execute(PIPELINES).tuples().all())
+        paused = dict(connection.execute(PIPELINES))
         freshness = GaugeMetricFamily(
             "headwater_data_freshness_seconds",
             "Seconds since the end of the newest data interval a run processed successfully "

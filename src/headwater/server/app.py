@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from headwater.server.auth import session_key
 from headwater.server.context import ServerContext
+from headwater.server.metrics import metrics_router
 
 # Things that run beside the server while it serves (re-reading the pipelines folder,
 # watching scheduler heartbeats): each starts with the context and returns its stop.
@@ -38,4 +39,5 @@ def create_app(context: ServerContext, *, background: tuple[BackgroundJob, ...] 
     app.state.context = context
     app.state.session_key = session_key(context.settings)
     # routers: each part of the server adds its own here
+    app.include_router(metrics_router())
     return app
