@@ -118,7 +118,8 @@ class StoreCollector(Collector):
         newest = {
             pipeline_id: end for pipeline_id, end in connection.execute(NEWEST_SUCCESS) if end
         }
-        paused = dict(connection.execute(PIPELINES))
+        # (not dict(result): a Result has keys(), the column names)
+        paused = dict(connection.execute(PIPELINES).all())
         freshness = GaugeMetricFamily(
             "headwater_data_freshness_seconds",
             "Seconds since the end of the newest data interval a run processed successfully "
