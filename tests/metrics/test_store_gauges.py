@@ -88,6 +88,7 @@ def seed(store: SqlStore, now: datetime) -> None:
         )
     store.set_pool("db", 4, "the warehouse", now)
     store.beat(heartbeat("scheduler-a", now - timedelta(seconds=30), None))
+    store.beat(heartbeat("scheduler-dead", now - timedelta(minutes=3), None))  # silent
     store.beat(heartbeat("scheduler-b", now - timedelta(seconds=5), stopped=now))
 
 
@@ -242,8 +243,8 @@ def test_the_store_gauges_say_what_the_store_holds(seeded: ServerContext, scrape
     assert gauge("headwater_alert_outbox", channel="email", state="dead") == 1
     assert gauge("headwater_alert_outbox_oldest_pending_seconds", channel="oncall") == 300
     assert gauge("headwater_alert_outbox_oldest_pending_seconds", channel="email") is None
-    # heartbeats: the stopped scheduler does not count
-    assert gauge("headwater_schedulers_running") == 1
+    # heartbeats: neither the stopped scheduler nor the silent one is alive
+    assert gauge("headwater_schedulers_alive") == 1
     assert gauge("headwater_scheduler_heartbeat_age_seconds") == 30
     for labels in label_sets(families):
         assert set(labels) <= BOUNDED_LABELS
@@ -255,7 +256,7 @@ def test_an_empty_store_has_no_freshness_and_no_heartbeat(
 ) -> None:
     families = parse(scrape(ServerContext(settings=settings, store=store)).text)
     assert families["headwater_data_freshness_seconds"] == []
-    assert value(families, "headwater_schedulers_running") == 0
+    assert value(families, "headwater_schedulers_alive") == 0
     assert "headwater_scheduler_heartbeat_age_seconds" not in families
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -59,9 +59,11 @@ PIPELINES = sa.select(pipelines.c.pipeline_id, pipelines.c.paused)
 OUTBOX = sa.select(_o.channel, _o.state, sa.func.count(), sa.func.min(_o.created_at)).group_by(
     _o.channel, _o.state
 )
-HEARTBEATS = sa.select(sa.func.count(), sa.func.max(_hb.last_heartbeat)).where(
-    _hb.stopped_at.is_(None)
-)
+ALIVE_WITHIN = timedelta(minutes=2)  # a heartbeat older than this: the scheduler is silent
+HEARTBEATS = sa.select(
+    sa.func.sum(sa.case((_hb.last_heartbeat >= sa.bindparam("b_since"), 1), else_=0)),
+    sa.func.max(_hb.last_heartbeat),
+).where(_hb.stopped_at.is_(None))
 
 
 class StoreCollector(Collector):
@@ -172,18 +174,17 @@ class StoreCollector(Collector):
         yield from (family, oldest)
 
     def _heartbeats(self, connection: Connection, now: datetime) -> Iterator[Metric]:
-        count, newest = connection.execute(HEARTBEATS).one()
+        alive, newest = connection.execute(HEARTBEATS, {"b_since": now - ALIVE_WITHIN}).one()
         running = GaugeMetricFamily(
-            "headwater_schedulers_running",
-            "Scheduler processes that started and did not stop cleanly (some may have died: "
-            "see the heartbeat's age).",
+            "headwater_schedulers_alive",
+            "Scheduler processes that sent a heartbeat in the last 2 minutes.",
         )
-        running.add_metric([], count)
+        running.add_metric([], alive or 0)
         yield running
         if newest is not None:
             age = GaugeMetricFamily(
                 "headwater_scheduler_heartbeat_age_seconds",
-                "Seconds since the newest heartbeat of a running scheduler.",
+                "Seconds since the newest heartbeat of a scheduler that did not stop cleanly.",
             )
             age.add_metric([], max(0.0, (now - _aware(newest)).total_seconds()))
             yield age
