@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from headwater import Context, pipeline, task
+from headwater.config import Settings
 from headwater.metrics.exposition import metrics_registry, render
 from headwater.metrics.instruments import (
     LOOP_DURATION,
@@ -17,11 +20,13 @@ from headwater.metrics.instruments import (
     TASK_RETRIES,
     TRY_DURATION,
     EngineMetrics,
+    HostSnapshot,
 )
 from headwater.runtime import Runtime
 from headwater.store.records import Batch, RunRecord, RunUpdate
 from headwater.testing import FakeClock
 from tests.metrics.conftest import BOUNDED_LABELS, label_sets, parse, value
+from tests.waiting import wait_until
 
 
 @task
@@ -192,3 +197,45 @@ def test_loop_durations_fall_in_their_buckets() -> None:
     assert histogram.counts[0] == 1  # ≤ 1 ms
     assert histogram.counts[3] == 2  # ≤ 25 ms
     assert histogram.counts[-1] == 1  # above every bound
+
+
+RELEASE = threading.Event()
+
+
+@task(pool="warehouse")
+def hold() -> int:
+    RELEASE.wait(30)
+    return 1
+
+
+@pipeline
+def pooled() -> None:
+    hold.override(task_id="first")()
+    hold.override(task_id="second")()
+
+
+def test_a_scrape_sees_the_tries_running_and_waiting_for_pool_slots(tmp_path: Path) -> None:
+    # Given a pool of one slot and two tasks needing it: one runs, one waits
+    runtime = Runtime(Settings.for_home(tmp_path))
+    runtime.store.set_pool("warehouse", 1, None, runtime.clock.now())
+    RELEASE.clear()
+    driving = threading.Thread(target=runtime.run, args=(pooled,))
+    driving.start()
+    try:
+
+        def snapshot() -> HostSnapshot | None:
+            engine = runtime.current_engine
+            host = None if engine is None else engine.host
+            return None if host is None else host.metrics.hosts()[0]
+
+        # Then a scrape, from another thread than the engine's, sees both
+        wait_until(
+            lambda: (
+                snapshot() == HostSnapshot(running=1, ready=0, waiting_for_slots={"warehouse": 1})
+            )
+        )
+    finally:
+        RELEASE.set()
+        driving.join(timeout=30)
+        runtime.close()
+    assert snapshot() == HostSnapshot(running=0, ready=0, waiting_for_slots={})
