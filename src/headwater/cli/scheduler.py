@@ -21,6 +21,7 @@ from headwater.config_file import load_config
 from headwater.engine.runs import create_run
 from headwater.errors import ConfigError
 from headwater.loader import find_pipeline
+from headwater.metrics.exposition import MetricsServer, metrics_registry, serve_metrics
 from headwater.runtime import Runtime
 from headwater.scheduling.registry import PipelineRegistry
 from headwater.scheduling.service import SchedulerService, ServiceOptions
@@ -53,6 +54,7 @@ def _serve(
     grace: float = 30.0,
     config_path: Path | None = None,
     companion: Companion | None = None,
+    metrics_address: tuple[str, int] | None = None,
 ) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -90,10 +92,16 @@ def _serve(
     )
     stop_companion: Callable[[], None] | None = None
     try:
+        service = SchedulerService(runtime, registry, options)
         if companion is not None:
             registry.refresh()  # the server shows the pipelines from its first request
-            stop_companion = companion(runtime, registry)
-        clean = SchedulerService(runtime, registry, options).run(stop)
+            stop_companion = companion(runtime, registry, service)
+        metrics = _serve_metrics(service, metrics_address)
+        try:
+            clean = service.run(stop)
+        finally:
+            if metrics is not None:
+                metrics.stop()
     finally:
         if stop_companion is not None:
             stop_companion()
@@ -106,6 +114,19 @@ def _serve(
         sys.stderr.flush()
         os._exit(0)
     return 0
+
+
+def _serve_metrics(
+    service: SchedulerService, address: tuple[str, int] | None
+) -> MetricsServer | None:
+    """Serve the scheduler's metrics and the store's gauges at ``address``, if given."""
+    if address is None:
+        return None
+    runtime = service.runtime
+    registry = metrics_registry(store=runtime.store, clock=runtime.clock, engine=service.metrics)
+    server = serve_metrics(registry, *address)
+    logging.getLogger("headwater.scheduler").info("metrics at %s", server.url)
+    return server
 
 
 def _positive_seconds(_ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -147,6 +168,20 @@ grace_option = click.option(
     help="Seconds running tries get to finish after SIGTERM or Ctrl-C; past it the process "
     "exits, ending them, without handing their runs back.",
 )
+metrics_port_option = click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    default=None,
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port; the "
+    "log says which) [default: not served].",
+)
+metrics_host_option = click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the metrics are served on; 0.0.0.0 for every interface (no credentials "
+    "are asked).",
+)
 config_option = click.option(
     "--config",
     "config_path",
@@ -166,6 +201,8 @@ config_option = click.option(
 @parallelism_option
 @grace_option
 @config_option
+@metrics_port_option
+@metrics_host_option
 def scheduler_command(
     pipelines_dir: Path,
     executor: str,
@@ -174,6 +211,8 @@ def scheduler_command(
     parallelism: int | None,
     grace: float,
     config_path: Path | None,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> int:
     """Run pipelines on their schedules and events until stopped (SIGTERM or Ctrl-C)."""
     return _serve(
@@ -184,6 +223,7 @@ def scheduler_command(
         parallelism=parallelism,
         grace=grace,
         config_path=config_path,
+        metrics_address=None if metrics_port is None else (metrics_host, metrics_port),
     )
 
 

@@ -30,7 +30,7 @@ from headwater.errors import ConfigError
 from headwater.private_files import make_private_dir
 from headwater.runtime import Runtime
 from headwater.scheduling.registry import PipelineRegistry
-from headwater.scheduling.service import RegistryLoader
+from headwater.scheduling.service import RegistryLoader, SchedulerService
 from headwater.server.app import create_app
 from headwater.server.context import ServerContext
 from headwater.store.sql.store import SqlStore
@@ -40,7 +40,7 @@ RELOAD_SECONDS = 2.0
 DEV_TOKEN_LIFETIME = timedelta(days=30)
 
 # started by `headwater dev` once the scheduler's runtime exists; returns its stop
-Companion = Callable[[Runtime, PipelineRegistry], Callable[[], None]]
+Companion = Callable[[Runtime, PipelineRegistry, SchedulerService], Callable[[], None]]
 
 
 def is_loopback(host: str) -> bool:
@@ -164,7 +164,9 @@ def local_login_url(store: SqlStore, url: str, now: datetime) -> str:
 def dev_companion(host: str, port: int) -> Companion:
     """Start the server beside ``headwater dev``'s scheduler; returns its stop."""
 
-    def start(runtime: Runtime, registry: PipelineRegistry) -> Callable[[], None]:
+    def start(
+        runtime: Runtime, registry: PipelineRegistry, service: SchedulerService
+    ) -> Callable[[], None]:
         store = runtime.store
         check_users(store, host)
         sock = listen(host, port)
@@ -176,7 +178,9 @@ def dev_companion(host: str, port: int) -> Companion:
             base_url=os.environ.get("HEADWATER_BASE_URL") or url,
             clock=runtime.clock,
         )
-        server = uvicorn_server(create_app(context), quiet=True)
+        app = create_app(context)
+        app.state.engine_metrics = service.metrics  # /metrics also shows the scheduler's
+        server = uvicorn_server(app, quiet=True)
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="headwater-server", daemon=True
         )

@@ -46,6 +46,7 @@ from headwater.errors import HeadwaterError, LeaseLost
 from headwater.executors.base import Executor, TryKey, TryOutcome, TryRequest
 from headwater.executors.threads import ThreadExecutor
 from headwater.executors.try_log import append_to_log
+from headwater.metrics.instruments import EngineMetrics
 from headwater.store.base import StateStore
 from headwater.store.records import Batch, RunRecord
 
@@ -105,6 +106,7 @@ class EngineHost:
         owner: str | None = None,
         lease: timedelta = DEFAULT_LEASE,
         parallelism: int | None = None,
+        metrics: EngineMetrics | None = None,
     ) -> None:
         self.owner = owner or new_owner_id()
         self.lease = lease
@@ -150,6 +152,9 @@ class EngineHost:
         # A test clock's sleep takes no time and records each sleep: it is not cut short
         # to look for cancels (see _wait).
         self._sleep_cap = None if isinstance(clock, FakeClock) else CANCEL_POLL
+        # what this host committed, counted for /metrics (see headwater.metrics)
+        self.metrics = metrics or EngineMetrics()
+        self.metrics.watch(self)
 
     # lifecycle
 
@@ -332,6 +337,9 @@ class EngineHost:
                         self._abandon(driver, exc, lease_lost=True)
                 entries = [(d, b) for d, b in entries if d.run_id not in exc.run_ids]
             self._commit_one_by_one(entries, releases, exc)
+        else:
+            for driver, batch in entries:
+                self.metrics.committed(driver.run, batch)
         self._run_callbacks([driver for driver, _ in entries])
 
     def _commit_one_by_one(
@@ -351,9 +359,11 @@ class EngineHost:
             else:
                 try:
                     self.store.apply(batch)
-                    continue
                 except Exception as exc:
                     error = exc
+                else:
+                    self.metrics.committed(driver.run, batch)
+                    continue
             self._abandon(driver, error, lease_lost=isinstance(error, LeaseLost))
 
     def _run_callbacks(self, drivers: list[RunDriver]) -> None:

@@ -25,6 +25,7 @@ from headwater.engine.host import EngineHost
 from headwater.engine.ownership import DEFAULT_LEASE
 from headwater.engine.runs import record_pipeline
 from headwater.executors.factory import create_executor
+from headwater.metrics.instruments import EngineMetrics
 from headwater.runtime import Runtime
 from headwater.scheduling.heartbeat import Heartbeat
 from headwater.scheduling.registry import PipelineRegistry
@@ -113,6 +114,7 @@ class SchedulerService:
         self.registry = registry
         self.options = options
         self.clock = runtime.clock
+        self.metrics = EngineMetrics()  # this process's counters (see headwater.metrics)
         self.host = EngineHost(
             runtime.store,
             create_executor(
@@ -124,6 +126,7 @@ class SchedulerService:
             owner=runtime.owner,
             lease=options.lease,
             parallelism=options.parallelism,
+            metrics=self.metrics,
         )
         self.scheduler = Scheduler(
             runtime.store,
@@ -155,7 +158,7 @@ class SchedulerService:
             while not stop.is_set():
                 self.heartbeat.alive()
                 if self.clock.monotonic() >= next_tick:
-                    self._tick()
+                    self._timed_tick()
                     next_tick = self.clock.monotonic() + options.tick_interval
                 wait = max(0.0, next_tick - self.clock.monotonic())
                 if not host.drivers and not host.zombies:
@@ -205,6 +208,11 @@ class SchedulerService:
         for pool in self.options.pools:
             self.runtime.store.set_pool(pool.name, pool.slots, pool.description, self.clock.now())
             logger.info("pool %s: %d slot(s), from the config file", pool.name, pool.slots)
+
+    def _timed_tick(self) -> None:
+        started = self.clock.monotonic()
+        self._tick()
+        self.metrics.tick(self.clock.monotonic() - started, self.clock.now())
 
     def _tick(self) -> None:
         try:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from headwater.server.api import add_api
 from headwater.server.auth import session_key
 from headwater.server.context import ServerContext
+from headwater.server.metrics import metrics_router
 from headwater.server.ui import install_ui
 from headwater.server.ui_auth import install_ui_auth
 
@@ -44,4 +45,5 @@ def create_app(context: ServerContext, *, background: tuple[BackgroundJob, ...] 
     add_api(app)
     install_ui(app)
     install_ui_auth(app)
+    app.include_router(metrics_router())
     return app
