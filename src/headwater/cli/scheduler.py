@@ -64,6 +64,7 @@ def _serve(
         parallelism=parallelism,
         grace=grace,
         pools=config.pools,
+        alerts=config.alerts,
     )
     logging.getLogger("headwater.scheduler").info(
         "scheduler %s watching %s", runtime.owner, pipelines_dir.resolve()
@@ -128,7 +129,8 @@ config_option = click.option(
     envvar="HEADWATER_CONFIG",
     show_envvar=True,
     default=None,
-    help="TOML config file declaring pools [default: $HEADWATER_HOME/headwater.toml if it exists].",
+    help="TOML config file declaring pools and alerts "
+    "[default: $HEADWATER_HOME/headwater.toml if it exists].",
 )
 
 
