@@ -55,6 +55,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "backfills": ("headwater.cli.backfill", "backfills_group", "List and resume backfills."),
     "pools": ("headwater.cli.pools", "pools_group", "Manage pools of slots."),
+    "alerts": ("headwater.cli.alerts", "alerts_group", "Test alert channels, list deliveries."),
     "db": ("headwater.cli.db", "db_group", "Manage the metadata database."),
 }
 
