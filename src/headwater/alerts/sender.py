@@ -149,7 +149,10 @@ class AlertSender:
         now = self.clock.now()
         channel = self.config.channels.get(delivery.channel)
         if now - delivery.created_at >= self.config.max_age:
-            self._finish(delivery, outbox.DEAD, now, error=f"not sent within {self.config.max_age}")
+            error = f"not sent within {self.config.max_age}"
+            if delivery.last_error:
+                error += f"; last error: {delivery.last_error}"
+            self._finish(delivery, outbox.DEAD, now, error=error)
             return
         if channel is None:
             self._retry(delivery, now, f"channel {delivery.channel!r} is no longer declared")
@@ -190,10 +193,10 @@ class AlertSender:
 
     def _retry(self, delivery: outbox.DeliveryRow, now: datetime, error: str) -> None:
         attempts = delivery.attempts + 1
-        if now - delivery.created_at >= self.config.max_age:
+        due = now + backoff(attempts, self.config.retry_delay, self.rng)
+        if due - delivery.created_at >= self.config.max_age:  # no retry left in its age
             self._finish(delivery, outbox.DEAD, now, error=error)
             return
-        due = now + backoff(attempts, self.config.retry_delay, self.rng)
         logger.warning(
             "alert %s to %s: attempt %d failed (%s); next at %s",
             delivery.id,
