@@ -94,8 +94,13 @@ def _insert_ignoring_duplicates(
     inserted = 0
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     for row in rows:  # one by one: rowcount says, per row, whether it was new
-        statement = dialect.insert(table).values(row).on_conflict_do_nothing(index_elements=[key])
-        inserted += connection.execute(statement).rowcount
+        statement = (
+            dialect.insert(table)
+            .values(row)
+            .on_conflict_do_nothing(index_elements=[key])
+            .returning(table.c[key])  # rowcount is not reliable here on every driver
+        )
+        inserted += len(connection.execute(statement).all())
     return inserted
 
 
