@@ -73,6 +73,8 @@ def build_message(
     link = f"{base_url}/runs/{run_id}" if run_id else None
     if link is None and pipeline:
         link = f"{base_url}/pipelines/{pipeline}"
+    if link is None and base_url:
+        link = base_url
     lines: list[str] = []
     if pipeline:
         lines.append(f"Pipeline: {pipeline}")
