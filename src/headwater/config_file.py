@@ -10,22 +10,30 @@ starts::
     [pools.source_db]
     slots = 2
     description = "the orders replica: at most 2 connections"
+
+and alerts (see docs/alerts.md)::
+
+    [alerts.channels.oncall]
+    type = "webhook"
+    url = "https://hooks.example.com/headwater"
+    secret = "env:HOOK_SECRET"
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from headwater.alerts.config import AlertsConfig, parse_alerts
 from headwater.authoring.retry import check_identifier
 from headwater.errors import ConfigError, DefinitionError
 
 CONFIG_FILE_NAME = "headwater.toml"
 MAX_POOL_SLOTS = 1_000_000
-_SECTIONS = ("pools",)
+_SECTIONS = ("pools", "alerts")
 _POOL_KEYS = ("slots", "description")
 
 
@@ -44,6 +52,7 @@ class ConfigFile:
 
     path: Path | None = None
     pools: tuple[PoolConfig, ...] = ()
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
 
 def check_pool_name(name: object, where: str) -> str:
@@ -103,7 +112,9 @@ def parse_config(data: Mapping[str, Any], path: Path) -> ConfigFile:
             f"got {pools!r}"
         )
     return ConfigFile(
-        path=path, pools=tuple(_pool(name, value, path) for name, value in pools.items())
+        path=path,
+        pools=tuple(_pool(name, value, path) for name, value in pools.items()),
+        alerts=parse_alerts(data["alerts"], path) if "alerts" in data else AlertsConfig(),
     )
 
 

@@ -39,8 +39,31 @@ PIPELINE_OPTION_NAMES = frozenset(
         "description",
         "on_failure",
         "on_success",
+        "alerts",
+        "deadline",
+        "freshness",
     }
 )
+
+
+def _check_alerts(alerts: object, where: str) -> tuple[str, ...]:
+    """The channel names of ``alerts=``, checked (the config file declares the channels)."""
+    if isinstance(alerts, str) or not isinstance(alerts, (list, tuple)):
+        raise DefinitionError(
+            f"{where}: alerts must be a list of channel names such as ['oncall'], got {alerts!r}"
+        )
+    return tuple(check_identifier("alert channel", name, where) for name in alerts)
+
+
+def _check_duration(name: str, value: object, where: str) -> timedelta | None:
+    if value is None:
+        return None
+    if not isinstance(value, timedelta) or value <= timedelta(0):
+        raise DefinitionError(
+            f"{where}: {name} must be a positive timedelta such as timedelta(hours=3), "
+            f"got {value!r}"
+        )
+    return value
 
 
 def _parse_moment(name: str, value: object, zone: ZoneInfo, where: str) -> datetime | None:
@@ -88,6 +111,9 @@ class Pipeline:
         description: str | None = None,
         on_failure: Callback | None = None,
         on_success: Callback | None = None,
+        alerts: list[str] | tuple[str, ...] = (),
+        deadline: timedelta | None = None,
+        freshness: timedelta | None = None,
     ) -> None:
         self.fn = fn
         self.pipeline_id = fn.__name__ if pipeline_id is None else pipeline_id
@@ -150,6 +176,17 @@ class Pipeline:
         self.description = description if description is not None else (inspect.getdoc(fn) or "")
         self.on_failure = on_failure
         self.on_success = on_success
+        # alert channels (declared in headwater.toml) told of this pipeline's failures
+        self.alerts: tuple[str, ...] = _check_alerts(alerts, where)
+        # a run must succeed within ``deadline`` after its data interval ends
+        self.deadline = _check_duration("deadline", deadline, where)
+        if self.deadline is not None and self.timetable is None:
+            raise DefinitionError(
+                f"{where}: deadline needs a time schedule (cron, preset or timedelta): "
+                "it counts from the end of each data interval"
+            )
+        # stale when the newest successfully processed interval ended longer ago
+        self.freshness = _check_duration("freshness", freshness, where)
         self.module_name = fn.__module__
         module = sys.modules.get(fn.__module__)
         self.source_file: str | None = getattr(module, "__file__", None) or code.co_filename
@@ -203,7 +240,8 @@ def pipeline(
 
     Options: ``pipeline_id``, ``schedule``, ``start``, ``end``, ``timezone``, ``catchup``,
     ``max_active_runs``, ``max_active_tasks``, ``default_task_args``, ``params``, ``tags``,
-    ``description``, ``on_failure``, ``on_success``.
+    ``description``, ``on_failure``, ``on_success``, ``alerts`` (channel names),
+    ``deadline`` and ``freshness`` (timedeltas; see docs/alerts.md).
     """
 
     unknown = sorted(set(options) - PIPELINE_OPTION_NAMES)

@@ -68,6 +68,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "backfills": ("headwater.cli.backfill", "backfills_group", "List and resume backfills."),
     "pools": ("headwater.cli.pools", "pools_group", "Manage pools of slots."),
+    "alerts": ("headwater.cli.alerts", "alerts_group", "Test alert channels, list deliveries."),
     "db": ("headwater.cli.db", "db_group", "Manage the metadata database."),
     "users": ("headwater.cli.users", "users_group", "Add users and change their roles."),
     "tokens": ("headwater.cli.users", "tokens_group", "Create, list and revoke API tokens."),

@@ -86,6 +86,7 @@ def _serve(
         parallelism=parallelism,
         grace=grace,
         pools=config.pools,
+        alerts=config.alerts,
     )
     logging.getLogger("headwater.scheduler").info(
         "scheduler %s watching %s", runtime.owner, pipelines_dir.resolve()
@@ -189,7 +190,8 @@ config_option = click.option(
     envvar="HEADWATER_CONFIG",
     show_envvar=True,
     default=None,
-    help="TOML config file declaring pools [default: $HEADWATER_HOME/headwater.toml if it exists].",
+    help="TOML config file declaring pools and alerts "
+    "[default: $HEADWATER_HOME/headwater.toml if it exists].",
 )
 
 

@@ -31,6 +31,7 @@ from headwater.private_files import make_private_dir
 from headwater.runtime import Runtime
 from headwater.scheduling.registry import PipelineRegistry
 from headwater.scheduling.service import RegistryLoader, SchedulerService
+from headwater.server.alerting import start_alerting
 from headwater.server.app import create_app
 from headwater.server.context import ServerContext
 from headwater.store.sql.store import SqlStore
@@ -64,10 +65,11 @@ def check_users(store: SqlStore, host: str) -> None:
 
 
 def registry_job(registry: PipelineRegistry) -> Callable[[ServerContext], Callable[[], None]]:
-    """A background job of the app: re-read the pipelines folder while serving."""
+    """A background job of the app: re-read the pipelines folder while serving, recording
+    each pipeline in the store so that it is listed (and can be paused) before it runs."""
 
-    def start(_context: ServerContext) -> Callable[[], None]:
-        loader = RegistryLoader(registry, RELOAD_SECONDS)
+    def start(context: ServerContext) -> Callable[[], None]:
+        loader = RegistryLoader(registry, RELOAD_SECONDS, context.store, context.clock)
         loader.start()
         return loader.stop
 
@@ -134,7 +136,9 @@ def server_command(host: str, port: int, pipelines_dir: Path) -> int:
             registry=registry,
             base_url=os.environ.get("HEADWATER_BASE_URL") or url,
         )
-        app = create_app(context, background=(registry_job(registry),))
+        # alerts are sent (and deadlines, freshness and schedulers watched) by the server
+        # too, so that `scheduler_down` is heard when no scheduler runs
+        app = create_app(context, background=(registry_job(registry), start_alerting))
         click.echo(f"headwater server: serving {pipelines_dir} on {url} (API: {url}/api/v1)")
         if count_users(store) == 0:
             click.echo(

@@ -6,7 +6,7 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from headwater.clock import Clock
@@ -36,8 +36,14 @@ def new_run_id(run_type: str, logical_date: datetime) -> str:
 
 
 def record_pipeline(store: StateStore, pipeline: Any, now: datetime) -> None:
-    """Store the pipeline's description and serialized graph."""
+    """Store the pipeline's description and serialized graph.
+
+    The graph carries the alert options (``alerting``) too, so that processes without
+    the definition (a server, the alert watchers) can read them.
+    """
     schedule = pipeline.schedule
+    graph = pipeline.plan.describe()
+    graph["alerting"] = alerting_options(pipeline)
     store.upsert_pipeline(
         PipelineRecord(
             pipeline_id=pipeline.pipeline_id,
@@ -45,10 +51,25 @@ def record_pipeline(store: StateStore, pipeline: Any, now: datetime) -> None:
             description=pipeline.description,
             schedule=None if schedule is None else str(schedule),
             timezone=pipeline.timezone,
-            graph=pipeline.plan.describe(),
+            graph=graph,
             updated_at=now,
         )
     )
+
+
+def alerting_options(pipeline: Any) -> dict[str, Any]:
+    """A pipeline's alert channels, deadline and freshness, as stored with its graph."""
+    deadline = getattr(pipeline, "deadline", None)
+    freshness = getattr(pipeline, "freshness", None)
+    schedule = pipeline.schedule
+    start = getattr(pipeline, "start", None)
+    return {
+        "alerts": list(getattr(pipeline, "alerts", ())),
+        "deadline_seconds": None if deadline is None else deadline.total_seconds(),
+        "freshness_seconds": None if freshness is None else freshness.total_seconds(),
+        "schedule_seconds": schedule.total_seconds() if isinstance(schedule, timedelta) else None,
+        "start": None if start is None else start.isoformat(),
+    }
 
 
 def create_run(

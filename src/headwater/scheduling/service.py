@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+from headwater.alerts.config import AlertsConfig
+from headwater.alerts.service import AlertService
 from headwater.clock import Clock
 from headwater.config_file import PoolConfig
 from headwater.engine.host import EngineHost
@@ -47,6 +49,7 @@ class ServiceOptions:
     grace: float = 30.0  # seconds running tries get to finish on shutdown
     parallelism: int | None = None  # tries at once in this process (default: executor's)
     pools: tuple[PoolConfig, ...] = ()  # declared in the config file, set at start
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)  # from the config file
 
 
 class RegistryLoader:
@@ -139,6 +142,14 @@ class SchedulerService:
             registry, options.reload_interval, runtime.store, runtime.clock
         )
         self.heartbeat = Heartbeat(runtime.store, runtime.owner, runtime.clock)
+        # alerts are delivered (and deadlines watched) on a thread of their own
+        self.alerting = AlertService(
+            runtime.store,
+            options.alerts,
+            lambda: registry.pipelines,
+            owner=runtime.owner,
+            clock=runtime.clock,
+        )
 
     def run(self, stop: threading.Event) -> bool:
         """Schedule and drive runs until ``stop`` is set, then drain.
@@ -151,6 +162,7 @@ class SchedulerService:
         next_tick = self.clock.monotonic()
         self._set_pools()
         self.loader.start()
+        self.alerting.start()
         host.start()
         self.heartbeat.start()
         clean = False
@@ -167,6 +179,7 @@ class SchedulerService:
                     next_tick = self.clock.monotonic()  # a run ended: room for the next
         finally:
             self.loader.stop()
+            self.alerting.stop()
             logger.info("stopping: letting running tries finish (up to %ss)", options.grace)
             clean = self._drain()
             host.shutdown(wait=clean)

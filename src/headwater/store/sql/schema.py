@@ -238,6 +238,25 @@ alert_outbox = sa.Table(
     sa.Index("ix_alert_outbox_created", "created_at"),
 )
 
+# What happened that may deserve an alert (a run failed, a deadline passed...): written in
+# the same transaction as the change that causes it, then routed by a sender to the
+# channels whose rules match, as rows of alert_outbox. The unique key makes it once-only.
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_key", sa.String(500), nullable=False),
+    sa.Column("event", sa.String(40), nullable=False),
+    sa.Column("pipeline_id", sa.String(250)),
+    sa.Column("run_id", sa.String(250)),
+    sa.Column("logical_date", UTCDateTime),
+    sa.Column("payload", sa.Text, nullable=False),  # JSON: the facts a message tells
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("routed_at", UTCDateTime),  # None until a sender made its outbox rows
+    sa.UniqueConstraint("event_key", name="uq_alert_events_key"),
+    sa.Index("ix_alert_events_routed", "routed_at"),
+)
+
 # Conditions that alert once while they hold (a missed deadline per interval, a stale
 # pipeline, no scheduler): a row per open condition; resolved_at set when it clears.
 alert_conditions = sa.Table(

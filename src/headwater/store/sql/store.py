@@ -41,7 +41,7 @@ from headwater.store.records import (
     TaskInstanceRecord,
     TryRecord,
 )
-from headwater.store.sql import backfills, controls, leases, pools, queries
+from headwater.store.sql import backfills, controls, leases, outbox, pools, queries
 from headwater.store.sql.database_errors import database_error, translate_errors, url_error
 from headwater.store.sql.migrate import ensure_schema
 from headwater.store.sql.schema import events, pipelines, runs, task_instances, task_tries
@@ -556,6 +556,8 @@ class SqlStore(StateStore):
             for batch in batches:
                 if batch.run_update is not None:
                     self._update_run(connection, batch.run_update)
+            # the alerts these changes cause, in their transaction: see outbox.py
+            outbox.record_change_events(connection, batches)
             # after the writes: see leases.check_fences
             leases.check_fences(connection, [b.lease for b in batches if b.lease is not None])
 

@@ -89,6 +89,20 @@ def _alerts() -> None:
     op.create_index("ix_alert_outbox_due", "alert_outbox", ["state", "next_attempt_at"])
     op.create_index("ix_alert_outbox_created", "alert_outbox", ["created_at"])
     op.create_table(
+        "alert_events",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("event_key", sa.String(500), nullable=False),
+        sa.Column("event", sa.String(40), nullable=False),
+        sa.Column("pipeline_id", sa.String(250)),
+        sa.Column("run_id", sa.String(250)),
+        sa.Column("logical_date", UTCDateTime),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("routed_at", UTCDateTime),
+        sa.UniqueConstraint("event_key", name="uq_alert_events_key"),
+    )
+    op.create_index("ix_alert_events_routed", "alert_events", ["routed_at"])
+    op.create_table(
         "alert_conditions",
         sa.Column("condition_key", sa.String(500), primary_key=True),
         sa.Column("event", sa.String(40), nullable=False),
@@ -102,6 +116,7 @@ def downgrade() -> None:
     for table in (
         "scheduler_heartbeats",
         "alert_conditions",
+        "alert_events",
         "alert_outbox",
         "login_failures",
         "api_tokens",
