@@ -15,7 +15,7 @@ __all__ = ["small_disk"]  # the fixture, shared with the executors' tests
 def test_a_full_disk_stops_the_run_in_one_line_and_resume_finishes_it(
     small_disk: Path, headwater: Headwater, resources: Path
 ) -> None:
-    # Given: HEADWATER_HOME on a 256 KiB disk that the tasks' logs fill
+    # Given: HEADWATER_HOME on a 1 MiB disk that the tasks' logs fill
     home = {"HEADWATER_HOME": str(small_disk / "home")}
 
     # When: the run fills it
