@@ -190,7 +190,8 @@ def test_ctrl_c_while_a_thread_task_prints_never_crashes(tmp_path: Path) -> None
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB file system (the empty store takes ~180 KiB): tries' logs and the metadata store soon fill it."""
+    """A 1 MiB file system (the empty store takes ~180 KiB): tries' logs and the metadata
+    store soon fill it."""
     if shutil.which("mount") is None or os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root and mount(8)")
     folder = tmp_path / "disk"

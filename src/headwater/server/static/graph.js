@@ -12,7 +12,9 @@
     var runId = canvas.dataset.run || null;
     var pipeline = canvas.dataset.pipeline;
     var layout = null, states = "", view = { scale: 1, x: 10, y: 10 }, fitted = false;
-    var runState = null;
+    var initialBadge = document.getElementById("run-state");
+    // the state the page was rendered in: a first poll that finds another refreshes the header
+    var runState = initialBadge ? initialBadge.dataset.state : null;
     var hw = window.headwater;
 
     function size() {
@@ -130,9 +132,9 @@
 
     function showState(data) {
       var badge = document.getElementById("run-state");
-      if (badge && runState !== null && data.state !== runState && window.htmx) {
+      if (badge && runState !== null && data.state !== runState) {
         // the run changed state: refresh its header (times, actions) and the task table
-        htmx.ajax("GET", location.pathname, { target: "#run-head", select: "#run-head", swap: "outerHTML" });
+        refreshHead();
         document.body.dispatchEvent(new Event("run-changed"));
       } else if (badge) {
         badge.textContent = data.state;
@@ -149,6 +151,23 @@
         });
         counts.innerHTML = html + ' <span class="muted">' + total + " task instances</span>";
       }
+    }
+
+    // Header refreshes may overlap (queued -> running -> failed within a second): only the
+    // latest one asked for is shown, so an older answer never replaces a newer state.
+    var headAsked = 0;
+    function refreshHead() {
+      var asked = ++headAsked;
+      fetch(location.pathname, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (text) {
+          if (!text || asked !== headAsked) return;
+          var fresh = new DOMParser().parseFromString(text, "text/html").getElementById("run-head");
+          var head = document.getElementById("run-head");
+          if (!fresh || !head) return;
+          head.replaceWith(fresh);
+          if (window.htmx) htmx.process(fresh);
+        });
     }
 
     function poll() {
