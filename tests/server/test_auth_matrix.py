@@ -77,3 +77,11 @@ def test_events_need_a_viewer_and_health_needs_nobody(server: Server) -> None:
         response = client.get("/api/v1/events", headers={"Authorization": "Bearer hw_x_y"})
         assert response.status_code == 401
         assert "invalid" in response.json()["detail"]
+
+
+def test_the_api_description_is_for_signed_in_users(server: Server) -> None:
+    for path in ("/api/v1/openapi.json", "/api/v1/docs"):
+        with server.client(None) as anonymous:
+            assert anonymous.get(path).status_code == 401
+        with server.client("viewer") as viewer:
+            assert viewer.get(path).status_code == 200

@@ -34,8 +34,8 @@ def create_app(context: ServerContext, *, background: tuple[BackgroundJob, ...] 
     app = FastAPI(
         title="headwater",
         version="1",
-        openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        openapi_url=None,  # served by the API for signed-in users (see add_api)
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
