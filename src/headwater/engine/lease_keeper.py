@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from headwater.clock import Clock
+from headwater.errors import StoreError
 from headwater.store.base import StateStore
 
 logger = logging.getLogger("headwater.engine")
@@ -125,5 +126,7 @@ class LeaseKeeper:
         while not self._stop.wait(self.period):
             try:
                 self.renew_if_due()
-            except Exception:  # a database hiccup: try again next period
+            except StoreError as exc:  # a database hiccup (full, locked): try again later
+                logger.error("could not renew the leases of %s: %s", self.owner, exc)
+            except Exception:
                 logger.exception("could not renew the leases of %s", self.owner)
