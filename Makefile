@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench lint typecheck clean
+.PHONY: demo ui test bench lint typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,13 +13,22 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+$(VENV)/.server-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[server]"
+	touch $@ $(VENV)/.installed
+
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $@ $(VENV)/.installed
+	touch $@ $(VENV)/.installed $(VENV)/.server-installed
 
 ## demo: set up .venv and run the example pipeline end to end
 demo: $(VENV)/.installed
 	$(BIN)/headwater run examples/daily_etl.py --date 2026-01-05 --rerun
+
+## ui: set up .venv with the server extra, then serve the web UI (and a scheduler) on the
+## demo's runs; it prints a login URL to open. Ctrl-C stops it.
+ui: $(VENV)/.server-installed
+	$(BIN)/headwater dev --pipelines examples
 
 # Test workers (pytest-xdist): one per CPU by default; `make test TEST_WORKERS=0` runs the
 # suite in this process only. worksteal lets an idle worker take tests queued on a busy one.
