@@ -23,6 +23,19 @@ ALLOWED: dict[str, set[str]] = {
     "metrics": {"store"},
     "engine": {"authoring", "graph", "schedules", "store", "executors", "metrics"},
     "reporting": {"engine", "store"},
+    "accounts": {"store"},
+    "alerts": {"authoring", "schedules", "store"},
+    "config_file": {"alerts", "authoring"},
+    "runtime": {"authoring", "engine", "executors", "loader", "reporting", "store"},
+    "scheduling": {
+        *("alerts", "authoring", "config_file", "engine", "executors", "loader"),
+        *("metrics", "runtime", "schedules", "store"),
+    },
+    # the server sits on top, beside the CLI: it imports neither the CLI nor testing
+    "server": {
+        *("accounts", "alerts", "authoring", "config_file", "engine", "metrics"),
+        *("reporting", "schedules", "scheduling", "store"),
+    },
 }
 LEAVES = {"errors", "config", "private_files", "clock"}
 # Pipeline.test() runs a pipeline in-process: a facade on the top layer, imported when

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from headwater.engine.run_state import label
-from headwater.store.records import RunRecord, TaskInstanceRecord, TryRecord
+from headwater.store.records import BackfillRecord, RunRecord, TaskInstanceRecord, TryRecord
 
 # states a task instance reaches without a try of its own: it shows no tries
 DECIDED_WITHOUT_A_TRY = frozenset({"none", "skipped", "upstream_failed"})
@@ -99,4 +99,20 @@ def run_document(
             )
             for ti in instances
         },
+    }
+
+
+def backfill_json(record: BackfillRecord) -> dict[str, object]:
+    """A backfill as `backfills list --json` and the API show it."""
+    return {
+        "backfill_id": record.backfill_id,
+        "pipeline": record.pipeline_id,
+        "state": record.state,
+        "start_date": record.start_date.isoformat(),
+        "end_date": record.end_date.isoformat(),
+        "max_active_runs": record.max_active_runs,
+        "reprocess": record.reprocess,
+        "reverse": record.reverse,
+        "created_at": record.created_at.isoformat(),
+        "ended_at": None if record.ended_at is None else record.ended_at.isoformat(),
     }

@@ -21,6 +21,7 @@ from headwater.cli.run import executor_option, json_option
 from headwater.cli.runs import cancel_note
 from headwater.errors import ConfigError, PipelineLoadError
 from headwater.loader import find_pipeline, load_pipeline
+from headwater.reporting import backfill_json
 from headwater.runtime import Runtime
 from headwater.scheduling.backfill import (
     DEFAULT_MAX_ACTIVE_RUNS,
@@ -31,6 +32,7 @@ from headwater.scheduling.backfill import (
     plan_backfill,
     range_bounds,
     record_backfill,
+    step_json,
 )
 from headwater.scheduling.backfill_runner import BackfillRunner, ProgressSink
 from headwater.store.records import BackfillRecord
@@ -38,15 +40,6 @@ from headwater.store.records import BackfillRecord
 
 def _local(moment: datetime, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).isoformat(sep=" ", timespec="minutes")
-
-
-def step_json(step: BackfillStep) -> dict[str, str]:
-    return {
-        "logical_date": step.interval.logical_date.isoformat(),
-        "data_interval_start": step.interval.start.isoformat(),
-        "data_interval_end": step.interval.end.isoformat(),
-        "action": step.action.value,
-    }
 
 
 def _print_plan(pipeline: Pipeline, steps: list[BackfillStep]) -> None:
@@ -348,21 +341,6 @@ def resume_command(backfill_id: str, executor: str, json_output: bool) -> int:
         return _run_in_foreground(runtime, pipeline, record, executor, json_output)
     finally:
         runtime.close()
-
-
-def backfill_json(record: BackfillRecord) -> dict[str, object]:
-    return {
-        "backfill_id": record.backfill_id,
-        "pipeline": record.pipeline_id,
-        "state": record.state,
-        "start_date": record.start_date.isoformat(),
-        "end_date": record.end_date.isoformat(),
-        "max_active_runs": record.max_active_runs,
-        "reprocess": record.reprocess,
-        "reverse": record.reverse,
-        "created_at": record.created_at.isoformat(),
-        "ended_at": None if record.ended_at is None else record.ended_at.isoformat(),
-    }
 
 
 @backfills_group.command("list")

@@ -458,3 +458,13 @@ def advance_backfills(
         if held is not None:
             created.extend(advance_backfill(store, pipeline, held, clock=clock).created)
     return created
+
+
+def step_json(step: BackfillStep) -> dict[str, str]:
+    """A step of a backfill's plan as `backfill --dry-run --json` and the API show it."""
+    return {
+        "logical_date": step.interval.logical_date.isoformat(),
+        "data_interval_start": step.interval.start.isoformat(),
+        "data_interval_end": step.interval.end.isoformat(),
+        "action": step.action.value,
+    }

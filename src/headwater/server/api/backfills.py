@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from headwater.authoring.params import convert_params
-from headwater.cli.backfill import backfill_json, step_json
 from headwater.errors import ConfigError
+from headwater.reporting import backfill_json
 from headwater.scheduling.backfill import (
     DEFAULT_MAX_ACTIVE_RUNS,
     BackfillState,
@@ -22,6 +22,7 @@ from headwater.scheduling.backfill import (
     plan_backfill,
     range_bounds,
     record_backfill,
+    step_json,
 )
 from headwater.server.api.deps import AUTH_ERRORS, Context, Operator, Viewer, definition, iso_key
 from headwater.server.paging import CursorQuery, LimitQuery, Page, decode_cursor, page_of
