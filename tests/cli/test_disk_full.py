@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from tests.cli.conftest import Headwater
-from tests.executors.test_no_crash import small_disk
+from tests.executors.test_no_crash import leave_little_room, small_disk
 
 __all__ = ["small_disk"]  # the fixture, shared with the executors' tests
 
@@ -15,8 +15,9 @@ __all__ = ["small_disk"]  # the fixture, shared with the executors' tests
 def test_a_full_disk_stops_the_run_in_one_line_and_resume_finishes_it(
     small_disk: Path, headwater: Headwater, resources: Path
 ) -> None:
-    # Given: HEADWATER_HOME on a 1 MiB disk that the tasks' logs fill
+    # Given: HEADWATER_HOME on a disk with little room left, that the tasks' logs fill
     home = {"HEADWATER_HOME": str(small_disk / "home")}
+    leave_little_room(small_disk, small_disk / "home")
 
     # When: the run fills it
     failed = headwater("run", str(resources / "fill.py"), "--date", "2026-01-05", env=home)

@@ -188,16 +188,19 @@ def test_ctrl_c_while_a_thread_task_prints_never_crashes(tmp_path: Path) -> None
     assert crashes == []
 
 
+ROOM_LEFT = 96 * 1024  # what a run finds free on the small disk once its store exists
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB file system (the empty store takes ~180 KiB): tries' logs and the metadata
-    store soon fill it."""
+    """A small file system (a tmpfs) that tries' logs and the metadata store soon fill:
+    see ``leave_little_room``."""
     if shutil.which("mount") is None or os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root and mount(8)")
     folder = tmp_path / "disk"
     folder.mkdir()
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)],
         capture_output=True,
         text=True,
         check=False,
@@ -208,9 +211,27 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
+def leave_little_room(disk: Path, home: Path) -> None:
+    """Create the metadata store of ``home`` on ``disk``, then shrink the disk to what it
+    uses plus ``ROOM_LEFT``: the run fills it, not the store's creation."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
+    env["HEADWATER_HOME"] = str(home)
+    subprocess.run(
+        [sys.executable, "-m", "headwater", "runs", "list"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    usage = os.statvfs(disk)
+    used = (usage.f_blocks - usage.f_bfree) * usage.f_frsize
+    size = -(-(used + ROOM_LEFT) // 4096) * 4096
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(disk)], check=True)
+
+
 def test_a_full_disk_during_a_run_never_crashes(small_disk: Path) -> None:
     # When: a task prints for ever (its log soon fails), filling the disk that holds
     # HEADWATER_HOME, while small tasks keep the engine writing to its store there
+    leave_little_room(small_disk, small_disk)
     process = start_run(small_disk, RESOURCES / "fill_disk.py", "--executor", "thread")
 
     # Then: it ends by itself, without crashing
