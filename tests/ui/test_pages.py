@@ -7,8 +7,9 @@ pipelines in this process; no browser here (see test_browser.py).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ import sqlalchemy as sa
 
 from headwater.loader import load_pipeline
 from headwater.runtime import Runtime
-from headwater.store.records import RunRecord
+from headwater.store.records import PipelineRecord, RunRecord
+from headwater.store.sql.schema import runs as runs_table
 from headwater.store.sql.schema import task_tries
 from tests.ui.conftest import PIPELINES
 from tests.ui.live import LiveServer
@@ -54,10 +56,68 @@ def test_the_pipelines_page_lists_each_with_its_runs_and_next_run(
     assert page.status_code == 200
     assert 'data-pipeline="hello"' in page.text
     assert 'data-pipeline="flaky"' in page.text
-    assert f'href="/runs/{runs["done"].run_id}"' in page.text
-    assert "cell s-failed" in page.text
+    # each strip is one element: its runs' states (one character each) and their ids
+    assert f'data-states="s" data-runs=\'["{runs["done"].run_id}"]\'' in page.text
+    assert f'data-states="f" data-runs=\'["{runs["failed"].run_id}"]\'' in page.text
     assert '<span class="tag">demo</span>' in page.text
     assert "hx-post" not in page.text  # a viewer gets no action
+
+
+def badge_of(text: str, pipeline_id: str | None = None) -> str | None:
+    """The first freshness badge in the page, or in ``pipeline_id``'s row of the list."""
+    if pipeline_id is not None:
+        start = text.index(f'data-pipeline="{pipeline_id}"')
+        text = text[start : text.index("</tr>", start)]
+    found = re.search(r'<span class="fresh (\w+)" data-testid="freshness" title="([^"]*)"', text)
+    return None if found is None else f"{found.group(1)}: {found.group(2)}"
+
+
+def test_freshness_badges_follow_the_newest_successful_interval(
+    live: LiveServer, runs: dict[str, RunRecord]
+) -> None:
+    # Given hello (freshness one day, loaded by the server) whose only success covers
+    # 2026-01-02, and a pipeline known only from the store whose recorded description
+    # asks for six hours and which succeeded for an interval that ended an hour ago
+    now = live.context.clock.now()
+    graph = {"tasks": [], "alerting": {"freshness_seconds": 6 * 3600.0}}
+    live.store.upsert_pipeline(
+        PipelineRecord(
+            pipeline_id="stored_only",
+            source_file=None,
+            description="",
+            schedule="@hourly",
+            timezone="UTC",
+            graph=graph,
+            updated_at=now,
+        )
+    )
+    with live.store.engine.begin() as connection:
+        connection.execute(
+            runs_table.insert(),
+            {
+                "run_id": "stored_only__1",
+                "pipeline_id": "stored_only",
+                "logical_date": now - timedelta(hours=2),
+                "data_interval_start": now - timedelta(hours=2),
+                "data_interval_end": now - timedelta(hours=1),
+                "params": "{}",
+                "state": "success",
+                "run_type": "scheduled",
+                "triggered_by": "test",
+                "created_at": now,
+            },
+        )
+    with live.client("vera") as viewer:
+        listed = viewer.get("/").text
+        hello = viewer.get("/pipelines/hello").text
+        stored = viewer.get("/pipelines/stored_only").text
+    # Then hello is stale, stored_only is fresh, and flaky (no freshness) has no badge
+    assert (badge_of(listed, "hello") or "").startswith("stale: newest successful interval ended")
+    assert (badge_of(listed, "hello") or "").endswith("ago; allowed 24h 00m")
+    assert (badge_of(listed, "stored_only") or "").startswith("ok: newest successful interval")
+    assert badge_of(listed, "flaky") is None
+    assert (badge_of(hello) or "").startswith("stale:")
+    assert (badge_of(stored) or "").startswith("ok:")
 
 
 def test_search_and_filters_narrow_the_list(live: LiveServer, runs: dict[str, RunRecord]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from headwater import pipeline, task
@@ -24,7 +25,13 @@ def load(total: int) -> None:
     print(f"loaded {total}")
 
 
-@pipeline(schedule="@daily", start="2026-01-01", tags=["demo"], params={"rows": 3})
+@pipeline(
+    schedule="@daily",
+    start="2026-01-01",
+    tags=["demo"],
+    params={"rows": 3},
+    freshness=timedelta(days=1),
+)
 def hello() -> None:
     """Extracts, transforms and loads a few rows."""
     load(transform(extract()))

@@ -10,9 +10,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from headwater.accounts import Principal
+from headwater.alerts.watchers import watched
 from headwater.authoring.pipeline import Pipeline
 from headwater.reporting import tries_shown
 from headwater.schedules.timetables import DataInterval
+from headwater.server.api.pipelines import freshness
 from headwater.server.ui import queries
 from headwater.server.ui.common import NotFound, context, found, render, viewer
 
@@ -65,13 +67,17 @@ def pipelines_page(
         if paused and (paused == "yes") != row.paused:
             continue
         upcoming = None if row.paused else next_interval(definition, now)
+        oldest_first = list(reversed(strip))
+        allowed = row.freshness if definition is None else definition.freshness
         items.append(
             {
                 "row": row,
                 "tags": tags,
-                "runs": list(reversed(strip)),
+                "states": "".join(queries.STATE_CODES.get(c.state, "n") for c in oldest_first),
+                "run_ids": [c.run_id for c in oldest_first],
                 "next": upcoming,
                 "loaded": definition is not None,
+                "freshness": freshness(allowed, row.newest_success_end, now),
             }
         )
     return render(
@@ -101,6 +107,9 @@ def pipeline_page(request: Request, pipeline_id: str, principal: Viewer) -> HTML
             intervals = [first, *islice(definition.timetable.intervals_from(first.end), 4)]
     with ctx.store.engine.connect() as connection:
         recent = queries.run_window(connection, pipeline_id, before=None, limit=10)
+        newest = queries.newest_success_end(connection, pipeline_id)
+    stored = watched(record, None).freshness
+    limit = stored if definition is None else definition.freshness
     return render(
         request,
         "pipeline.html",
@@ -111,6 +120,7 @@ def pipeline_page(request: Request, pipeline_id: str, principal: Viewer) -> HTML
         intervals=intervals,
         recent=recent,
         task_count=len(record.graph.get("tasks", [])),
+        freshness=freshness(limit, newest, now),
     )
 
 
