@@ -15,11 +15,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from headwater.alerts.sender import AlertSender
+from headwater.config_file import load_config
 from headwater.loader import load_pipeline
 from headwater.runtime import Runtime
 from headwater.store.records import PipelineRecord, RunRecord
 from headwater.store.sql.schema import runs as runs_table
 from headwater.store.sql.schema import task_tries
+from tests.alerts.receivers import HttpReceiver
 from tests.ui.conftest import PIPELINES
 from tests.ui.live import LiveServer
 
@@ -270,3 +273,105 @@ def test_pools_backfills_and_health_pages(live: LiveServer) -> None:
             page = viewer.get(path)
             assert page.status_code == 200, path
             assert text in page.text, path
+
+
+SECRETS = {
+    "UI_HOOK_SECRET": "HOOKSECRET123",
+    "UI_SLACK_URL": "/services/T0/B0/SLACKTOKEN",  # the receiver's address goes first
+    "UI_PD_KEY": "ROUTINGKEY123",
+    "UI_MAIL_PASSWORD": "MAILPASS123",
+}
+
+
+def test_the_alerts_page_shows_channels_routes_and_deliveries_but_no_secret(
+    live: LiveServer,
+    home: Path,
+    runs: dict[str, RunRecord],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given four channels whose secrets come from the environment (and a webhook URL
+    # with a token in its query), a rule, and a real receiver that refuses one request
+    receiver = HttpReceiver().start()
+    try:
+        for name, value in SECRETS.items():
+            monkeypatch.setenv(name, receiver.url + value if name == "UI_SLACK_URL" else value)
+        (home / "headwater.toml").write_text(
+            f"""
+[alerts.channels.hook]
+type = "webhook"
+url = "{receiver.url}/hook?token=URLTOKEN"
+secret = "env:UI_HOOK_SECRET"
+
+[alerts.channels.team]
+type = "slack"
+webhook_url = "env:UI_SLACK_URL"
+
+[alerts.channels.pager]
+type = "pagerduty"
+routing_key = "env:UI_PD_KEY"
+url = "{receiver.url}/v2/enqueue"
+
+[alerts.channels.mail]
+type = "email"
+host = "127.0.0.1"
+port = 9
+username = "bot"
+password = "env:UI_MAIL_PASSWORD"
+from = "headwater@example.com"
+to = "oncall@example.com"
+
+[[alerts.rules]]
+pipelines = ["*"]
+events = ["run_failed"]
+channels = ["hook", "team"]
+""",
+            encoding="utf-8",
+        )
+        config = load_config(None, home).alerts
+        # the failed run of flaky is routed to hook and team; the first POST gets a 500
+        receiver.statuses = [500]
+        AlertSender(live.store, config, owner="test", clock=live.context.clock).run_once()
+        with live.client("vera") as viewer:
+            page = viewer.get("/alerts").text
+        with live.client("ada") as admin:
+            page_for_admin = admin.get("/alerts").text
+            headers = {"X-CSRF-Token": live.csrf["ada"], "HX-Request": "true"}
+            sent = admin.post("/ui/alerts/channels/hook/test", headers=headers)
+            receiver.statuses = [500]
+            refused = admin.post("/ui/alerts/channels/pager/test", headers=headers)
+            unknown = admin.post("/ui/alerts/channels/nope/test", headers=headers)
+        with live.client("otto") as operator:
+            forbidden = operator.post(
+                "/ui/alerts/channels/hook/test", headers={"X-CSRF-Token": live.csrf["otto"]}
+            )
+        with live.client("ada") as admin:
+            without_csrf = admin.post("/ui/alerts/channels/hook/test")
+    finally:
+        receiver.stop()
+    # Then the page lists each channel with where its events come from
+    assert '<a href="/alerts">Alerts</a>' in page
+    for name in ("hook", "team", "pager", "mail"):
+        assert f'data-channel="{name}"' in page
+    assert "run_failed of every pipeline (rule)" in page
+    assert receiver.url in page  # the webhook's origin, not its path or query
+    # and the deliveries with their outcome: one sent, one waiting for a retry
+    assert 'data-outcome="sent"' in page
+    assert 'data-outcome="pending"' in page
+    assert "HTTP 500" in page
+    # only admins get the test buttons; a test shows its outcome, in one line
+    assert "Send a test" not in page
+    assert 'data-testid="test-hook"' in page_for_admin
+    assert "delivered to webhook channel hook" in sent.text
+    assert receiver.received[-1].path == "/hook?token=URLTOKEN"
+    assert "not delivered: pagerduty channel &#39;pager&#39;" in refused.text
+    assert "HTTP 500" in refused.text
+    assert "no alert channel &#39;nope&#39;; declared channels: hook, mail, pager, team" in (
+        unknown.text
+    )
+    assert forbidden.status_code == 403
+    assert without_csrf.status_code == 403
+    # and no secret anywhere: not the URL's token, the signing secret, the Slack URL,
+    # the routing key or the password
+    shown = page + page_for_admin + sent.text + refused.text + unknown.text
+    for secret in ("URLTOKEN", "HOOKSECRET123", "SLACKTOKEN", "ROUTINGKEY123", "MAILPASS123"):
+        assert secret not in shown, secret

@@ -51,7 +51,7 @@ def pipelines_page(
     limit = 500
     with ctx.store.engine.connect() as connection:
         rows = queries.pipeline_rows(connection, search=q.strip(), after=after, limit=limit)
-        latest = queries.latest_runs(connection, [row.pipeline_id for row in rows], STRIP_RUNS)
+        latest = queries.strips(connection, [row.pipeline_id for row in rows], STRIP_RUNS)
     next_cursor = rows[-1].pipeline_id if len(rows) == limit else None
     items: list[dict[str, Any]] = []
     all_tags: set[str] = set()
@@ -60,21 +60,19 @@ def pipelines_page(
         tags = list(definition.tags) if definition is not None else []
         all_tags.update(tags)
         strip = latest[row.pipeline_id]
-        if state and (not strip or strip[0].state != state):
+        if state and strip.last_state != state:
             continue
         if tag and tag not in tags:
             continue
         if paused and (paused == "yes") != row.paused:
             continue
         upcoming = None if row.paused else next_interval(definition, now)
-        oldest_first = list(reversed(strip))
         allowed = row.freshness if definition is None else definition.freshness
         items.append(
             {
                 "row": row,
                 "tags": tags,
-                "states": "".join(queries.STATE_CODES.get(c.state, "n") for c in oldest_first),
-                "run_ids": [c.run_id for c in oldest_first],
+                "strip": strip,
                 "next": upcoming,
                 "loaded": definition is not None,
                 "freshness": freshness(allowed, row.newest_success_end, now),

@@ -30,6 +30,7 @@ STATE_CODES = {
     "up_for_retry": "y",
     "up_for_reschedule": "w",
 }
+STATE_NAMES = {code: state for state, code in STATE_CODES.items()}
 MISSING = "."  # the task has no instance in that run (added to the pipeline later)
 # which state a mapped task shows, from the states of its items: the most urgent first
 _URGENCY = ["failed", "upstream_failed", "up_for_retry", "running", "up_for_reschedule"]
@@ -129,42 +130,55 @@ def newest_success_end(connection: Connection, pipeline_id: str) -> datetime | N
     return _moment(connection.execute(sa.select(_newest_success(pipeline_id))).scalar())
 
 
-def latest_runs(
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Strip:
+    """A pipeline's latest runs, oldest first: one state character each, and their ids."""
+
+    states: str
+    run_ids: list[str]
+
+    @property
+    def last_state(self) -> str | None:
+        return STATE_NAMES.get(self.states[-1]) if self.states else None
+
+
+def strips(
     connection: Connection, pipeline_ids: Sequence[str], per_pipeline: int
-) -> dict[str, list[RunCell]]:
-    """The latest ``per_pipeline`` runs of each pipeline, newest first, in one statement.
+) -> dict[str, Strip]:
+    """The latest ``per_pipeline`` runs of each pipeline, in one statement.
 
     For each pipeline (a primary-key lookup) a correlated subquery finds the logical date
     of its ``per_pipeline``-th latest run by reading the ``(pipeline_id, logical_date)``
     index backwards, and the runs from that date on are one range of the same index: the
-    cost grows with the pipelines on the page, never with their history.
+    cost grows with the pipelines on the page, never with their history. Only ids and
+    states travel (no dates to convert), in index order.
     """
-    found: dict[str, list[RunCell]] = {pipeline_id: [] for pipeline_id in pipeline_ids}
-    if not pipeline_ids or per_pipeline < 1:
-        return found
-    recent, earlier = runs.alias("recent"), runs.alias("earlier")
-    p, r, older = pipelines.c, recent.c, earlier.c
-    cutoff = (
-        sa.select(older.logical_date)
-        .where(older.pipeline_id == p.pipeline_id)
-        .order_by(older.logical_date.desc())
-        .offset(per_pipeline - 1)
-        .limit(1)
-        .scalar_subquery()
-    )
-    statement = (
-        sa.select(r.pipeline_id, r.run_id, r.state, r.logical_date, r.backfill_id)
-        .select_from(pipelines.join(recent, r.pipeline_id == p.pipeline_id))
-        .where(
-            p.pipeline_id.in_(list(pipeline_ids)),
-            r.logical_date >= sa.func.coalesce(cutoff, sa.literal(EPOCH, UTCDateTime)),
+    found: dict[str, tuple[list[str], list[str]]] = {p: ([], []) for p in pipeline_ids}
+    if pipeline_ids and per_pipeline > 0:
+        recent, earlier = runs.alias("recent"), runs.alias("earlier")
+        p, r, older = pipelines.c, recent.c, earlier.c
+        cutoff = (
+            sa.select(older.logical_date)
+            .where(older.pipeline_id == p.pipeline_id)
+            .order_by(older.logical_date.desc())
+            .offset(per_pipeline - 1)
+            .limit(1)
+            .scalar_subquery()
         )
-    )
-    for row in connection.execute(statement):
-        found[row.pipeline_id].append(_cell(row))
-    for cells in found.values():
-        cells.sort(key=lambda cell: cell.logical_date, reverse=True)
-    return found
+        statement = (
+            sa.select(r.pipeline_id, r.run_id, r.state)
+            .select_from(pipelines.join(recent, r.pipeline_id == p.pipeline_id))
+            .where(
+                p.pipeline_id.in_(list(pipeline_ids)),
+                r.logical_date >= sa.func.coalesce(cutoff, sa.literal(EPOCH, UTCDateTime)),
+            )
+            .order_by(r.pipeline_id, r.logical_date)
+        )
+        for pipeline_id, run_id, state in connection.execute(statement):
+            codes, ids = found[pipeline_id]
+            codes.append(STATE_CODES.get(state, "n"))
+            ids.append(run_id)
+    return {p: Strip(states="".join(codes), run_ids=ids) for p, (codes, ids) in found.items()}
 
 
 def _cell(row: Any) -> RunCell:
