@@ -7,6 +7,7 @@ screenshots of the main pages there (docs/images holds the ones in docs/ui.md).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -138,12 +139,34 @@ def test_pipelines_are_listed(operator_page: object, live: LiveServer) -> None:
     assert page.locator("tr[data-pipeline=flaky]").count() == 1  # type: ignore[attr-defined]
 
 
+def test_a_click_on_a_strip_cell_opens_that_run(operator_page: object, live: LiveServer) -> None:
+    # the scheduler makes a run of hello's latest interval when it starts
+    wait_until(lambda: bool(live.store.list_runs("hello", limit=1)))
+    page = operator_page
+    page.goto(live.url + "/")  # type: ignore[attr-defined]
+    strip = page.locator("tr[data-pipeline=hello] .strip[data-painted]")  # type: ignore[attr-defined]
+    run_ids = json.loads(strip.get_attribute("data-runs"))
+    strip.click(position={"x": 3, "y": 9})  # the first (oldest) cell
+    page.wait_for_url(re.compile(r"/runs/"))  # type: ignore[attr-defined]
+    assert page.url.endswith("/runs/" + run_ids[0])  # type: ignore[attr-defined]
+
+
 def test_a_triggered_run_turns_green_live(operator_page: object, live: LiveServer) -> None:
     page = operator_page
+    reads: list[str] = []
+    page.on(  # type: ignore[attr-defined]
+        "request",
+        lambda request: reads.append(request.url) if request.url.endswith("/states") else None,
+    )
     run_id = trigger(page, live, "hello", "2026-01-04")
     page.wait_for_selector("#run-state[data-state=success]")  # type: ignore[attr-defined]
     page.wait_for_function("document.getElementById('graph').dataset.states === 'sss'")  # type: ignore[attr-defined]
     assert live.store.get_run(run_id).state == "success"
+    # the changes were pushed by the event stream: the page read the run's states when an
+    # event said so (and twice when the stream opened), not once a second
+    graph = page.locator("#graph")  # type: ignore[attr-defined]
+    assert graph.get_attribute("data-live") == "sse"
+    assert len(reads) <= int(graph.get_attribute("data-events") or 0) + 3
     page.click("tr[data-task=load]")  # type: ignore[attr-defined]
     page.click("[data-testid=log-1]")  # type: ignore[attr-defined]
     page.wait_for_selector("#log-text:has-text('loaded 6')")  # type: ignore[attr-defined]
@@ -222,4 +245,18 @@ def test_a_viewer_sees_no_actions_and_is_refused_when_posting(
     )
     assert answer.status == 403
     assert live.store.get_pipeline("hello").paused is False
+    page.context.close()  # type: ignore[attr-defined]
+
+
+def test_a_run_page_without_the_event_stream_falls_back_to_polling(
+    browser: object, live: LiveServer, scheduler: object
+) -> None:
+    wait_until(lambda: bool(live.store.list_runs("hello", limit=1)))
+    run = live.store.list_runs("hello", limit=1)[0]
+    wait_until(lambda: live.store.get_run(run.run_id).state == "success", timeout=30)
+    page = open_page(browser, live, "vera")
+    page.add_init_script("delete window.EventSource")  # type: ignore[attr-defined]
+    page.goto(f"{live.url}/runs/{run.run_id}")  # type: ignore[attr-defined]
+    page.wait_for_function("document.getElementById('graph').dataset.live === 'poll'")  # type: ignore[attr-defined]
+    page.wait_for_function("document.getElementById('graph').dataset.states === 'sss'")  # type: ignore[attr-defined]
     page.context.close()  # type: ignore[attr-defined]

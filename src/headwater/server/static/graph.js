@@ -1,6 +1,6 @@
 // The graph view: a canvas drawn from coordinates laid out on the server, coloured by
-// the run's states (one character per task) and kept live by polling ONE compact
-// endpoint for the whole run while it is not finished. Wheel zooms, drag pans, a click
+// the run's states (one character per task) and kept live by the server's event stream,
+// which says when to read ONE compact endpoint for the whole run again. Wheel zooms, drag pans, a click
 // on a task opens its tries and logs.
 (function () {
   "use strict";
@@ -170,23 +170,71 @@
         });
     }
 
-    function poll() {
+    // Live updates are pushed: the server's event stream (/api/v1/events, one shared
+    // store poller per server) says when a task or the run changed, and only then is
+    // the run's compact state read again. Without a stream (it failed or closed) the
+    // page falls back to reading it once a second.
+    var reading = false, again = false, polling = false, events = 0, waiting = [];
+    function settle(data) {
+      var callbacks = waiting;
+      waiting = [];
+      callbacks.forEach(function (callback) { callback(data); });
+    }
+    // Reads coalesce: one request at a time, and one more if asked meanwhile.
+    function read(next) {
+      if (next) waiting.push(next);
+      if (reading) { again = true; return; }
+      reading = true;
       fetch("/ui/data/runs/" + encodeURIComponent(runId) + "/states", { credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (data) {
-          if (!data) return;
-          var changed = data.states !== states;
-          states = data.states;
-          canvas.dataset.states = states;
-          if (changed) {
-            draw();
-            document.dispatchEvent(new CustomEvent("headwater:states", { detail: data }));
+          reading = false;
+          if (data) {
+            var changed = data.states !== states;
+            states = data.states;
+            canvas.dataset.states = states;
+            if (changed) {
+              draw();
+              document.dispatchEvent(new CustomEvent("headwater:states", { detail: data }));
+            }
+            showState(data);
           }
-          showState(data);
-          if (!data.finished) setTimeout(poll, POLL_MS);
-          else setTimeout(poll, POLL_MS * 5); // a retry or clear can bring it back
+          if (again) { again = false; read(); return; }
+          settle(data);
         })
-        .catch(function () { setTimeout(poll, POLL_MS * 3); });
+        .catch(function () { reading = false; settle(null); });
+    }
+    function poll() {
+      polling = true;
+      canvas.dataset.live = "poll";
+      read(function (data) {
+        var wait = !data ? POLL_MS * 3 : data.finished ? POLL_MS * 5 : POLL_MS;
+        setTimeout(poll, wait); // a retry or clear can bring a finished run back
+      });
+    }
+    function listen() {
+      if (!window.EventSource) { poll(); return; }
+      var source = new EventSource("/api/v1/events");
+      function mine(ev) {
+        var data;
+        try { data = JSON.parse(ev.data); } catch (e) { return; }
+        if (data.run_id !== runId) return;
+        canvas.dataset.events = String(++events);
+        read();
+      }
+      source.addEventListener("run", mine);
+      source.addEventListener("task", mine);
+      source.addEventListener("open", function () {
+        canvas.dataset.live = "sse";
+        // re-read what may have changed before the stream's first comparison
+        read();
+        setTimeout(read, POLL_MS * 2);
+      });
+      source.addEventListener("error", function () {
+        if (source.readyState === EventSource.CLOSED && !polling) poll();
+      });
+      // a safety net, far from once a second: an event lost in transit is caught up
+      setInterval(function () { if (canvas.dataset.live === "sse") read(); }, 30000);
     }
 
     fetch("/ui/data/pipelines/" + encodeURIComponent(pipeline) + "/layout", { credentials: "same-origin" })
@@ -194,7 +242,7 @@
       .then(function (data) {
         layout = data;
         canvas.dataset.nodes = String(data.ids.length);
-        if (runId) poll(); else draw();
+        if (runId) read(listen); else draw();
       });
     window.addEventListener("resize", function () { requestAnimationFrame(draw); });
     document.addEventListener("headwater:view", function (ev) {
