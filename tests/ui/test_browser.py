@@ -34,6 +34,18 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 WAIT_MS = 30_000
+# the colour of the graph's pixel inside the first node (the collapsed group sits where
+# its first task was: layer 0, row 0), and the colour of "success"
+COLLAPSED_COLOUR = """(() => {
+  const canvas = document.getElementById("graph"), ratio = window.devicePixelRatio || 1;
+  const [r, g, b] = canvas.getContext("2d").getImageData(
+    Math.round((10 + 140) * ratio), Math.round((10 + 4) * ratio), 1, 1).data;
+  return [r, g, b].join(",");
+})()"""
+SUCCESS_COLOUR = """(() => {
+  const hex = getComputedStyle(document.documentElement).getPropertyValue("--s-success").trim();
+  return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(",");
+})()"""
 
 if not Path(CHROMIUM).exists():
     # a missing browser skips locally, but fails CI (.ci/run installs it)
@@ -172,6 +184,15 @@ def test_a_triggered_run_turns_green_live(operator_page: object, live: LiveServe
     page.click("[data-testid=log-1]")  # type: ignore[attr-defined]
     page.wait_for_selector("#log-text:has-text('loaded 6')")  # type: ignore[attr-defined]
     screenshot(page, "run")
+    # the group "prepare" collapses into one node, coloured as its tasks are, and expands
+    graph = page.locator("#graph")  # type: ignore[attr-defined]
+    assert graph.get_attribute("data-groups") == "prepare"
+    page.click("#graph-groups button[data-group=prepare]")  # type: ignore[attr-defined]
+    assert graph.get_attribute("data-collapsed") == "prepare"
+    assert page.evaluate(COLLAPSED_COLOUR) == page.evaluate(SUCCESS_COLOUR)  # type: ignore[attr-defined]
+    screenshot(page, "run-collapsed")
+    page.click("#graph-groups button[data-group=prepare]")  # type: ignore[attr-defined]
+    assert graph.get_attribute("data-collapsed") == ""
     page.goto(f"{live.url}/pipelines/hello")  # type: ignore[attr-defined]
     page.wait_for_function("Number(document.getElementById('grid').dataset.runs) >= 1")  # type: ignore[attr-defined]
     screenshot(page, "pipeline")

@@ -6,7 +6,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from headwater import pipeline, task
+from headwater import pipeline, task, task_group
 
 
 @task
@@ -34,7 +34,9 @@ def load(total: int) -> None:
 )
 def hello() -> None:
     """Extracts, transforms and loads a few rows."""
-    load(transform(extract()))
+    with task_group("prepare"):  # a group: the graph can collapse it into one node
+        total = transform(extract())
+    load(total)
 
 
 @task
