@@ -36,7 +36,7 @@ STATES = ["success"] * 8 + ["failed", "upstream_failed", "skipped", "running"]
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARGS += ["--disable-component-update", "--no-first-run"]
 START = datetime(2026, 1, 1, tzinfo=UTC)
-# the page loaded and its strips painted (strips.js marks the body when it is done)
+# the page loaded and its strips painted (pipelines.js marks the body when it is done)
 LOADED = (
     "document.readyState === 'complete' && document.body.dataset.strips && "
     "Math.max(performance.getEntriesByType('navigation')[0].loadEventEnd, "

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from headwater.engine.runs import record_pipeline
+from tests.alerts.receivers import HttpReceiver
 from tests.ui.conftest import PIPELINES
 from tests.ui.live import LiveServer
 from tests.waiting import wait_until
@@ -282,3 +283,29 @@ def test_a_run_page_without_the_event_stream_falls_back_to_polling(
     page.wait_for_function("document.getElementById('graph').dataset.live === 'poll'")  # type: ignore[attr-defined]
     page.wait_for_function("document.getElementById('graph').dataset.states === 'sss'")  # type: ignore[attr-defined]
     page.context.close()  # type: ignore[attr-defined]
+
+
+def test_an_admin_sends_a_test_alert_from_the_alerts_page(
+    browser: object, live: LiveServer, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = HttpReceiver().start()
+    monkeypatch.setenv("UI_BROWSER_HOOK_SECRET", "HOOKSECRET123")
+    (home / "headwater.toml").write_text(
+        f'[alerts.channels.oncall]\ntype = "webhook"\nurl = "{receiver.url}/hook"\n'
+        'secret = "env:UI_BROWSER_HOOK_SECRET"\n\n'
+        '[[alerts.rules]]\npipelines = ["*"]\nevents = ["run_failed"]\nchannels = ["oncall"]\n',
+        encoding="utf-8",
+    )
+    page = open_page(browser, live, "ada")
+    try:
+        page.goto(live.url + "/alerts")  # type: ignore[attr-defined]
+        page.click("[data-testid=test-oncall]")  # type: ignore[attr-defined]
+        outcome = page.wait_for_selector("[data-testid=test-outcome]")  # type: ignore[attr-defined]
+        assert outcome.inner_text() == "delivered to webhook channel oncall"
+        assert [r.path for r in receiver.received] == ["/hook"]
+        assert "HOOKSECRET123" not in page.content()  # type: ignore[attr-defined]
+        screenshot(page, "alerts")
+    finally:
+        page.context.close()  # type: ignore[attr-defined]
+        receiver.stop()
+        (home / "headwater.toml").unlink()

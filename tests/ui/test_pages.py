@@ -64,6 +64,7 @@ def test_the_pipelines_page_lists_each_with_its_runs_and_next_run(
     assert f'data-states="f" data-runs=\'["{runs["failed"].run_id}"]\'' in page.text
     assert '<span class="tag">demo</span>' in page.text
     assert "hx-post" not in page.text  # a viewer gets no action
+    assert "data-pause" not in page.text
 
 
 def badge_of(text: str, pipeline_id: str | None = None) -> str | None:
