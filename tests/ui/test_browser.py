@@ -177,8 +177,8 @@ def test_a_triggered_run_turns_green_live(operator_page: object, live: LiveServe
     assert live.store.get_run(run_id).state == "success"
     # the changes were pushed by the event stream: the page read the run's states when an
     # event said so (and twice when the stream opened), not once a second
+    page.wait_for_function("document.getElementById('graph').dataset.live === 'sse'")  # type: ignore[attr-defined]
     graph = page.locator("#graph")  # type: ignore[attr-defined]
-    assert graph.get_attribute("data-live") == "sse"
     state_reads = [url for url in reads if url.endswith("/states")]
     assert len(state_reads) <= int(graph.get_attribute("data-events") or 0) + 3
     page.click("tr[data-task=load]")  # type: ignore[attr-defined]
