@@ -22,7 +22,7 @@ from headwater.server.context import ServerContext
 from headwater.store.sql.store import SqlStore
 from tests.waiting import wait_until
 
-USERS = {"vera": Role.VIEWER, "otto": Role.OPERATOR}
+USERS = {"vera": Role.VIEWER, "otto": Role.OPERATOR, "ada": Role.ADMIN}
 
 
 def free_port() -> int:
@@ -54,8 +54,8 @@ class LiveServer:
 
 @contextmanager
 def serve(settings: Settings, pipelines_dir: Path | None) -> Iterator[LiveServer]:
-    """Serve ``settings``'s store until the block ends; users vera (viewer) and otto
-    (operator) exist and are signed in."""
+    """Serve ``settings``'s store until the block ends; users vera (viewer), otto
+    (operator) and ada (admin) exist and are signed in."""
     store = SqlStore.from_settings(settings)
     registry = None
     if pipelines_dir is not None:

@@ -7,6 +7,7 @@ screenshots of the main pages there (docs/images holds the ones in docs/ui.md).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from headwater.engine.runs import record_pipeline
+from tests.alerts.receivers import HttpReceiver
 from tests.ui.conftest import PIPELINES
 from tests.ui.live import LiveServer
 from tests.waiting import wait_until
@@ -33,6 +35,18 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 WAIT_MS = 30_000
+# the colour of the graph's pixel inside the first node (the collapsed group sits where
+# its first task was: layer 0, row 0), and the colour of "success"
+COLLAPSED_COLOUR = """(() => {
+  const canvas = document.getElementById("graph"), ratio = window.devicePixelRatio || 1;
+  const [r, g, b] = canvas.getContext("2d").getImageData(
+    Math.round((10 + 140) * ratio), Math.round((10 + 4) * ratio), 1, 1).data;
+  return [r, g, b].join(",");
+})()"""
+SUCCESS_COLOUR = """(() => {
+  const hex = getComputedStyle(document.documentElement).getPropertyValue("--s-success").trim();
+  return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(",");
+})()"""
 
 if not Path(CHROMIUM).exists():
     # a missing browser skips locally, but fails CI (.ci/run installs it)
@@ -138,16 +152,48 @@ def test_pipelines_are_listed(operator_page: object, live: LiveServer) -> None:
     assert page.locator("tr[data-pipeline=flaky]").count() == 1  # type: ignore[attr-defined]
 
 
+def test_a_click_on_a_strip_cell_opens_that_run(operator_page: object, live: LiveServer) -> None:
+    # the scheduler makes a run of hello's latest interval when it starts
+    wait_until(lambda: bool(live.store.list_runs("hello", limit=1)))
+    page = operator_page
+    page.goto(live.url + "/")  # type: ignore[attr-defined]
+    strip = page.locator("tr[data-pipeline=hello] .strip[data-painted]")  # type: ignore[attr-defined]
+    run_ids = json.loads(strip.get_attribute("data-runs"))
+    strip.click(position={"x": 3, "y": 9})  # the first (oldest) cell
+    page.wait_for_url(re.compile(r"/runs/"))  # type: ignore[attr-defined]
+    assert page.url.endswith("/runs/" + run_ids[0])  # type: ignore[attr-defined]
+
+
 def test_a_triggered_run_turns_green_live(operator_page: object, live: LiveServer) -> None:
     page = operator_page
+    reads: list[str] = []
+    page.on(  # type: ignore[attr-defined]
+        "request",
+        lambda request: reads.append(request.url) if request.url.endswith("/states") else None,
+    )
     run_id = trigger(page, live, "hello", "2026-01-04")
     page.wait_for_selector("#run-state[data-state=success]")  # type: ignore[attr-defined]
     page.wait_for_function("document.getElementById('graph').dataset.states === 'sss'")  # type: ignore[attr-defined]
     assert live.store.get_run(run_id).state == "success"
+    # the changes were pushed by the event stream: the page read the run's states when an
+    # event said so (and twice when the stream opened), not once a second
+    page.wait_for_function("document.getElementById('graph').dataset.live === 'sse'")  # type: ignore[attr-defined]
+    graph = page.locator("#graph")  # type: ignore[attr-defined]
+    state_reads = [url for url in reads if url.endswith("/states")]
+    assert len(state_reads) <= int(graph.get_attribute("data-events") or 0) + 3
     page.click("tr[data-task=load]")  # type: ignore[attr-defined]
     page.click("[data-testid=log-1]")  # type: ignore[attr-defined]
     page.wait_for_selector("#log-text:has-text('loaded 6')")  # type: ignore[attr-defined]
     screenshot(page, "run")
+    # the group "prepare" collapses into one node, coloured as its tasks are, and expands
+    graph = page.locator("#graph")  # type: ignore[attr-defined]
+    assert graph.get_attribute("data-groups") == "prepare"
+    page.click("#graph-groups button[data-group=prepare]")  # type: ignore[attr-defined]
+    assert graph.get_attribute("data-collapsed") == "prepare"
+    assert page.evaluate(COLLAPSED_COLOUR) == page.evaluate(SUCCESS_COLOUR)  # type: ignore[attr-defined]
+    screenshot(page, "run-collapsed")
+    page.click("#graph-groups button[data-group=prepare]")  # type: ignore[attr-defined]
+    assert graph.get_attribute("data-collapsed") == ""
     page.goto(f"{live.url}/pipelines/hello")  # type: ignore[attr-defined]
     page.wait_for_function("Number(document.getElementById('grid').dataset.runs) >= 1")  # type: ignore[attr-defined]
     screenshot(page, "pipeline")
@@ -223,3 +269,43 @@ def test_a_viewer_sees_no_actions_and_is_refused_when_posting(
     assert answer.status == 403
     assert live.store.get_pipeline("hello").paused is False
     page.context.close()  # type: ignore[attr-defined]
+
+
+def test_a_run_page_without_the_event_stream_falls_back_to_polling(
+    browser: object, live: LiveServer, scheduler: object
+) -> None:
+    wait_until(lambda: bool(live.store.list_runs("hello", limit=1)))
+    run = live.store.list_runs("hello", limit=1)[0]
+    wait_until(lambda: live.store.get_run(run.run_id).state == "success", timeout=30)
+    page = open_page(browser, live, "vera")
+    page.add_init_script("delete window.EventSource")  # type: ignore[attr-defined]
+    page.goto(f"{live.url}/runs/{run.run_id}")  # type: ignore[attr-defined]
+    page.wait_for_function("document.getElementById('graph').dataset.live === 'poll'")  # type: ignore[attr-defined]
+    page.wait_for_function("document.getElementById('graph').dataset.states === 'sss'")  # type: ignore[attr-defined]
+    page.context.close()  # type: ignore[attr-defined]
+
+
+def test_an_admin_sends_a_test_alert_from_the_alerts_page(
+    browser: object, live: LiveServer, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = HttpReceiver().start()
+    monkeypatch.setenv("UI_BROWSER_HOOK_SECRET", "HOOKSECRET123")
+    (home / "headwater.toml").write_text(
+        f'[alerts.channels.oncall]\ntype = "webhook"\nurl = "{receiver.url}/hook"\n'
+        'secret = "env:UI_BROWSER_HOOK_SECRET"\n\n'
+        '[[alerts.rules]]\npipelines = ["*"]\nevents = ["run_failed"]\nchannels = ["oncall"]\n',
+        encoding="utf-8",
+    )
+    page = open_page(browser, live, "ada")
+    try:
+        page.goto(live.url + "/alerts")  # type: ignore[attr-defined]
+        page.click("[data-testid=test-oncall]")  # type: ignore[attr-defined]
+        outcome = page.wait_for_selector("[data-testid=test-outcome]")  # type: ignore[attr-defined]
+        assert outcome.inner_text() == "delivered to webhook channel oncall"
+        assert [r.path for r in receiver.received] == ["/hook"]
+        assert "HOOKSECRET123" not in page.content()  # type: ignore[attr-defined]
+        screenshot(page, "alerts")
+    finally:
+        page.context.close()  # type: ignore[attr-defined]
+        receiver.stop()
+        (home / "headwater.toml").unlink()

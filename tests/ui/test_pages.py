@@ -7,17 +7,22 @@ pipelines in this process; no browser here (see test_browser.py).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from headwater.alerts.sender import AlertSender
+from headwater.config_file import load_config
 from headwater.loader import load_pipeline
 from headwater.runtime import Runtime
-from headwater.store.records import RunRecord
+from headwater.store.records import PipelineRecord, RunRecord
+from headwater.store.sql.schema import runs as runs_table
 from headwater.store.sql.schema import task_tries
+from tests.alerts.receivers import HttpReceiver
 from tests.ui.conftest import PIPELINES
 from tests.ui.live import LiveServer
 
@@ -54,10 +59,69 @@ def test_the_pipelines_page_lists_each_with_its_runs_and_next_run(
     assert page.status_code == 200
     assert 'data-pipeline="hello"' in page.text
     assert 'data-pipeline="flaky"' in page.text
-    assert f'href="/runs/{runs["done"].run_id}"' in page.text
-    assert "cell s-failed" in page.text
+    # each strip is one element: its runs' states (one character each) and their ids
+    assert f'data-states="s" data-runs=\'["{runs["done"].run_id}"]\'' in page.text
+    assert f'data-states="f" data-runs=\'["{runs["failed"].run_id}"]\'' in page.text
     assert '<span class="tag">demo</span>' in page.text
     assert "hx-post" not in page.text  # a viewer gets no action
+    assert "data-pause" not in page.text
+
+
+def badge_of(text: str, pipeline_id: str | None = None) -> str | None:
+    """The first freshness badge in the page, or in ``pipeline_id``'s row of the list."""
+    if pipeline_id is not None:
+        start = text.index(f'data-pipeline="{pipeline_id}"')
+        text = text[start : text.index("</tr>", start)]
+    found = re.search(r'<span class="fresh (\w+)" data-testid="freshness" title="([^"]*)"', text)
+    return None if found is None else f"{found.group(1)}: {found.group(2)}"
+
+
+def test_freshness_badges_follow_the_newest_successful_interval(
+    live: LiveServer, runs: dict[str, RunRecord]
+) -> None:
+    # Given hello (freshness one day, loaded by the server) whose only success covers
+    # 2026-01-02, and a pipeline known only from the store whose recorded description
+    # asks for six hours and which succeeded for an interval that ended an hour ago
+    now = live.context.clock.now()
+    graph = {"tasks": [], "alerting": {"freshness_seconds": 6 * 3600.0}}
+    live.store.upsert_pipeline(
+        PipelineRecord(
+            pipeline_id="stored_only",
+            source_file=None,
+            description="",
+            schedule="@hourly",
+            timezone="UTC",
+            graph=graph,
+            updated_at=now,
+        )
+    )
+    with live.store.engine.begin() as connection:
+        connection.execute(
+            runs_table.insert(),
+            {
+                "run_id": "stored_only__1",
+                "pipeline_id": "stored_only",
+                "logical_date": now - timedelta(hours=2),
+                "data_interval_start": now - timedelta(hours=2),
+                "data_interval_end": now - timedelta(hours=1),
+                "params": "{}",
+                "state": "success",
+                "run_type": "scheduled",
+                "triggered_by": "test",
+                "created_at": now,
+            },
+        )
+    with live.client("vera") as viewer:
+        listed = viewer.get("/").text
+        hello = viewer.get("/pipelines/hello").text
+        stored = viewer.get("/pipelines/stored_only").text
+    # Then hello is stale, stored_only is fresh, and flaky (no freshness) has no badge
+    assert (badge_of(listed, "hello") or "").startswith("stale: newest successful interval ended")
+    assert (badge_of(listed, "hello") or "").endswith("ago; allowed 24h 00m")
+    assert (badge_of(listed, "stored_only") or "").startswith("ok: newest successful interval")
+    assert badge_of(listed, "flaky") is None
+    assert (badge_of(hello) or "").startswith("stale:")
+    assert (badge_of(stored) or "").startswith("ok:")
 
 
 def test_search_and_filters_narrow_the_list(live: LiveServer, runs: dict[str, RunRecord]) -> None:
@@ -210,3 +274,105 @@ def test_pools_backfills_and_health_pages(live: LiveServer) -> None:
             page = viewer.get(path)
             assert page.status_code == 200, path
             assert text in page.text, path
+
+
+SECRETS = {
+    "UI_HOOK_SECRET": "HOOKSECRET123",
+    "UI_SLACK_URL": "/services/T0/B0/SLACKTOKEN",  # the receiver's address goes first
+    "UI_PD_KEY": "ROUTINGKEY123",
+    "UI_MAIL_PASSWORD": "MAILPASS123",
+}
+
+
+def test_the_alerts_page_shows_channels_routes_and_deliveries_but_no_secret(
+    live: LiveServer,
+    home: Path,
+    runs: dict[str, RunRecord],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given four channels whose secrets come from the environment (and a webhook URL
+    # with a token in its query), a rule, and a real receiver that refuses one request
+    receiver = HttpReceiver().start()
+    try:
+        for name, value in SECRETS.items():
+            monkeypatch.setenv(name, receiver.url + value if name == "UI_SLACK_URL" else value)
+        (home / "headwater.toml").write_text(
+            f"""
+[alerts.channels.hook]
+type = "webhook"
+url = "{receiver.url}/hook?token=URLTOKEN"
+secret = "env:UI_HOOK_SECRET"
+
+[alerts.channels.team]
+type = "slack"
+webhook_url = "env:UI_SLACK_URL"
+
+[alerts.channels.pager]
+type = "pagerduty"
+routing_key = "env:UI_PD_KEY"
+url = "{receiver.url}/v2/enqueue"
+
+[alerts.channels.mail]
+type = "email"
+host = "127.0.0.1"
+port = 9
+username = "bot"
+password = "env:UI_MAIL_PASSWORD"
+from = "headwater@example.com"
+to = "oncall@example.com"
+
+[[alerts.rules]]
+pipelines = ["*"]
+events = ["run_failed"]
+channels = ["hook", "team"]
+""",
+            encoding="utf-8",
+        )
+        config = load_config(None, home).alerts
+        # the failed run of flaky is routed to hook and team; the first POST gets a 500
+        receiver.statuses = [500]
+        AlertSender(live.store, config, owner="test", clock=live.context.clock).run_once()
+        with live.client("vera") as viewer:
+            page = viewer.get("/alerts").text
+        with live.client("ada") as admin:
+            page_for_admin = admin.get("/alerts").text
+            headers = {"X-CSRF-Token": live.csrf["ada"], "HX-Request": "true"}
+            sent = admin.post("/ui/alerts/channels/hook/test", headers=headers)
+            receiver.statuses = [500]
+            refused = admin.post("/ui/alerts/channels/pager/test", headers=headers)
+            unknown = admin.post("/ui/alerts/channels/nope/test", headers=headers)
+        with live.client("otto") as operator:
+            forbidden = operator.post(
+                "/ui/alerts/channels/hook/test", headers={"X-CSRF-Token": live.csrf["otto"]}
+            )
+        with live.client("ada") as admin:
+            without_csrf = admin.post("/ui/alerts/channels/hook/test")
+    finally:
+        receiver.stop()
+    # Then the page lists each channel with where its events come from
+    assert '<a href="/alerts">Alerts</a>' in page
+    for name in ("hook", "team", "pager", "mail"):
+        assert f'data-channel="{name}"' in page
+    assert "run_failed of every pipeline (rule)" in page
+    assert receiver.url in page  # the webhook's origin, not its path or query
+    # and the deliveries with their outcome: one sent, one waiting for a retry
+    assert 'data-outcome="sent"' in page
+    assert 'data-outcome="pending"' in page
+    assert "HTTP 500" in page
+    # only admins get the test buttons; a test shows its outcome, in one line
+    assert "Send a test" not in page
+    assert 'data-testid="test-hook"' in page_for_admin
+    assert "delivered to webhook channel hook" in sent.text
+    assert receiver.received[-1].path == "/hook?token=URLTOKEN"
+    assert "not delivered: pagerduty channel &#39;pager&#39;" in refused.text
+    assert "HTTP 500" in refused.text
+    assert "no alert channel &#39;nope&#39;; declared channels: hook, mail, pager, team" in (
+        unknown.text
+    )
+    assert forbidden.status_code == 403
+    assert without_csrf.status_code == 403
+    # and no secret anywhere: not the URL's token, the signing secret, the Slack URL,
+    # the routing key or the password
+    shown = page + page_for_admin + sent.text + refused.text + unknown.text
+    for secret in ("URLTOKEN", "HOOKSECRET123", "SLACKTOKEN", "ROUTINGKEY123", "MAILPASS123"):
+        assert secret not in shown, secret

@@ -22,11 +22,7 @@ def start_alerting(
     alerts config is read from ``HEADWATER_CONFIG`` or ``HEADWATER_HOME/headwater.toml``
     unless given.
     """
-    if config is None:
-        path = os.environ.get("HEADWATER_CONFIG")
-        config = load_config(Path(path) if path else None, context.settings.home).alerts
-    if config.base_url is None and "HEADWATER_BASE_URL" not in os.environ:
-        config = _with_base_url(config, context.base_url)
+    config = server_alerts_config(context) if config is None else _linked(context, config)
     service = AlertService(
         context.store,
         config,
@@ -38,5 +34,19 @@ def start_alerting(
     return service.stop
 
 
-def _with_base_url(config: AlertsConfig, base_url: str) -> AlertsConfig:
-    return replace(config, base_url=base_url)
+def server_alerts_config(context: ServerContext) -> AlertsConfig:
+    """The ``[alerts]`` section the server uses: from ``HEADWATER_CONFIG`` or
+    ``HEADWATER_HOME/headwater.toml``, linking to this server unless a base URL is set.
+
+    Raises:
+        ConfigError: the file cannot be read or declares something invalid.
+    """
+    path = os.environ.get("HEADWATER_CONFIG")
+    config = load_config(Path(path) if path else None, context.settings.home).alerts
+    return _linked(context, config)
+
+
+def _linked(context: ServerContext, config: AlertsConfig) -> AlertsConfig:
+    if config.base_url is None and "HEADWATER_BASE_URL" not in os.environ:
+        return replace(config, base_url=context.base_url)
+    return config

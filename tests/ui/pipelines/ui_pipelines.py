@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
-from headwater import pipeline, task
+from headwater import pipeline, task, task_group
 
 
 @task
@@ -24,10 +25,18 @@ def load(total: int) -> None:
     print(f"loaded {total}")
 
 
-@pipeline(schedule="@daily", start="2026-01-01", tags=["demo"], params={"rows": 3})
+@pipeline(
+    schedule="@daily",
+    start="2026-01-01",
+    tags=["demo"],
+    params={"rows": 3},
+    freshness=timedelta(days=1),
+)
 def hello() -> None:
     """Extracts, transforms and loads a few rows."""
-    load(transform(extract()))
+    with task_group("prepare"):  # a group: the graph can collapse it into one node
+        total = transform(extract())
+    load(total)
 
 
 @task

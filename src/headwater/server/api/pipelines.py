@@ -73,9 +73,9 @@ def next_run(pipeline: Pipeline | None, now: datetime) -> dict[str, str] | None:
     }
 
 
-def freshness(pipeline: Pipeline | None, newest: datetime | None, now: datetime) -> dict[str, Any]:
-    """The age of the newest successfully processed interval, and whether it is stale."""
-    limit: timedelta | None = getattr(pipeline, "freshness", None)
+def freshness(limit: timedelta | None, newest: datetime | None, now: datetime) -> dict[str, Any]:
+    """The age of the newest successfully processed interval (``newest``: its end), and
+    whether it is stale: older than ``limit`` (``@pipeline(freshness=...)``), or never."""
     age = None if newest is None else (now - newest).total_seconds()
     return {
         "newest_interval_end": iso_or_none(newest),
@@ -103,7 +103,7 @@ def _summary(
         "tags": [] if loaded is None else list(loaded.tags),
         "next_run": next_run(loaded, now),
         "last_runs": [{**item, "logical_date": iso_or_none(item["logical_date"])} for item in last],
-        "freshness": freshness(loaded, newest, now),
+        "freshness": freshness(None if loaded is None else loaded.freshness, newest, now),
     }
 
 

@@ -1,6 +1,6 @@
 // The graph view: a canvas drawn from coordinates laid out on the server, coloured by
-// the run's states (one character per task) and kept live by polling ONE compact
-// endpoint for the whole run while it is not finished. Wheel zooms, drag pans, a click
+// the run's states (one character per task) and kept live by the server's event stream,
+// which says when to read ONE compact endpoint for the whole run again. Wheel zooms, drag pans, a click
 // on a task opens its tries and logs.
 (function () {
   "use strict";
@@ -28,22 +28,87 @@
       view.scale = Math.min(1, (s.w - 20) / Math.max(w, 1), (s.h - 20) / Math.max(h, 1));
       view.x = 10; view.y = 10; fitted = true;
     }
+    // Task groups (ids with a dot prefix: "extract.orders" is in group "extract") can be
+    // collapsed into one node, drawn where the group's first task is and coloured by
+    // the most urgent state inside.
+    var URGENCY = "fuyrwqnks.";
+    var collapsed = {}, groups = [], model = null;
+    function groupOf(id) { var d = id.indexOf("."); return d > 0 ? id.slice(0, d) : null; }
+    function worst(a, b) { return URGENCY.indexOf(a) <= URGENCY.indexOf(b) ? a : b; }
+    function buildModel() {
+      var ids = layout.ids, n = ids.length;
+      if (!Object.keys(collapsed).length) {
+        return { n: n, x: layout.x, y: layout.y, edges: layout.edges, task: null,
+          label: function (k) { return ids[k]; },
+          code: function (k) { return states.charAt(k) || "n"; } };
+      }
+      var x = [], y = [], task = [], codes = [], labels = [], rep = new Array(n), byGroup = {};
+      for (var i = 0; i < n; i++) {
+        var g = groupOf(ids[i]), code = states.charAt(i) || "n";
+        if (g !== null && collapsed[g]) {
+          var k = byGroup[g];
+          if (k === undefined) {
+            k = byGroup[g] = x.length;
+            x.push(layout.x[i]); y.push(layout.y[i]); task.push(-1); codes.push(code);
+            labels.push(g + " ▸ 1");
+          } else {
+            codes[k] = worst(codes[k], code);
+            var count = Number(labels[k].split(" ▸ ")[1]) + 1;
+            labels[k] = g + " ▸ " + count;
+            if (layout.x[i] < x[k] || (layout.x[i] === x[k] && layout.y[i] < y[k])) {
+              x[k] = layout.x[i]; y[k] = layout.y[i];
+            }
+          }
+          rep[i] = k;
+        } else {
+          rep[i] = x.length;
+          x.push(layout.x[i]); y.push(layout.y[i]); task.push(i); codes.push(code); labels.push(ids[i]);
+        }
+      }
+      var seen = {}, edges = [];
+      layout.edges.forEach(function (e) {
+        var a = rep[e[0]], b = rep[e[1]], key = a + ">" + b;
+        if (a === b || seen[key]) return;
+        seen[key] = true;
+        edges.push([a, b]);
+      });
+      return { n: x.length, x: x, y: y, edges: edges, task: task,
+        label: function (k) { return labels[k]; }, code: function (k) { return codes[k]; } };
+    }
+    function showGroups() {
+      var box = document.getElementById("graph-groups");
+      if (!box || !groups.length) return;
+      box.hidden = false;
+      box.innerHTML = '<span class="muted small">Groups:</span> ' + groups.map(function (g) {
+        return '<button class="link small" data-group="' + g.replace(/"/g, "&quot;") + '">' +
+          (collapsed[g] ? "▸ " : "▾ ") + g.replace(/</g, "&lt;") + "</button>";
+      }).join(" ");
+    }
+    function toggle(group) {
+      if (collapsed[group]) delete collapsed[group]; else collapsed[group] = true;
+      canvas.dataset.collapsed = Object.keys(collapsed).sort().join(",");
+      model = null;
+      showGroups();
+      draw();
+    }
+
     function draw() {
       if (!layout) return;
       var s = size();
       if (s.w < 10 || canvas.parentElement.classList.contains("hidden")) return;
       if (!fitted) fitView();
+      model = buildModel();
       var ctx = hw.fit(canvas, s.w, s.h);
       ctx.clearRect(0, 0, s.w, s.h);
       ctx.save();
       ctx.translate(view.x, view.y);
       ctx.scale(view.scale, view.scale);
-      var xs = layout.x, ys = layout.y, n = layout.ids.length;
+      var xs = model.x, ys = model.y, n = model.n;
       // edges: one path, right side of the upstream to the left side of the downstream
       ctx.strokeStyle = view.scale < 0.3 ? "rgba(120,130,145,0.25)" : "#b8c0cc";
       ctx.lineWidth = 1 / Math.max(view.scale, 0.2);
       ctx.beginPath();
-      var edges = layout.edges;
+      var edges = model.edges;
       for (var e = 0; e < edges.length; e++) {
         var a = edges[e][0], b = edges[e][1];
         var x1 = xs[a] * COL + BOX_W, y1 = ys[a] * ROW + BOX_H / 2;
@@ -55,7 +120,7 @@
       // nodes, grouped by state so the fill colour changes a few times, not per node
       var byCode = {};
       for (var i = 0; i < n; i++) {
-        var code = states.charAt(i) || "n";
+        var code = model.code(i);
         (byCode[code] = byCode[code] || []).push(i);
       }
       Object.keys(byCode).forEach(function (code) {
@@ -64,6 +129,13 @@
         byCode[code].forEach(function (k) { ctx.rect(xs[k] * COL, ys[k] * ROW, BOX_W, BOX_H); });
         ctx.fill();
       });
+      if (model.task) {  // collapsed groups get a darker outline
+        ctx.strokeStyle = "#1d2430";
+        ctx.lineWidth = 2 / Math.max(view.scale, 0.2);
+        for (var g = 0; g < n; g++) {
+          if (model.task[g] < 0) ctx.strokeRect(xs[g] * COL, ys[g] * ROW, BOX_W, BOX_H);
+        }
+      }
       if (view.scale > 0.45) {
         ctx.fillStyle = "#1d2430";
         ctx.font = "12px system-ui, sans-serif";
@@ -74,7 +146,7 @@
         for (var j = 0; j < n; j++) {
           var nx = xs[j] * COL, ny = ys[j] * ROW;
           if (nx > right || nx + BOX_W < left || ny > bottom || ny + BOX_H < top) continue;
-          var label = layout.ids[j];
+          var label = model.label(j);
           if (label.length > 22) label = label.slice(0, 21) + "…";
           ctx.fillText(label, nx + 6, ny + BOX_H / 2);
         }
@@ -83,15 +155,18 @@
       canvas.dataset.painted = String(performance.now());
     }
 
+    // the node (of the model drawn) under a point of the canvas, or -1
     function nodeAt(px, py) {
+      if (!model) return -1;
       var gx = (px - view.x) / view.scale, gy = (py - view.y) / view.scale;
       var col = Math.floor(gx / COL), row = Math.floor(gy / ROW);
       if (gx - col * COL > BOX_W || gy - row * ROW > BOX_H) return -1;
-      for (var i = 0; i < layout.ids.length; i++) {
-        if (layout.x[i] === col && layout.y[i] === row) return i;
+      for (var i = 0; i < model.n; i++) {
+        if (model.x[i] === col && model.y[i] === row) return i;
       }
       return -1;
     }
+    function taskOf(k) { return !model.task ? k : model.task[k]; }
 
     var drag = null, moved = false;
     canvas.addEventListener("mousedown", function (ev) { drag = { x: ev.clientX, y: ev.clientY }; moved = false; });
@@ -107,7 +182,8 @@
       if (!layout) return;
       var r = canvas.getBoundingClientRect();
       var i = nodeAt(ev.clientX - r.left, ev.clientY - r.top);
-      canvas.title = i < 0 ? "" : layout.ids[i] + " · " + hw.NAMES[states.charAt(i) || "n"];
+      canvas.title = i < 0 ? "" : model.label(i) + " · " + hw.NAMES[model.code(i)] +
+        (taskOf(i) < 0 ? " (a collapsed group: click to expand)" : "");
     });
     canvas.addEventListener("wheel", function (ev) {
       ev.preventDefault();
@@ -121,12 +197,15 @@
       requestAnimationFrame(draw);
     }, { passive: false });
     canvas.addEventListener("click", function (ev) {
-      if (moved || !layout || !runId) return;
+      if (moved || !layout) return;
       var r = canvas.getBoundingClientRect();
       var i = nodeAt(ev.clientX - r.left, ev.clientY - r.top);
-      if (i >= 0 && window.htmx) {
+      if (i < 0) return;
+      var task = taskOf(i);
+      if (task < 0) { toggle(model.label(i).split(" ▸ ")[0]); return; }
+      if (runId && window.htmx) {
         htmx.ajax("GET", "/ui/runs/" + encodeURIComponent(runId) + "/tasks/" +
-          encodeURIComponent(layout.ids[i]), { target: "#task" });
+          encodeURIComponent(layout.ids[task]), { target: "#task" });
       }
     });
 
@@ -170,23 +249,71 @@
         });
     }
 
-    function poll() {
+    // Live updates are pushed: the server's event stream (/api/v1/events, one shared
+    // store poller per server) says when a task or the run changed, and only then is
+    // the run's compact state read again. Without a stream (it failed or closed) the
+    // page falls back to reading it once a second.
+    var reading = false, again = false, polling = false, events = 0, waiting = [];
+    function settle(data) {
+      var callbacks = waiting;
+      waiting = [];
+      callbacks.forEach(function (callback) { callback(data); });
+    }
+    // Reads coalesce: one request at a time, and one more if asked meanwhile.
+    function read(next) {
+      if (next) waiting.push(next);
+      if (reading) { again = true; return; }
+      reading = true;
       fetch("/ui/data/runs/" + encodeURIComponent(runId) + "/states", { credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (data) {
-          if (!data) return;
-          var changed = data.states !== states;
-          states = data.states;
-          canvas.dataset.states = states;
-          if (changed) {
-            draw();
-            document.dispatchEvent(new CustomEvent("headwater:states", { detail: data }));
+          reading = false;
+          if (data) {
+            var changed = data.states !== states;
+            states = data.states;
+            canvas.dataset.states = states;
+            if (changed) {
+              draw();
+              document.dispatchEvent(new CustomEvent("headwater:states", { detail: data }));
+            }
+            showState(data);
           }
-          showState(data);
-          if (!data.finished) setTimeout(poll, POLL_MS);
-          else setTimeout(poll, POLL_MS * 5); // a retry or clear can bring it back
+          if (again) { again = false; read(); return; }
+          settle(data);
         })
-        .catch(function () { setTimeout(poll, POLL_MS * 3); });
+        .catch(function () { reading = false; settle(null); });
+    }
+    function poll() {
+      polling = true;
+      canvas.dataset.live = "poll";
+      read(function (data) {
+        var wait = !data ? POLL_MS * 3 : data.finished ? POLL_MS * 5 : POLL_MS;
+        setTimeout(poll, wait); // a retry or clear can bring a finished run back
+      });
+    }
+    function listen() {
+      if (!window.EventSource) { poll(); return; }
+      var source = new EventSource("/api/v1/events");
+      function mine(ev) {
+        var data;
+        try { data = JSON.parse(ev.data); } catch (e) { return; }
+        if (data.run_id !== runId) return;
+        canvas.dataset.events = String(++events);
+        read();
+      }
+      source.addEventListener("run", mine);
+      source.addEventListener("task", mine);
+      source.addEventListener("open", function () {
+        canvas.dataset.live = "sse";
+        // re-read what may have changed before the stream's first comparison
+        read();
+        setTimeout(read, POLL_MS * 2);
+      });
+      source.addEventListener("error", function () {
+        if (source.readyState === EventSource.CLOSED && !polling) poll();
+      });
+      // a safety net, far from once a second: an event lost in transit is caught up
+      setInterval(function () { if (canvas.dataset.live === "sse") read(); }, 30000);
     }
 
     fetch("/ui/data/pipelines/" + encodeURIComponent(pipeline) + "/layout", { credentials: "same-origin" })
@@ -194,8 +321,18 @@
       .then(function (data) {
         layout = data;
         canvas.dataset.nodes = String(data.ids.length);
-        if (runId) poll(); else draw();
+        var found = {};
+        data.ids.forEach(function (id) { var g = groupOf(id); if (g !== null) found[g] = true; });
+        groups = Object.keys(found).sort();
+        canvas.dataset.groups = groups.join(",");
+        showGroups();
+        if (runId) read(listen); else draw();
       });
+    var groupBox = document.getElementById("graph-groups");
+    if (groupBox) groupBox.addEventListener("click", function (ev) {
+      var button = ev.target.closest("button[data-group]");
+      if (button) toggle(button.dataset.group);
+    });
     window.addEventListener("resize", function () { requestAnimationFrame(draw); });
     document.addEventListener("headwater:view", function (ev) {
       if (ev.detail === "graph") requestAnimationFrame(draw);

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from headwater.server.ui import actions, data, pages
+from headwater.server.ui import actions, alerts, data, pages
 from headwater.server.ui.common import STATIC_DIR
 
 
@@ -18,4 +18,5 @@ def install_ui(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.include_router(data.router)
     app.include_router(actions.router)
+    app.include_router(alerts.router)
     app.mount("/ui/static", StaticFiles(directory=str(STATIC_DIR)), name="ui-static")

@@ -10,9 +10,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from headwater.accounts import Principal
+from headwater.alerts.watchers import watched
 from headwater.authoring.pipeline import Pipeline
 from headwater.reporting import tries_shown
 from headwater.schedules.timetables import DataInterval
+from headwater.server.api.pipelines import freshness
 from headwater.server.ui import queries
 from headwater.server.ui.common import NotFound, context, found, render, viewer
 
@@ -49,7 +51,7 @@ def pipelines_page(
     limit = 500
     with ctx.store.engine.connect() as connection:
         rows = queries.pipeline_rows(connection, search=q.strip(), after=after, limit=limit)
-        latest = queries.latest_runs(connection, [row.pipeline_id for row in rows], STRIP_RUNS)
+        latest = queries.strips(connection, [row.pipeline_id for row in rows], STRIP_RUNS)
     next_cursor = rows[-1].pipeline_id if len(rows) == limit else None
     items: list[dict[str, Any]] = []
     all_tags: set[str] = set()
@@ -58,20 +60,22 @@ def pipelines_page(
         tags = list(definition.tags) if definition is not None else []
         all_tags.update(tags)
         strip = latest[row.pipeline_id]
-        if state and (not strip or strip[0].state != state):
+        if state and strip.last_state != state:
             continue
         if tag and tag not in tags:
             continue
         if paused and (paused == "yes") != row.paused:
             continue
         upcoming = None if row.paused else next_interval(definition, now)
+        allowed = row.freshness if definition is None else definition.freshness
         items.append(
             {
                 "row": row,
                 "tags": tags,
-                "runs": list(reversed(strip)),
+                "strip": strip,
                 "next": upcoming,
                 "loaded": definition is not None,
+                "freshness": freshness(allowed, row.newest_success_end, now),
             }
         )
     return render(
@@ -101,6 +105,9 @@ def pipeline_page(request: Request, pipeline_id: str, principal: Viewer) -> HTML
             intervals = [first, *islice(definition.timetable.intervals_from(first.end), 4)]
     with ctx.store.engine.connect() as connection:
         recent = queries.run_window(connection, pipeline_id, before=None, limit=10)
+        newest = queries.newest_success_end(connection, pipeline_id)
+    stored = watched(record, None).freshness
+    limit = stored if definition is None else definition.freshness
     return render(
         request,
         "pipeline.html",
@@ -111,6 +118,7 @@ def pipeline_page(request: Request, pipeline_id: str, principal: Viewer) -> HTML
         intervals=intervals,
         recent=recent,
         task_count=len(record.graph.get("tasks", [])),
+        freshness=freshness(limit, newest, now),
     )
 
 

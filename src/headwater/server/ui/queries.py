@@ -10,14 +10,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from headwater.store.records import TaskInstanceRecord
-from headwater.store.sql.schema import pipelines, runs, task_instances
+from headwater.store.sql.schema import UTCDateTime, pipelines, runs, task_instances
 
 STATE_CODES = {
     "none": "n",
@@ -30,6 +30,7 @@ STATE_CODES = {
     "up_for_retry": "y",
     "up_for_reschedule": "w",
 }
+STATE_NAMES = {code: state for state, code in STATE_CODES.items()}
 MISSING = "."  # the task has no instance in that run (added to the pipeline later)
 # which state a mapped task shows, from the states of its items: the most urgent first
 _URGENCY = ["failed", "upstream_failed", "up_for_retry", "running", "up_for_reschedule"]
@@ -37,6 +38,7 @@ _URGENCY += ["queued", "none", "skipped", "success"]
 _RANK = {state: rank for rank, state in enumerate(_URGENCY)}
 FINISHED = frozenset({"success", "failed"})
 MAX_LIMIT = 1000
+EPOCH = datetime(1, 1, 1, tzinfo=UTC)  # before any logical date
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +48,8 @@ class PipelineRow:
     schedule: str | None
     timezone: str
     paused: bool
+    freshness: timedelta | None  # as stored with its graph (``@pipeline(freshness=...)``)
+    newest_success_end: datetime | None  # the end of its newest successful interval
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,9 +63,29 @@ class RunCell:
 def pipeline_rows(
     connection: Connection, *, search: str = "", after: str | None = None, limit: int = 500
 ) -> list[PipelineRow]:
-    """Pipelines by id, whose id or description contains ``search``, after ``after``."""
+    """Pipelines by id, whose id or description contains ``search``, after ``after``, with
+    their stored freshness limit and the end of their newest successful data interval
+    (a correlated subquery that reads the ``(pipeline_id, logical_date)`` index backwards
+    to the newest success: it does not grow with history)."""
     c = pipelines.c
-    query = sa.select(c.pipeline_id, c.description, c.schedule, c.timezone, c.paused)
+    newest = _newest_success(c.pipeline_id)
+    # the graph is JSON in a text column: PostgreSQL needs a cast, SQLite's JSON functions
+    # read the text as it is (and a CAST to JSON there would make it a number)
+    graph: Any = (
+        sa.type_coerce(c.graph, sa.JSON)
+        if connection.dialect.name == "sqlite"
+        else sa.cast(c.graph, sa.JSON)
+    )
+    stored_freshness = graph[("alerting", "freshness_seconds")].as_float()
+    query = sa.select(
+        c.pipeline_id,
+        c.description,
+        c.schedule,
+        c.timezone,
+        c.paused,
+        stored_freshness.label("freshness_seconds"),
+        newest.label("newest_success_end"),
+    )
     if search:
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(
@@ -79,39 +103,82 @@ def pipeline_rows(
             schedule=row.schedule,
             timezone=row.timezone,
             paused=bool(row.paused),
+            freshness=(
+                None if row.freshness_seconds is None else timedelta(seconds=row.freshness_seconds)
+            ),
+            newest_success_end=_moment(row.newest_success_end),
         )
         for row in connection.execute(query)
     ]
 
 
-def latest_runs(
-    connection: Connection, pipeline_ids: Sequence[str], per_pipeline: int
-) -> dict[str, list[RunCell]]:
-    """The latest ``per_pipeline`` runs of each pipeline, newest first.
+def _newest_success(pipeline_id: Any) -> Any:
+    """The end of the data interval of the pipeline's latest successful run (by logical
+    date), walking the ``(pipeline_id, logical_date)`` index backwards."""
+    r = runs.c
+    return (
+        sa.select(r.data_interval_end)
+        .where(r.pipeline_id == pipeline_id, r.state == "success")
+        .order_by(r.logical_date.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
-    One statement per hundred pipelines: a UNION ALL of small queries that each read the
-    (pipeline_id, logical_date) index backwards, so the cost does not grow with history.
+
+def newest_success_end(connection: Connection, pipeline_id: str) -> datetime | None:
+    """The end of the newest data interval a run of ``pipeline_id`` succeeded for."""
+    return _moment(connection.execute(sa.select(_newest_success(pipeline_id))).scalar())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Strip:
+    """A pipeline's latest runs, oldest first: one state character each, and their ids."""
+
+    states: str
+    run_ids: list[str]
+
+    @property
+    def last_state(self) -> str | None:
+        return STATE_NAMES.get(self.states[-1]) if self.states else None
+
+
+def strips(
+    connection: Connection, pipeline_ids: Sequence[str], per_pipeline: int
+) -> dict[str, Strip]:
+    """The latest ``per_pipeline`` runs of each pipeline, in one statement.
+
+    For each pipeline (a primary-key lookup) a correlated subquery finds the logical date
+    of its ``per_pipeline``-th latest run by reading the ``(pipeline_id, logical_date)``
+    index backwards, and the runs from that date on are one range of the same index: the
+    cost grows with the pipelines on the page, never with their history. Only ids and
+    states travel (no dates to convert), in index order.
     """
-    found: dict[str, list[RunCell]] = {pipeline_id: [] for pipeline_id in pipeline_ids}
-    c = runs.c
-    for start in range(0, len(pipeline_ids), 100):
-        parts = [
-            sa.select(c.pipeline_id, c.run_id, c.state, c.logical_date, c.backfill_id)
-            .where(c.pipeline_id == pipeline_id)
-            .order_by(c.logical_date.desc())
-            .limit(per_pipeline)
-            .subquery()
-            .select()
-            for pipeline_id in pipeline_ids[start : start + 100]
-        ]
-        if not parts:
-            continue
-        statement = parts[0] if len(parts) == 1 else sa.union_all(*parts)
-        for row in connection.execute(statement):
-            found[row.pipeline_id].append(_cell(row))
-    for cells in found.values():
-        cells.sort(key=lambda cell: cell.logical_date, reverse=True)
-    return found
+    found: dict[str, tuple[list[str], list[str]]] = {p: ([], []) for p in pipeline_ids}
+    if pipeline_ids and per_pipeline > 0:
+        recent, earlier = runs.alias("recent"), runs.alias("earlier")
+        p, r, older = pipelines.c, recent.c, earlier.c
+        cutoff = (
+            sa.select(older.logical_date)
+            .where(older.pipeline_id == p.pipeline_id)
+            .order_by(older.logical_date.desc())
+            .offset(per_pipeline - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
+        statement = (
+            sa.select(r.pipeline_id, r.run_id, r.state)
+            .select_from(pipelines.join(recent, r.pipeline_id == p.pipeline_id))
+            .where(
+                p.pipeline_id.in_(list(pipeline_ids)),
+                r.logical_date >= sa.func.coalesce(cutoff, sa.literal(EPOCH, UTCDateTime)),
+            )
+            .order_by(r.pipeline_id, r.logical_date)
+        )
+        for pipeline_id, run_id, state in connection.execute(statement):
+            codes, ids = found[pipeline_id]
+            codes.append(STATE_CODES.get(state, "n"))
+            ids.append(run_id)
+    return {p: Strip(states="".join(codes), run_ids=ids) for p, (codes, ids) in found.items()}
 
 
 def _cell(row: Any) -> RunCell:
