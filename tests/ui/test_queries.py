@@ -7,6 +7,7 @@ from typing import Any
 
 from headwater.server.ui import queries
 from headwater.store.records import PipelineRecord
+from headwater.store.sql import outbox
 from headwater.store.sql.schema import runs
 from headwater.store.sql.store import SqlStore
 
@@ -60,7 +61,7 @@ def test_strips_hold_the_latest_runs_oldest_first_and_list_rows_their_freshness(
     with store.engine.connect() as connection:
         found = queries.strips(connection, ["long", "short", "none"], 12)
         rows = {row.pipeline_id: row for row in queries.pipeline_rows(connection)}
-        newest_short = queries.newest_success_end(connection, "short")
+        newest_short = outbox.newest_success_end(connection, "short")
     # Then each strip holds its latest runs, oldest first, one character per state
     assert found["long"].states == "ssfssssfssrr"
     assert found["long"].run_ids == [f"long__{d:03d}" for d in range(18, 30)]

@@ -17,6 +17,7 @@ from headwater.schedules.timetables import DataInterval
 from headwater.server.api.pipelines import freshness
 from headwater.server.ui import queries
 from headwater.server.ui.common import NotFound, context, found, render, viewer
+from headwater.store.sql import outbox
 
 router = APIRouter(include_in_schema=False)
 Viewer = Annotated[Principal, Depends(viewer)]
@@ -105,7 +106,7 @@ def pipeline_page(request: Request, pipeline_id: str, principal: Viewer) -> HTML
             intervals = [first, *islice(definition.timetable.intervals_from(first.end), 4)]
     with ctx.store.engine.connect() as connection:
         recent = queries.run_window(connection, pipeline_id, before=None, limit=10)
-        newest = queries.newest_success_end(connection, pipeline_id)
+        newest = outbox.newest_success_end(connection, pipeline_id)
     stored = watched(record, None).freshness
     limit = stored if definition is None else definition.freshness
     return render(

@@ -125,11 +125,6 @@ def _newest_success(pipeline_id: Any) -> Any:
     )
 
 
-def newest_success_end(connection: Connection, pipeline_id: str) -> datetime | None:
-    """The end of the newest data interval a run of ``pipeline_id`` succeeded for."""
-    return _moment(connection.execute(sa.select(_newest_success(pipeline_id))).scalar())
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Strip:
     """A pipeline's latest runs, oldest first: one state character each, and their ids."""

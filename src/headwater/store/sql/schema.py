@@ -77,6 +77,8 @@ runs = sa.Table(
     sa.Index("ix_runs_created_at", "created_at"),
     sa.Index("ix_runs_state", "state"),
     sa.Index("ix_runs_owner", "owner"),
+    # the newest successful interval of a pipeline (freshness), without a scan
+    sa.Index("ix_runs_pipeline_state_end", "pipeline_id", "state", "data_interval_end"),
 )
 
 task_instances = sa.Table(

@@ -22,6 +22,9 @@ def upgrade() -> None:
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("cancel_requested_at", UTCDateTime))
         batch.add_column(sa.Column("note", sa.Text))
+        batch.create_index(
+            "ix_runs_pipeline_state_end", ["pipeline_id", "state", "data_interval_end"]
+        )
     _users()
     _alerts()
     op.create_table(
@@ -124,6 +127,7 @@ def downgrade() -> None:
     ):
         op.drop_table(table)
     with op.batch_alter_table("runs") as batch:
+        batch.drop_index("ix_runs_pipeline_state_end")
         batch.drop_column("note")
         batch.drop_column("cancel_requested_at")
     with op.batch_alter_table("pipelines") as batch:
