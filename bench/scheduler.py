@@ -11,7 +11,10 @@ thread executor and SQLite, it measures:
   start to the last try's end.
 
 Each repeat uses a fresh HEADWATER_HOME. Results are printed and written to
-docs/benchmarks.md between the ``scheduler-bench`` markers.
+docs/benchmarks.md between the ``scheduler-bench`` markers; with ``--json`` they are
+printed as one JSON object and the page is left alone. ``--root DIR`` measures the
+headwater checkout in DIR (its sources, run by this Python) instead of this one: this
+is how ``bench/ab.py`` compares two commits.
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADWATER = [sys.executable, "-m", "headwater"]
 DOC = ROOT / "docs" / "benchmarks.md"
+SOURCES = ROOT / "src"  # the headwater measured (--root)
 BEGIN, END = "<!-- scheduler-bench:begin -->", "<!-- scheduler-bench:end -->"
 
 PIPELINES = """\
@@ -64,11 +68,8 @@ def noop10() -> None:
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
     env["HEADWATER_HOME"] = str(home)
+    env["PYTHONPATH"] = str(SOURCES)
     return env
-
-
-def _run(args: list[str], home: Path) -> None:
-    subprocess.run([*HEADWATER, *args], env=_env(home), check=True, capture_output=True)
 
 
 def _scheduler(home: Path, pipelines: Path) -> subprocess.Popen[bytes]:
@@ -90,11 +91,38 @@ def _scheduler(home: Path, pipelines: Path) -> subprocess.Popen[bytes]:
 
 
 def _store(home: Path):  # type: ignore[no-untyped-def]  # a bench script
-    sys.path.insert(0, str(ROOT / "src"))
+    sys.path.insert(0, str(SOURCES))
     from headwater.config import Settings
     from headwater.store.sql.store import SqlStore
 
     return SqlStore.from_settings(Settings.for_home(home))
+
+
+def queue_runs(home: Path, pipelines: Path, pipeline_id: str, count: int) -> list[str]:
+    """Queue ``count`` runs of ``pipeline_id`` (as ``headwater trigger`` does, in-process)."""
+    sys.path.insert(0, str(SOURCES))
+    from headwater.config import Settings
+    from headwater.engine.runs import create_run
+    from headwater.runtime import Runtime
+    from headwater.scheduling.registry import PipelineRegistry
+
+    registry = PipelineRegistry(pipelines)
+    registry.refresh()
+    runtime = Runtime(Settings.for_home(home))
+    try:
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        return [
+            create_run(
+                runtime.store,
+                registry.pipelines[pipeline_id],
+                clock=runtime.clock,
+                logical_date=start + timedelta(seconds=day),
+                triggered_by="trigger",
+            ).run_id
+            for day in range(count)
+        ]
+    finally:
+        runtime.close()
 
 
 def _wait_for(store, pipeline_id: str, count: int, timeout: float = 300) -> None:  # type: ignore[no-untyped-def]
@@ -114,7 +142,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 def measure_latency(work: Path) -> tuple[float, float]:
     home, pipelines = work / "home", work / "pipelines"
-    _run(["trigger", "chain200", "--pipelines", str(pipelines), "--date", "2026-01-01"], home)
+    queue_runs(home, pipelines, "chain200", 1)
     scheduler = _scheduler(home, pipelines)
     store = _store(home)
     try:
@@ -135,9 +163,7 @@ def measure_latency(work: Path) -> tuple[float, float]:
 
 def measure_throughput(work: Path) -> float:
     home, pipelines = work / "home", work / "pipelines"
-    for day in range(100):
-        date = f"2026-01-01T00:00:{day // 60:02d}.{day % 60:06d}+00:00"
-        _run(["trigger", "noop10", "--pipelines", str(pipelines), "--date", date], home)
+    queue_runs(home, pipelines, "noop10", 100)
     scheduler = _scheduler(home, pipelines)
     store = _store(home)
     try:
@@ -155,9 +181,14 @@ def measure_throughput(work: Path) -> float:
 
 
 def main() -> None:
+    global SOURCES
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="print JSON, leave the docs alone")
+    parser.add_argument("--root", type=Path, help="measure the headwater checkout in this folder")
     args = parser.parse_args()
+    if args.root is not None:
+        SOURCES = args.root.resolve() / "src"
     p50s, p99s, rates = [], [], []
     for repeat in range(args.repeats):
         for kind in ("latency", "throughput"):
@@ -173,10 +204,14 @@ def main() -> None:
                     rates.append(measure_throughput(work))
             finally:
                 shutil.rmtree(work, ignore_errors=True)
-        print(
-            f"repeat {repeat + 1}: p50 {p50s[-1]:.2f} ms, p99 {p99s[-1]:.2f} ms, "
-            f"{rates[-1]:.0f} task instances/s"
-        )
+        if not args.json:
+            print(
+                f"repeat {repeat + 1}: p50 {p50s[-1]:.2f} ms, p99 {p99s[-1]:.2f} ms, "
+                f"{rates[-1]:.0f} task instances/s"
+            )
+    if args.json:
+        print(json.dumps({"p50_ms": p50s, "p99_ms": p99s, "throughput": rates}))
+        return
     report = (
         f"{BEGIN}\n\nProduced by `.venv/bin/python bench/scheduler.py --repeats {args.repeats}` "
         f"on {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} ({os.cpu_count()} CPUs, "
