@@ -374,9 +374,15 @@ def route(
         for channel in sorted(set(channels))
     ]
     _insert_ignoring_duplicates(connection, alert_outbox, "idempotency_key", rows)
-    connection.execute(
-        alert_events.update().where(_e.event_key == event.event_key).values(routed_at=now)
-    )
+    connection.execute(_MARK_ROUTED, {"key": event.event_key, "now": now})
+
+
+# built once: a sender routes every run's end (its transaction holds the write lock)
+_MARK_ROUTED = (
+    alert_events.update()
+    .where(_e.event_key == sa.bindparam("key"))
+    .values(routed_at=sa.bindparam("now", type_=alert_events.c.routed_at.type))
+)
 
 
 def delivered_channels(
