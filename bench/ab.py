@@ -7,8 +7,9 @@ each in turn, so that a change in the machine's load falls on both alike:
 - ``bench/measure.py`` (the run's wall time, ``Runtime.run``) for the configurations
   given with ``--config SHAPE:N:EXECUTOR`` (chain-1000 and fanout-1000 with threads,
   chain-1000 with processes by default), each in a fresh process;
-- unless ``--no-scheduler``, ``bench/scheduler.py --json`` for the scheduler's latency
-  and throughput (this checkout's script, run with each checkout's Python and sources).
+- unless ``--no-scheduler``, ``bench/scheduler.py --json`` for the scheduler's latency,
+  throughput (``--scheduler-runs`` runs, 100 by default) and CPU time (this checkout's
+  script, run with each checkout's Python and sources).
 
 Prints the median of each measure for both and the change, as a Markdown table, and the
 load average before and after.
@@ -49,10 +50,11 @@ def measure_run(root: Path, shape: str, n: str, executor: str) -> float:
     return float(sample["wall"] - sample["baseline"]) / tasks * 1000
 
 
-def measure_scheduler(root: Path) -> dict[str, float]:
+def measure_scheduler(root: Path, runs: int) -> dict[str, float]:
     script = str(BENCH / "scheduler.py")
+    options = ["--json", "--repeats", "1", "--runs", str(runs), "--root", str(root)]
     completed = subprocess.run(
-        [python_of(root), script, "--json", "--repeats", "1", "--root", str(root)],
+        [python_of(root), script, *options],
         capture_output=True,
         text=True,
         check=True,
@@ -67,6 +69,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--config", action="append", help="SHAPE:N:EXECUTOR (repeatable)")
     parser.add_argument("--no-scheduler", action="store_true")
+    parser.add_argument("--scheduler-runs", type=int, default=100, help="bench/scheduler.py --runs")
     args = parser.parse_args()
     roots = {"other": args.other.resolve(), "this": ROOT}
     configs = args.config or list(DEFAULT_CONFIGS)
@@ -78,7 +81,7 @@ def main() -> None:
                 value = measure_run(root, *config.split(":"))
                 samples.setdefault((config, name), []).append(value)
             if not args.no_scheduler:
-                for key, value in measure_scheduler(root).items():
+                for key, value in measure_scheduler(root, args.scheduler_runs).items():
                     samples.setdefault((key, name), []).append(value)
         print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
     load_after = os.getloadavg()
