@@ -109,6 +109,22 @@ def test_a_retried_run_that_succeeds_is_a_recovery_of_its_interval(runtime: Runt
     assert ("run_recovered", run.run_id) in events
 
 
+def test_a_success_after_the_previous_interval_failed_is_a_recovery_once(
+    runtime: Runtime,
+) -> None:
+    # Given a run that failed for one day
+    runtime.run(orders, logical_date=DAY)
+    pipelines.outcome["fail"] = False
+    # When the next two days succeed
+    second = runtime.run(orders, logical_date=DAY + timedelta(days=1))
+    third = runtime.run(orders, logical_date=DAY + timedelta(days=2))
+    # Then only the first success after the failure is a recovery
+    events = events_of(runtime)
+    assert ("run_recovered", second.run_id) in events
+    assert ("run_succeeded", third.run_id) in events
+    assert ("run_recovered", third.run_id) not in events
+
+
 def test_a_fenced_batch_writes_no_alert(runtime: Runtime, clock: FakeClock) -> None:
     # Given a run whose lease a newer claim superseded
     run = runtime.create_run(orders, logical_date=DAY)

@@ -11,6 +11,7 @@ that will be retried (that is ``task_retry``, its own, opt-in event).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -92,16 +93,24 @@ def _insert_ignoring_duplicates(
 ) -> int:
     """Insert ``rows``, skipping those whose ``key`` exists; how many were new."""
     inserted = 0
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     for row in rows:  # one by one: rowcount says, per row, whether it was new
-        statement = (
-            dialect.insert(table)
-            .values(row)
-            .on_conflict_do_nothing(index_elements=[key])
-            .returning(table.c[key])  # rowcount is not reliable here on every driver
-        )
-        inserted += len(connection.execute(statement).all())
+        statement = _insert_if_new(connection.dialect.name, table, key, tuple(row))
+        inserted += len(connection.execute(statement, row).all())
     return inserted
+
+
+@functools.cache
+def _insert_if_new(dialect_name: str, table: sa.Table, key: str, columns: tuple[str, ...]) -> Any:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING key``, built once: run ends
+    insert an event in the engine's transaction, and building the statement costs more
+    than executing it."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return (
+        dialect.insert(table)
+        .values({column: sa.bindparam(column, type_=table.c[column].type) for column in columns})
+        .on_conflict_do_nothing(index_elements=[key])
+        .returning(table.c[key])  # rowcount is not reliable here on every driver
+    )
 
 
 def insert_events(connection: Connection, events: Iterable[AlertEventRow]) -> int:
@@ -124,6 +133,9 @@ def insert_events(connection: Connection, events: Iterable[AlertEventRow]) -> in
 # events of committed changes
 
 
+_RUNS_BY_ID = runs.select().where(_r.run_id.in_(sa.bindparam("run_ids", expanding=True)))
+
+
 def record_change_events(connection: Connection, batches: Sequence[Batch]) -> None:
     """Write the alert events of ``batches``' changes, in their transaction."""
     task_changes = [
@@ -141,9 +153,7 @@ def record_change_events(connection: Connection, batches: Sequence[Batch]) -> No
     if not task_changes and not run_updates:
         return
     run_ids = {change.run_id for change in task_changes} | {u.run_id for u in run_updates}
-    rows = {
-        row.run_id: row for row in connection.execute(runs.select().where(_r.run_id.in_(run_ids)))
-    }
+    rows = {row.run_id: row for row in connection.execute(_RUNS_BY_ID, {"run_ids": list(run_ids)})}
     events = [_task_event(change, rows.get(change.run_id)) for change in task_changes]
     for update in run_updates:
         row = rows.get(update.run_id)
@@ -211,8 +221,8 @@ def _run_events(connection: Connection, run: Any, state: str) -> list[AlertEvent
         facts["tasks"] = _failed_tasks(connection, run.run_id)
     events = [_run_event(run, event, facts, moment)]
     if state == "success":
-        interval_failed = _interval_failed_before(connection, run.run_id)
-        if interval_failed or _previous_run_failed(connection, run):
+        interval_failed, previous_failed = _failed_before(connection, run)
+        if interval_failed or previous_failed:
             recovered = {**facts, "event": "run_recovered", "resolves_interval": interval_failed}
             events.append(_run_event(run, "run_recovered", recovered, moment))
     return events
@@ -250,23 +260,33 @@ def _failed_tasks(connection: Connection, run_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def _interval_failed_before(connection: Connection, run_id: str) -> bool:
-    query = sa.select(_e.id).where(_e.run_id == run_id, _e.event == "run_failed").limit(1)
-    return connection.execute(query).first() is not None
-
-
-def _previous_run_failed(connection: Connection, run: Any) -> bool:
-    query = (
-        sa.select(_r.state)
-        .where(
-            _r.pipeline_id == run.pipeline_id,
-            _r.logical_date < run.logical_date,
-            _r.state.in_(tuple(RUN_EVENTS)),
-        )
-        .order_by(_r.logical_date.desc())
-        .limit(1)
+# Built once (it is asked at every run's success, in the engine's transaction): whether
+# this run failed before (its interval did), and the state of the last ended run of the
+# interval before it.
+_FAILED_BEFORE = sa.select(
+    sa.exists()
+    .where(_e.run_id == sa.bindparam("run_id"), _e.event == "run_failed")
+    .label("interval_failed"),
+    sa.select(_r.state)
+    .where(
+        _r.pipeline_id == sa.bindparam("pipeline_id"),
+        _r.logical_date < sa.bindparam("logical_date", type_=runs.c.logical_date.type),
+        _r.state.in_(tuple(RUN_EVENTS)),
     )
-    return connection.execute(query).scalar() == "failed"
+    .order_by(_r.logical_date.desc())
+    .limit(1)
+    .scalar_subquery()
+    .label("previous"),
+)
+
+
+def _failed_before(connection: Connection, run: Any) -> tuple[bool, bool]:
+    """Whether this run's interval failed before, and whether the interval before did."""
+    row = connection.execute(
+        _FAILED_BEFORE,
+        {"run_id": run.run_id, "pipeline_id": run.pipeline_id, "logical_date": run.logical_date},
+    ).one()
+    return bool(row.interval_failed), row.previous == "failed"
 
 
 # conditions: once-only alerts while something holds
@@ -354,9 +374,15 @@ def route(
         for channel in sorted(set(channels))
     ]
     _insert_ignoring_duplicates(connection, alert_outbox, "idempotency_key", rows)
-    connection.execute(
-        alert_events.update().where(_e.event_key == event.event_key).values(routed_at=now)
-    )
+    connection.execute(_MARK_ROUTED, {"key": event.event_key, "now": now})
+
+
+# built once: a sender routes every run's end (its transaction holds the write lock)
+_MARK_ROUTED = (
+    alert_events.update()
+    .where(_e.event_key == sa.bindparam("key"))
+    .values(routed_at=sa.bindparam("now", type_=alert_events.c.routed_at.type))
+)
 
 
 def delivered_channels(

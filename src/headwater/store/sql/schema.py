@@ -257,6 +257,8 @@ alert_events = sa.Table(
     sa.Column("routed_at", UTCDateTime),  # None until a sender made its outbox rows
     sa.UniqueConstraint("event_key", name="uq_alert_events_key"),
     sa.Index("ix_alert_events_routed", "routed_at"),
+    # a run's success asks whether it failed before (outbox._failed_before)
+    sa.Index("ix_alert_events_run", "run_id", "event"),
 )
 
 # Conditions that alert once while they hold (a missed deadline per interval, a stale

@@ -105,6 +105,7 @@ def _alerts() -> None:
         sa.UniqueConstraint("event_key", name="uq_alert_events_key"),
     )
     op.create_index("ix_alert_events_routed", "alert_events", ["routed_at"])
+    op.create_index("ix_alert_events_run", "alert_events", ["run_id", "event"])
     op.create_table(
         "alert_conditions",
         sa.Column("condition_key", sa.String(500), primary_key=True),
