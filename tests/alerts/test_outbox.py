@@ -160,3 +160,29 @@ def test_rules_route_by_pipeline_and_event() -> None:
     assert RuleConfig(pipelines=("*",), events=("scheduler_down",), channels=("team",)).matches(
         "scheduler_down", None
     )
+
+
+def test_routed_events_and_ended_deliveries_are_pruned_after_their_keep(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    from headwater.alerts.service import KEEP, AlertService
+
+    # Given a failed run whose events were routed, one delivery ended and one pending
+    runtime.run(orders, logical_date=DAY)
+    AlertSender(
+        runtime.store, config(events=["run_failed"], channels=["team"]), owner="t", clock=clock
+    ).route()
+    with runtime.store.engine.begin() as connection:
+        first = connection.execute(sa.select(sa.func.min(alert_outbox.c.id))).scalar_one()
+        connection.execute(
+            alert_outbox.update().where(alert_outbox.c.id == first).values(state="sent")
+        )
+    routed = len(events_of(runtime))
+    service = AlertService(runtime.store, config(), dict, owner="t", clock=clock)
+    # When pruned before their keep has passed, nothing goes
+    assert service.prune() == (0, 0)
+    # Then, past it, the routed events and the sent delivery go; the pending one stays
+    clock.advance(KEEP + timedelta(seconds=1))
+    assert service.prune() == (routed, 1)
+    assert events_of(runtime) == []
+    assert len(outbox_of(runtime)) == 1

@@ -10,18 +10,22 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 
 from headwater.alerts.config import AlertsConfig
 from headwater.alerts.sender import AlertSender
 from headwater.alerts.watchers import watch_all
 from headwater.authoring.pipeline import Pipeline
 from headwater.clock import Clock
+from headwater.store.sql import outbox
 from headwater.store.sql.store import SqlStore
 
 logger = logging.getLogger("headwater.alerts")
 
 POLL_INTERVAL = 0.5  # seconds between delivery rounds
 WATCH_INTERVAL = 10.0  # seconds between watcher rounds
+PRUNE_INTERVAL = 3600.0  # seconds between prunings of old events and deliveries
+KEEP = timedelta(days=30)  # how long routed events and ended deliveries are kept
 
 
 class AlertService:
@@ -60,13 +64,21 @@ class AlertService:
     def _loop(self) -> None:
         if self._stop.wait(self.config.send_delay.total_seconds()):
             return
-        next_watch = self.clock.monotonic()
+        next_watch = next_prune = self.clock.monotonic()
         while not self._stop.is_set():
             if self.clock.monotonic() >= next_watch:
                 self._guarded("the alert watchers", self._watch)
                 next_watch = self.clock.monotonic() + self.watch_interval
+            if self.clock.monotonic() >= next_prune:
+                self._guarded("pruning old alerts", self.prune)
+                next_prune = self.clock.monotonic() + PRUNE_INTERVAL
             self._guarded("the alert sender", self.sender.run_once)
             self._stop.wait(self.poll_interval)
+
+    def prune(self) -> tuple[int, int]:
+        """Forget events routed, and deliveries ended, more than ``KEEP`` ago."""
+        with self.store.engine.begin() as connection:
+            return outbox.prune(connection, self.clock.now() - KEEP)
 
     def _watch(self) -> None:
         watch_all(

@@ -538,3 +538,16 @@ def recent_deliveries(
     if channel is not None:
         query = query.where(_o.channel == channel)
     return [_delivery(row) for row in connection.execute(query)]
+
+
+# keeping the tables small
+
+
+def prune(connection: Connection, before: datetime) -> tuple[int, int]:
+    """Forget events routed before ``before``, and deliveries that ended (sent or dead)
+    and were created before it; returns how many of each. Pending deliveries stay."""
+    events = connection.execute(alert_events.delete().where(_e.routed_at < before)).rowcount
+    deliveries = connection.execute(
+        alert_outbox.delete().where(_o.state.in_(("sent", "dead")), _o.created_at < before)
+    ).rowcount
+    return events, deliveries
