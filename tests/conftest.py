@@ -83,6 +83,10 @@ FIRST = (
     "tests/cli/test_backfill.py",
     "tests/cli/test_database.py",
     "tests/cli/test_scheduler.py",
+    "tests/cli/test_controls.py",
+    "tests/alerts/test_scheduler_alerts.py",
+    "tests/ui/test_browser.py",
+    "tests/server/",
 )
 
 
