@@ -70,10 +70,10 @@ templates.env.globals["duration"] = duration
 templates.env.globals["STATE_NAMES"] = STATE_NAMES
 
 
-# pages: a browser without a session is sent to /login (see server/ui_auth.py)
+# Without a session a page sends the browser to /login and a /ui/data route answers 401:
+# server/ui_auth.py decides by the path, so one dependency per role serves both.
 viewer = require(Role.VIEWER)
 operator = require(Role.OPERATOR)
-data_viewer = require(Role.VIEWER)
 
 
 def render(

@@ -21,10 +21,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from headwater.accounts import Principal
 from headwater.server.layout import layout
 from headwater.server.ui import queries
-from headwater.server.ui.common import NotFound, context, data_viewer, found, templates
+from headwater.server.ui.common import NotFound, context, found, templates, viewer
 
 router = APIRouter(include_in_schema=False)
-Viewer = Annotated[Principal, Depends(data_viewer)]
+Viewer = Annotated[Principal, Depends(viewer)]
 LOG_CHUNK = 256 * 1024  # bytes of log sent per request
 _grid_cache = queries.StatesCache()
 
