@@ -5,6 +5,31 @@ Importing this package does no I/O; the engine and the store load when a run sta
 
 import logging
 
+from headwater.assets.automation import cron
+from headwater.assets.checks import (
+    CheckResult,
+    fresh_column,
+    no_nulls,
+    not_empty,
+    row_count_between,
+    row_count_change,
+    schema_unchanged,
+    unique,
+)
+from headwater.assets.definition import Asset, AssetCheck, asset, asset_check
+from headwater.assets.io import FileIOManager, IOManager, SqlTableIOManager
+from headwater.assets.jobs import asset_pipeline
+from headwater.assets.mappings import all_partitions, identity, last
+from headwater.assets.partitions import (
+    DailyPartitions,
+    DynamicPartitions,
+    HourlyPartitions,
+    MonthlyPartitions,
+    MultiPartitions,
+    StaticPartitions,
+    TimePartitions,
+    WeeklyPartitions,
+)
 from headwater.authoring.context import Context, RunContext
 from headwater.authoring.definition import TaskGroup, TaskHandle, task_group
 from headwater.authoring.pipeline import Pipeline, pipeline
@@ -25,7 +50,7 @@ from headwater.errors import (
     TransitionRejected,
 )
 from headwater.graph.options import TriggerRule
-from headwater.schedules.events import after, on_file
+from headwater.schedules.events import after, on_asset, on_file
 
 __version__ = "0.1.0"
 
@@ -52,7 +77,40 @@ __all__ = [
     "sensor",
     # event schedules
     "after",
+    "on_asset",
     "on_file",
+    # assets
+    "Asset",
+    "AssetCheck",
+    "asset",
+    "asset_check",
+    "asset_pipeline",
+    "cron",
+    # partitions and their mappings
+    "DailyPartitions",
+    "DynamicPartitions",
+    "HourlyPartitions",
+    "MonthlyPartitions",
+    "MultiPartitions",
+    "StaticPartitions",
+    "TimePartitions",
+    "WeeklyPartitions",
+    "all_partitions",
+    "identity",
+    "last",
+    # quality checks
+    "CheckResult",
+    "fresh_column",
+    "no_nulls",
+    "not_empty",
+    "row_count_between",
+    "row_count_change",
+    "schema_unchanged",
+    "unique",
+    # IO managers
+    "FileIOManager",
+    "IOManager",
+    "SqlTableIOManager",
     # errors
     "BranchError",
     "ConfigError",

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
-import re
 import sys
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from headwater.assets.catalog import AssetCatalog, FileDefinitions, build_catalog
+from headwater.assets.definition import find_definitions
+from headwater.assets.jobs import AssetJob
 from headwater.authoring.pipeline import Pipeline
 from headwater.errors import ConfigError, NotFoundError, PipelineLoadError
 from headwater.graph.plan import PipelineRef
-
-MODULE_PREFIX = "headwater_pipelines"
+from headwater.modules import MODULE_PREFIX, import_file
 
 
 @dataclass(slots=True)
@@ -26,58 +25,7 @@ class LoadedFile:
     path: Path
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
     error: PipelineLoadError | None = None
-
-
-def module_name_for(path: Path) -> str:
-    """A stable module name for a pipeline file, the same in every process."""
-    resolved = path.resolve()
-    digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:8]
-    stem = re.sub(r"\W", "_", resolved.stem)
-    return f"{MODULE_PREFIX}.{stem}_{digest}"
-
-
-def _error_line(exc: BaseException, path: Path) -> int | None:
-    if isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename).resolve() == path:
-        return exc.lineno
-    line = None
-    for frame, lineno in traceback.walk_tb(exc.__traceback__):
-        if Path(frame.f_code.co_filename).resolve() == path:
-            line = lineno
-    return line
-
-
-def import_file(path: Path, module_name: str | None = None) -> ModuleType:
-    """Import ``path`` as a module; its folder goes on ``sys.path`` for its own imports.
-
-    Raises:
-        PipelineLoadError: with the file, the line and the original error chained.
-    """
-    path = path.resolve()
-    if not path.is_file():
-        raise PipelineLoadError(f"{path}: no such pipeline file", path=str(path))
-    name = module_name or module_name_for(path)
-    if MODULE_PREFIX not in sys.modules:
-        sys.modules[MODULE_PREFIX] = ModuleType(MODULE_PREFIX)
-    folder = str(path.parent)
-    if folder not in sys.path:
-        sys.path.append(folder)
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise PipelineLoadError(f"{path}: cannot be imported as a Python module", path=str(path))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException as exc:
-        sys.modules.pop(name, None)
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        line = _error_line(exc, path)
-        where = f"{path}:{line}" if line else str(path)
-        raise PipelineLoadError(
-            f"{where}: {type(exc).__name__}: {exc}", path=str(path), line=line
-        ) from exc
-    return module
+    assets: FileDefinitions | None = None  # its assets, checks and asset pipelines
 
 
 def pipelines_in(module: ModuleType) -> dict[str, Pipeline]:
@@ -88,14 +36,35 @@ def pipelines_in(module: ModuleType) -> dict[str, Pipeline]:
     return found
 
 
+def asset_definitions_in(module: ModuleType, path: Path) -> FileDefinitions:
+    values = list(vars(module).values())
+    assets, checks = find_definitions(values)
+    jobs = [value for value in values if isinstance(value, AssetJob)]
+    return FileDefinitions(path=path, assets=assets, checks=checks, jobs=jobs)
+
+
 def load_file(path: Path) -> LoadedFile:
     """Import one file and collect its pipelines; an error is returned, not raised."""
     loaded = LoadedFile(path=path)
     try:
-        loaded.pipelines = pipelines_in(import_file(path))
+        module = import_file(path)
+        loaded.pipelines = pipelines_in(module)
+        loaded.assets = asset_definitions_in(module, path.resolve())
     except PipelineLoadError as exc:
         loaded.error = exc
     return loaded
+
+
+def catalog_of(loaded: list[LoadedFile]) -> AssetCatalog:
+    """The asset graph of the files that imported, and their compiled asset pipelines."""
+    definitions = [f.assets for f in loaded if f.error is None and f.assets is not None]
+    return build_catalog(definitions)
+
+
+def load_folder(folder: Path) -> tuple[list[LoadedFile], AssetCatalog]:
+    """Import every file of ``folder`` in isolation; their assets form one graph."""
+    loaded = [load_file(path) for path in find_files([folder])] if folder.is_dir() else []
+    return loaded, catalog_of(loaded)
 
 
 def find_files(paths: list[Path]) -> list[Path]:

@@ -22,6 +22,7 @@ from headwater.executors.factory import create_executor
 from headwater.loader import import_file, pipelines_in
 from headwater.private_files import make_private_dir
 from headwater.reporting import run_document
+from headwater.schedules.timetables import DataInterval
 from headwater.store.records import Claim, RunRecord
 from headwater.store.sql.store import SqlStore
 
@@ -84,6 +85,8 @@ class Runtime:
         params: Mapping[str, Any] | None = None,
         triggered_by: str = "cli",
         replace: bool = False,
+        interval: DataInterval | None = None,
+        partition_key: str | None = None,
     ) -> RunRecord:
         """Record a new run; with ``replace``, a date that already has a run runs again.
 
@@ -99,6 +102,8 @@ class Runtime:
                 logical_date=logical_date,
                 params=params,
                 triggered_by=triggered_by,
+                interval=interval,
+                partition_key=partition_key,
                 # owned from the start, so that no scheduler picks it up meanwhile
                 owner=self.owner,
                 lease_until=self.clock.now() + self.settings.lease,

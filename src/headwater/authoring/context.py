@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+
+@dataclass(slots=True)
+class TryOutput:
+    """What a try adds beside its return value: metadata and dynamic partitions."""
+
+    metadata: dict[str, Any] = field(default_factory=dict)
+    partitions: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,6 +34,10 @@ class Context:
         log: a logger that writes to this try's log file.
         upstream_states: the final state of each direct upstream task, by task id (a
             mapped upstream task also by instance: ``store[0]``...).
+        partition_key: the partition the run materializes (``"2026-01-01"``,
+            ``"2026-01-01|eu"`` for two dimensions), None for an unpartitioned run.
+        partition_window: a time partition's span ``(start, end)``, aware UTC.
+        asset_key: the asset this try materializes (``"sales/orders_raw"``), if any.
     """
 
     run_id: str
@@ -39,6 +51,24 @@ class Context:
     params: Mapping[str, Any]
     log: logging.Logger
     upstream_states: Mapping[str, str]
+    partition_key: str | None = None
+    partition_window: tuple[datetime, datetime] | None = None
+    asset_key: str | None = None
+    asset_info: Any = field(default=None, repr=False)  # the engine's AssetTryInfo
+    output: TryOutput = field(default_factory=TryOutput, repr=False)
+
+    def add_metadata(self, metadata: Mapping[str, Any] | None = None, **values: Any) -> None:
+        """Record facts about what this try wrote (row counts, URLs...) with it.
+
+        Values must be JSON-serialisable; they are shown with the materialization.
+        """
+        self.output.metadata.update(metadata or {}, **values)
+
+    def add_partitions(self, name: str, keys: Iterable[str]) -> None:
+        """Add keys to the dynamic partitions ``name`` (recorded when the try succeeds)."""
+        if isinstance(keys, str):
+            keys = [keys]
+        self.output.partitions.setdefault(name, []).extend(keys)
 
     @property
     def ds(self) -> str:

@@ -14,7 +14,7 @@ from headwater.authoring.retry import TASK_OPTION_NAMES, check_identifier, resol
 from headwater.errors import DefinitionError
 from headwater.graph.build import build_plan
 from headwater.graph.plan import ExecutionPlan
-from headwater.schedules.events import AfterPipeline, EventSchedule, OnFile
+from headwater.schedules.events import AfterPipeline, EventSchedule, OnAsset, OnFile
 from headwater.schedules.local_time import to_utc
 from headwater.schedules.timetables import Timetable, timetable_for
 
@@ -128,11 +128,12 @@ class Pipeline:
                 "'UTC' or 'Europe/Paris'"
             ) from None
         if schedule is not None and not isinstance(
-            schedule, (str, timedelta, OnFile, AfterPipeline)
+            schedule, (str, timedelta, OnFile, AfterPipeline, OnAsset)
         ):
             raise DefinitionError(
                 f"{where}: schedule must be a cron string, a preset such as '@daily', "
-                f"a timedelta, on_file(...), after(...) or None, got {schedule!r}"
+                f"a timedelta, on_file(...), after(...), on_asset(...) or None, "
+                f"got {schedule!r}"
             )
         for name, limit in (
             ("max_active_runs", max_active_runs),
@@ -162,7 +163,7 @@ class Pipeline:
         try:
             self.timetable: Timetable | None = (
                 None
-                if isinstance(schedule, (OnFile, AfterPipeline))
+                if isinstance(schedule, (OnFile, AfterPipeline, OnAsset))
                 else timetable_for(schedule, self.zone, self.start, self.end)
             )
         except DefinitionError as exc:

@@ -67,6 +67,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Run a pipeline over a range of past intervals.",
     ),
     "backfills": ("headwater.cli.backfill", "backfills_group", "List and resume backfills."),
+    "materialize": (
+        "headwater.cli.materialize",
+        "materialize_command",
+        "Materialize assets now, one run per partition.",
+    ),
+    "assets": ("headwater.cli.assets", "assets_group", "List and inspect assets, their lineage."),
     "pools": ("headwater.cli.pools", "pools_group", "Manage pools of slots."),
     "alerts": ("headwater.cli.alerts", "alerts_group", "Test alert channels, list deliveries."),
     "db": ("headwater.cli.db", "db_group", "Manage the metadata database."),

@@ -18,10 +18,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from headwater.assets.report import StepReport
+from headwater.assets.step import AssetStep
 from headwater.authoring.context import Context, RunContext
 from headwater.authoring.retry import compute_retry_delay
 from headwater.authoring.sensor_policy import next_poke_at, timeout_message
 from headwater.clock import Clock
+from headwater.engine.assets import AssetLedger, refusal, report_changes
 from headwater.engine.callbacks import call_safely
 from headwater.engine.results import ResultStore
 from headwater.engine.run_state import Instance, InstanceKey, RunView, label
@@ -85,6 +88,7 @@ class DriverContext:
     hostname: str
     listener: Listener | None = None
     owner: str = ""  # the process driving the runs: its writes carry its lease
+    assets: AssetLedger | None = None  # what asset tries are given (None: no store)
 
 
 class RunDriver:
@@ -486,6 +490,9 @@ class RunDriver:
         self._move(instance, TaskState.RUNNING)
         instance.try_number = try_number
         timeout = node.options.timeout
+        asset_info = None
+        if isinstance(node.fn, AssetStep) and self.shared.assets is not None:
+            asset_info = self.shared.assets.try_info(node.fn, self.run.partition_key, now)
         request = TryRequest(
             key=(self.run.run_id, index, map_index, try_number),
             pipeline=self.pipeline_ref,
@@ -505,6 +512,9 @@ class RunDriver:
             timeout=timeout.total_seconds() if timeout else None,
             sensor=node.sensor,
             branch=node.kind == "branch",
+            partition_key=self.run.partition_key,
+            asset_info=asset_info,
+            function=node.fn if getattr(node.fn, "portable", False) else None,
         )
         return request, node.fn, Flight(instance, log_path)
 
@@ -553,6 +563,18 @@ class RunDriver:
         node = self.plan.nodes[instance.node]
         value = outcome.value
         skipped: list[int] = []
+        if isinstance(value, StepReport):
+            self.pending.changes.extend(
+                report_changes(
+                    value, self.run.run_id, node.task_id, instance.try_number, outcome.ended_at
+                )
+            )
+            refused = refusal(value)
+            if refused is not None:
+                append_to_log(flight.log_path, refused + "\n")
+                self._failed(outcome, flight, refused, None, retry=False)
+                return
+            value = value.summary()
         try:
             if node.kind == "branch":
                 skipped = self._branch_skips(node, value)
@@ -621,11 +643,17 @@ class RunDriver:
         return [d.index for d in downstream if d.index not in reachable]
 
     def _failed(
-        self, outcome: TryOutcome, flight: Flight, error: str, traceback: str | None
+        self,
+        outcome: TryOutcome,
+        flight: Flight,
+        error: str,
+        traceback: str | None,
+        *,
+        retry: bool = True,
     ) -> None:
         instance = flight.instance
         node = self.plan.nodes[instance.node]
-        retry = instance.try_number < instance.max_tries
+        retry = retry and instance.try_number < instance.max_tries
         next_try_at = None
         if retry:
             delay = compute_retry_delay(node.options, instance.try_number)

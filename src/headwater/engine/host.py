@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from headwater.clock import Clock, FakeClock
+from headwater.assets.report import StepReport
+from headwater.engine.assets import AssetLedger
 from headwater.engine.admission import Admission, ReadyEntry
 from headwater.engine.driver import DriverContext, Flight, Listener, RunDriver, chosen_ids
 from headwater.engine.lease_keeper import LeaseKeeper
@@ -123,6 +125,7 @@ class EngineHost:
             hostname=socket.gethostname(),
             owner=self.owner,
             listener=listener,
+            assets=AssetLedger(store, f"{result_store.url}/assets"),
         )
         self.drivers: dict[str, RunDriver] = {}
         self.outcomes: queue.SimpleQueue[TryOutcome | _Wake] = queue.SimpleQueue()
@@ -541,6 +544,8 @@ class EngineHost:
     def _encode(self, outcome: TryOutcome, request: TryRequest) -> TryOutcome:
         try:
             value = chosen_ids(outcome.value) if request.branch else outcome.value
+            if isinstance(value, StepReport):  # an asset's data is its IO manager's
+                value = value.summary()
             result, result_ref = self.result_store.encode(
                 request.run_id, request.task_id, request.map_index, value
             )

@@ -44,6 +44,11 @@ def record_pipeline(store: StateStore, pipeline: Any, now: datetime) -> None:
     schedule = pipeline.schedule
     graph = pipeline.plan.describe()
     graph["alerting"] = alerting_options(pipeline)
+    asset_keys = getattr(pipeline, "asset_keys", None)
+    if asset_keys is not None:  # an asset pipeline: which task materializes which asset
+        partitions = getattr(pipeline, "partitions", None)
+        graph["assets"] = ["/".join(key) for key in asset_keys]
+        graph["partitions"] = None if partitions is None else partitions.to_json()
     store.upsert_pipeline(
         PipelineRecord(
             pipeline_id=pipeline.pipeline_id,
@@ -87,13 +92,21 @@ def create_run(
     backfill_id: str | None = None,
     interval: DataInterval | None = None,
     event_key: str | None = None,
+    partition_key: str | None = None,
 ) -> RunRecord:
-    """Record a new queued run of ``pipeline`` with every task instance in state none."""
+    """Record a new queued run of ``pipeline`` with every task instance in state none.
+
+    A run of a partitioned asset pipeline materializes ``partition_key``; without one,
+    the newest partition complete when its data interval ends.
+    """
     now = clock.now()
     if interval is None:
         interval = manual_interval(
             pipeline.schedule, pipeline.zone, now=now, logical_date=logical_date
         )
+    partition_for = getattr(pipeline, "partition_for", None)
+    if partition_key is None and partition_for is not None:
+        partition_key = partition_for(interval.end)
     run = RunRecord(
         run_id=new_run_id(run_type, interval.logical_date),
         pipeline_id=pipeline.pipeline_id,
@@ -111,6 +124,7 @@ def create_run(
         lease_generation=1 if owner is not None else 0,
         priority=priority,
         backfill_id=backfill_id,
+        partition_key=partition_key,
     )
     record_pipeline(store, pipeline, now)
     store.create_run(

@@ -36,6 +36,11 @@ class TryRequest:
     timeout: float | None
     sensor: SensorPolicy | None = None  # set for a sensor: how it pokes
     branch: bool = False  # a branch's result is stored as the ids it chose
+    partition_key: str | None = None  # the partition the run materializes
+    asset_info: Any = None  # for an asset's try: its AssetTryInfo
+    # a function that travels with the request (an asset step, which no pipeline module
+    # defines): a worker process calls it instead of looking the task up
+    function: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

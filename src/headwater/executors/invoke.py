@@ -161,6 +161,8 @@ def build_context(request: TryRequest, logger: logging.Logger) -> Context:
         params=request.params,
         log=logger,
         upstream_states=request.upstream_states,
+        partition_key=request.partition_key,
+        asset_info=request.asset_info,
     )
 
 

@@ -175,6 +175,8 @@ def _load(
     request: TryRequest, cache: dict[tuple[str, str], Any], clock: SystemClock
 ) -> Callable[..., Any] | TryOutcome:
     """The task's function, or the outcome of a try that cannot find it. Never raises."""
+    if request.function is not None:
+        return request.function
     try:
         return _find_function(cache, request.pipeline, request.task_id)
     except BaseException as exc:  # whatever importing the pipeline raised

@@ -2,7 +2,8 @@
 
 ``schedule=on_file("data/incoming/*.csv")`` starts one run per new file, with the file's
 path in ``params["path"]``; ``schedule=after("extract_orders")`` starts a run when a run
-of that pipeline succeeds, for the same logical date. Each event a pipeline reacts to is
+of that pipeline succeeds, for the same logical date; ``schedule=on_asset("orders")``
+starts a run each time that asset is materialized. Each event a pipeline reacts to is
 recorded in the store together with the run it started, in one transaction, so an event
 seen while the scheduler was down is picked up when it comes back, and none is handled
 twice.
@@ -35,7 +36,17 @@ class AfterPipeline:
         return f"after({self.pipeline_id!r})"
 
 
-EventSchedule = OnFile | AfterPipeline
+@dataclass(frozen=True, slots=True)
+class OnAsset:
+    """Run each time the asset ``key`` is materialized (data-aware scheduling)."""
+
+    key: str
+
+    def __str__(self) -> str:
+        return f"on_asset({self.key!r})"
+
+
+EventSchedule = OnFile | AfterPipeline | OnAsset
 
 
 def on_file(pattern: str) -> OnFile:
@@ -54,3 +65,18 @@ def after(pipeline_id: str) -> AfterPipeline:
     if not isinstance(pipeline_id, str) or not pipeline_id.strip():
         raise DefinitionError(f"after() needs a pipeline id, got {pipeline_id!r}")
     return AfterPipeline(pipeline_id)
+
+
+def on_asset(key: object) -> OnAsset:
+    """A schedule that starts a run each time the asset ``key`` is materialized.
+
+    ``key`` is an asset key (``"sales/orders_cleaned"``), a list of its parts or the
+    asset itself. The run's ``params`` get ``asset`` and ``partition``; a partitioned
+    asset pipeline's run materializes that partition.
+    """
+    parts = getattr(key, "key", key)
+    if isinstance(parts, (list, tuple)):
+        parts = "/".join(str(p) for p in parts)
+    if not isinstance(parts, str) or not parts.strip():
+        raise DefinitionError(f"on_asset() needs an asset key, got {key!r}")
+    return OnAsset(parts)

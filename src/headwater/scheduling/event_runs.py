@@ -16,7 +16,7 @@ from headwater.authoring.pipeline import Pipeline
 from headwater.clock import Clock
 from headwater.engine.runs import create_run
 from headwater.errors import EventSeenError, RunExistsError
-from headwater.schedules.events import AfterPipeline, OnFile
+from headwater.schedules.events import AfterPipeline, OnAsset, OnFile
 from headwater.schedules.timetables import DataInterval
 from headwater.store.base import StateStore
 from headwater.store.records import RunRecord
@@ -57,6 +57,8 @@ def create_event_runs(
         return _file_runs(store, pipeline, schedule, now, room, clock)
     if isinstance(schedule, AfterPipeline):
         return _upstream_runs(store, pipeline, schedule, now, room, clock)
+    if isinstance(schedule, OnAsset):
+        return _asset_runs(store, pipeline, schedule, now, room, clock)
     return []
 
 
@@ -133,4 +135,41 @@ def _upstream_runs(
         logger.info(
             "created run %s of %s after %s", run.run_id, pipeline.pipeline_id, upstream.run_id
         )
+    return created
+
+
+def _asset_runs(
+    store: StateStore, pipeline: Pipeline, schedule: OnAsset, now: datetime, room: int, clock: Clock
+) -> list[RunRecord]:
+    """A run per materialization of the asset since the pipeline first watched it."""
+    found = store.newest_materializations(schedule.key, limit=UPSTREAM_LOOKBACK)
+    keys = {f"asset:{schedule.key}:{m.id}": m for m in found}
+    if store.record_event(pipeline.pipeline_id, f"asset-watch:{schedule.key}", now):
+        # first sight: what was materialized before the pipeline watched is not an event
+        for key in keys:
+            store.record_event(pipeline.pipeline_id, key, now)
+        return []
+    seen = store.seen_events(pipeline.pipeline_id, list(keys))
+    created: list[RunRecord] = []
+    for offset, (key, item) in enumerate(sorted(keys.items(), key=lambda pair: pair[1].id)):
+        if key in seen or len(created) >= room:
+            continue
+        moment = now + timedelta(microseconds=offset)
+        partition = item.partition_key if getattr(pipeline, "partitions", None) else None
+        try:
+            run = create_run(
+                store,
+                pipeline,
+                clock=clock,
+                interval=DataInterval(start=moment, end=moment),
+                params={"asset": schedule.key, "partition": item.partition_key},
+                run_type=EVENT,
+                triggered_by=f"asset {schedule.key} ({item.run_id})",
+                event_key=key,
+                partition_key=partition,
+            )
+        except (EventSeenError, RunExistsError):
+            continue
+        created.append(run)
+        logger.info("created run %s of %s on asset %s", run.run_id, pipeline.pipeline_id, key)
     return created

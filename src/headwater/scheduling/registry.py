@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from headwater.assets.catalog import AssetCatalog, FileDefinitions, build_catalog
 from headwater.authoring.pipeline import Pipeline
 from headwater.errors import PipelineLoadError
 from headwater.loader import find_files, load_file
@@ -23,6 +24,7 @@ class _FileState:
     mtime: float
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
     error: PipelineLoadError | None = None
+    assets: FileDefinitions | None = None
 
 
 class PipelineRegistry:
@@ -32,6 +34,9 @@ class PipelineRegistry:
         self.folder = folder
         self._files: dict[Path, _FileState] = {}
         self.pipelines: dict[str, Pipeline] = {}
+        # the folder's assets, and the asset pipelines compiled against them
+        self.catalog: AssetCatalog = build_catalog([])
+        self.asset_errors: dict[Path, PipelineLoadError] = {}
 
     @property
     def errors(self) -> dict[Path, PipelineLoadError]:
@@ -45,6 +50,7 @@ class PipelineRegistry:
             else set()
         )
         new_errors = []
+        changed = bool(set(self._files) - found) or not self._files
         for path in sorted(found):
             try:
                 mtime = path.stat().st_mtime
@@ -54,16 +60,25 @@ class PipelineRegistry:
             if state is not None and state.mtime == mtime:
                 continue
             loaded = load_file(path)
+            changed = True
             if loaded.error is not None:
                 logger.error("%s", loaded.error)
                 new_errors.append(loaded.error)
                 kept = state.pipelines if state is not None else {}
-                self._files[path] = _FileState(mtime, kept, loaded.error)
+                kept_assets = state.assets if state is not None else None
+                self._files[path] = _FileState(mtime, kept, loaded.error, kept_assets)
                 continue
-            self._files[path] = _FileState(mtime, loaded.pipelines)
+            self._files[path] = _FileState(mtime, loaded.pipelines, assets=loaded.assets)
         for path in set(self._files) - found:
             del self._files[path]
+        if not changed:
+            return new_errors
         self._rebuild()
+        for path, error in self.catalog.errors.items():
+            if self.asset_errors.get(path) is None or str(self.asset_errors[path]) != str(error):
+                logger.error("%s", error)
+                new_errors.append(error)
+        self.asset_errors = dict(self.catalog.errors)
         return new_errors
 
     def _rebuild(self) -> None:
@@ -81,6 +96,20 @@ class PipelineRegistry:
                     )
                     continue
                 pipelines[pipeline_id] = pipeline
+        # a file that breaks keeps its last good assets, as its pipelines, for the graph
+        self.catalog = build_catalog(
+            [state.assets for _, state in sorted(self._files.items()) if state.assets]
+        )
+        for pipeline_id, asset_pipeline in self.catalog.pipelines.items():
+            if pipeline_id in pipelines:
+                logger.error(
+                    "%s: asset pipeline %r is also defined in %s; this one is ignored",
+                    asset_pipeline.source_file,
+                    pipeline_id,
+                    pipelines[pipeline_id].source_file,
+                )
+                continue
+            pipelines[pipeline_id] = asset_pipeline
         self.pipelines = pipelines
 
     def definition(self, pipeline_id: str) -> Pipeline | None:

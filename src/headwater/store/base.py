@@ -5,9 +5,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from headwater.store.records import (
+    AssetRecord,
     BackfillRecord,
+    MaterializationRecord,
     Batch,
     HeartbeatRecord,
     PipelineRecord,
@@ -170,6 +173,24 @@ class StateStore(ABC):
         self, run_id: str, task_id: str | None = None, map_index: int | None = None
     ) -> list[TryRecord]:
         """Tries of a run, optionally of one task (and map index), oldest first."""
+
+    # assets
+
+    @abstractmethod
+    def upsert_assets(self, records: Sequence[AssetRecord]) -> None:
+        """Record the assets' definitions as the loader saw them."""
+
+    @abstractmethod
+    def previous_metadata(self, key: str, partition_key: str | None) -> dict[str, Any] | None:
+        """Metadata of the newest successful materialization of the asset's partition."""
+
+    @abstractmethod
+    def newest_materializations(self, key: str, limit: int = 500) -> list[MaterializationRecord]:
+        """The asset's newest successful materializations, newest first."""
+
+    @abstractmethod
+    def dynamic_keys(self, names: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """The keys of each dynamic partitions definition, in the order they were added."""
 
     # pools
 

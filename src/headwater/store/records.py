@@ -41,6 +41,7 @@ class RunRecord:
     lease_generation: int = 0  # of the latest claim; see StateStore.claim_run
     cancel_requested_at: datetime | None = None  # see StateStore.request_cancel
     note: str | None = None  # why the run ended as it did, when not a task's error
+    partition_key: str | None = None  # the partition an asset pipeline's run materializes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,7 +203,52 @@ class ReleaseSlots:
     owner: str
 
 
-Change = AddInstances | StartTry | FinishTry | SetState | ResetMapped | ReleaseSlots
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckOutcome:
+    """One check's verdict on a materialization."""
+
+    check_name: str
+    passed: bool
+    blocking: bool
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordMaterialization:
+    """A try wrote an asset partition (``status`` materialized), or a blocking check
+    refused it (failed); recorded with the try's end, with its checks' results."""
+
+    run_id: str
+    task_id: str
+    try_number: int
+    asset_key: str
+    partition_key: str | None
+    status: str
+    created_at: datetime
+    metadata: dict[str, Any] = field(default_factory=dict)
+    checks: tuple[CheckOutcome, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddPartitions:
+    """Keys added to a dynamic partitions definition (kept if already there)."""
+
+    name: str
+    keys: tuple[str, ...]
+    added_at: datetime
+
+
+Change = (
+    AddInstances
+    | StartTry
+    | FinishTry
+    | SetState
+    | ResetMapped
+    | ReleaseSlots
+    | RecordMaterialization
+    | AddPartitions
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -323,3 +369,45 @@ class TokenRecord:
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+# Assets (see store/sql/assets.py).
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssetRecord:
+    """An asset as the loader last saw it: its group and its definition as JSON."""
+
+    asset_key: str
+    group_name: str
+    description: str
+    source_file: str | None
+    definition: dict[str, Any]
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaterializationRecord:
+    id: int
+    asset_key: str
+    partition_key: str | None
+    status: str  # materialized, or failed (a blocking check refused the value)
+    run_id: str | None
+    task_id: str | None
+    try_number: int | None
+    created_at: datetime
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckResultRecord:
+    id: int
+    materialization_id: int
+    asset_key: str
+    partition_key: str | None
+    check_name: str
+    passed: bool
+    blocking: bool
+    description: str
+    metadata: dict[str, Any]
+    created_at: datetime

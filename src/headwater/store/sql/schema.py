@@ -74,6 +74,9 @@ runs = sa.Table(
     sa.Column("cancel_requested_at", UTCDateTime),
     sa.Column("note", sa.Text),  # why the run ended as it did, when not a task's error
     sa.UniqueConstraint("pipeline_id", "logical_date", name="uq_runs_pipeline_logical_date"),
+    # the partition an asset pipeline's run materializes (migration 0005)
+    sa.Column("partition_key", sa.String(250)),
+    sa.Index("ix_runs_pipeline_partition", "pipeline_id", "partition_key"),
     sa.Index("ix_runs_created_at", "created_at"),
     sa.Index("ix_runs_state", "state"),
     sa.Index("ix_runs_owner", "owner"),
@@ -283,4 +286,62 @@ scheduler_heartbeats = sa.Table(
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("last_heartbeat", UTCDateTime, nullable=False),
     sa.Column("stopped_at", UTCDateTime),
+)
+
+
+# Assets (migration 0005): what each asset is, each materialization and check result,
+# and the keys of dynamic partitions.
+
+assets = sa.Table(
+    "assets",
+    metadata,
+    sa.Column("asset_key", sa.String(250), primary_key=True),
+    sa.Column("group_name", sa.String(250), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("source_file", sa.Text),
+    sa.Column("definition", sa.Text, nullable=False),  # JSON: deps, partitions, checks...
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+asset_materializations = sa.Table(
+    "asset_materializations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("asset_key", sa.String(250), nullable=False),
+    sa.Column("partition_key", sa.String(250), nullable=False, server_default=""),
+    # "materialized", or "failed" when a blocking check refused the value
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("run_id", sa.String(250)),
+    sa.Column("task_id", sa.String(250)),
+    sa.Column("try_number", sa.Integer),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("metadata", sa.Text, nullable=False, server_default="{}"),
+    sa.Index("ix_asset_materializations_key", "asset_key", "partition_key", "id"),
+    sa.Index("ix_asset_materializations_run", "run_id"),
+    sa.Index("ix_asset_materializations_created", "created_at"),
+)
+
+asset_check_results = sa.Table(
+    "asset_check_results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("materialization_id", sa.Integer, nullable=False),
+    sa.Column("asset_key", sa.String(250), nullable=False),
+    sa.Column("partition_key", sa.String(250), nullable=False, server_default=""),
+    sa.Column("check_name", sa.String(250), nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("blocking", sa.Boolean, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("metadata", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_asset_check_results_key", "asset_key", "check_name", "id"),
+    sa.Index("ix_asset_check_results_materialization", "materialization_id"),
+)
+
+dynamic_partitions = sa.Table(
+    "dynamic_partitions",
+    metadata,
+    sa.Column("name", sa.String(250), primary_key=True),
+    sa.Column("partition_key", sa.String(250), primary_key=True),
+    sa.Column("added_at", UTCDateTime, nullable=False),
 )

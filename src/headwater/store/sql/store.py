@@ -23,13 +23,17 @@ from headwater.private_files import create_private_file, make_private_dir
 from headwater.store.base import StateStore
 from headwater.store.records import (
     AddInstances,
+    AddPartitions,
+    AssetRecord,
     BackfillRecord,
     Batch,
     Change,
     FinishTry,
     HeartbeatRecord,
     PipelineRecord,
+    MaterializationRecord,
     PoolRecord,
+    RecordMaterialization,
     ReleaseSlots,
     ResetMapped,
     RunRecord,
@@ -41,7 +45,7 @@ from headwater.store.records import (
     TaskInstanceRecord,
     TryRecord,
 )
-from headwater.store.sql import backfills, controls, leases, outbox, pools, queries
+from headwater.store.sql import assets, backfills, controls, leases, outbox, pools, queries
 from headwater.store.sql.database_errors import database_error, translate_errors, url_error
 from headwater.store.sql.migrate import ensure_schema
 from headwater.store.sql.schema import events, pipelines, runs, task_instances, task_tries
@@ -53,6 +57,8 @@ _CHANGE_ORDER: dict[type, int] = {
     SetState: 2,
     StartTry: 3,
     ReleaseSlots: 4,
+    RecordMaterialization: 5,
+    AddPartitions: 5,
 }
 
 
@@ -110,6 +116,7 @@ def _run_from_row(row: Any) -> RunRecord:
         lease_generation=row.lease_generation,
         cancel_requested_at=row.cancel_requested_at,
         note=row.note,
+        partition_key=row.partition_key,
     )
 
 
@@ -286,6 +293,7 @@ class SqlStore(StateStore):
                     owner=run.owner,
                     lease_expires_at=run.lease_expires_at,
                     lease_generation=run.lease_generation,
+                    partition_key=run.partition_key,
                 )
             )
             self._add_instances(connection, run.run_id, instances)
@@ -542,6 +550,32 @@ class SqlStore(StateStore):
         with self.engine.connect() as connection:
             return controls.heartbeats(connection, limit)
 
+    # assets
+
+    def upsert_assets(self, records: Sequence[AssetRecord]) -> None:
+        with self.engine.begin() as connection:
+            assets.upsert_assets(connection, records)
+
+    def asset_connection(self) -> Any:
+        """A connection for the read queries of ``store.sql.assets`` (a context manager)."""
+        return self.engine.connect()
+
+    def previous_metadata(self, key: str, partition_key: str | None) -> dict[str, Any] | None:
+        with self.engine.connect() as connection:
+            return assets.previous_metadata(connection, key, partition_key)
+
+    def newest_materializations(self, key: str, limit: int = 500) -> list[MaterializationRecord]:
+        with self.engine.connect() as connection:
+            return [
+                m
+                for m in assets.materializations(connection, key, limit=limit)
+                if m.status == assets.MATERIALIZED
+            ]
+
+    def dynamic_keys(self, names: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        with self.engine.connect() as connection:
+            return assets.dynamic_keys(connection, names)
+
     def apply_many(self, batches: Sequence[Batch]) -> None:
         batches = [batch for batch in batches if batch]
         if not batches:
@@ -657,6 +691,10 @@ class SqlStore(StateStore):
                 self._guarded(connection, statement, queries.set_state_params(list(changes)))
         elif change_type is ReleaseSlots:
             pools.release_slots(connection, group)
+        elif change_type is RecordMaterialization:
+            assets.record_materializations(connection, group)
+        elif change_type is AddPartitions:
+            assets.add_partitions(connection, group)
         else:  # pragma: no cover - the union is exhaustive
             raise TypeError(f"unknown change {change_type!r}")
 
