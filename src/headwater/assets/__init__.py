@@ -1,0 +1,1 @@
+"""Data assets: definitions, partitions, checks and materializations."""
