@@ -1,0 +1,1 @@
+"""Data assets: what a pipeline produces, how it is partitioned, and what depends on it."""
