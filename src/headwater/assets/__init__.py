@@ -1,0 +1,1 @@
+"""Data assets: definitions, IO managers and materializations."""
