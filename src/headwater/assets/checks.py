@@ -205,9 +205,12 @@ def coerce_result(name: str, blocking: bool, returned: Any) -> CheckResult:
     if description is None:
         description = f"check {name} " + ("passed" if passed else "returned False")
     return CheckResult(
-        check_name=name, passed=passed, blocking=blocking, description=description,
+        check_name=name,
+        passed=passed,
+        blocking=blocking,
+        description=description,
         metadata=metadata,
-    )  # fmt: skip
+    )
 
 
 def jsonable(value: Any) -> Any:
@@ -342,9 +345,12 @@ def row_count_change(max_pct: float, *, blocking: bool = True, name: str | None 
         shown = _change_text(context.subject, before, rows, change)
         text = f"{shown}, within {limit}" if passed else f"{shown}; the limit is {limit}"
         return _verdict(
-            passed, text, row_count=rows, previous_row_count=before,
+            passed,
+            text,
+            row_count=rows,
+            previous_row_count=before,
             change_pct=change if math.isfinite(change) else None,
-        )  # fmt: skip
+        )
 
     description = f"the row count changes by at most {limit} from the previous one"
     return _builtin(_named(name, f"row_count_change({limit})"), check, blocking, description)
@@ -399,8 +405,7 @@ def unique(
         return _verdict(
             False,
             f"{context.subject}: {_rows(extra)} {'repeats' if extra == 1 else 'repeat'} an "
-            f"earlier {key}, "
-            f"e.g. {shown} appears in {duplicates.example_count:,} rows",
+            f"earlier {key}, e.g. {shown} appears in {duplicates.example_count:,} rows",
             duplicate_rows=duplicates.extra_rows,
             example=example,
             example_count=duplicates.example_count,
@@ -430,9 +435,12 @@ def schema_unchanged(*, blocking: bool = True, name: str | None = None) -> Check
             return _verdict(True, text, schema_fingerprint=fingerprint)
         changes, details = _schema_changes(previous.get("schema"), current.get("schema"))
         return _verdict(
-            False, f"{context.subject} changed schema: {changes}",
-            schema_fingerprint=fingerprint, previous_schema_fingerprint=before, **details,
-        )  # fmt: skip
+            False,
+            f"{context.subject} changed schema: {changes}",
+            schema_fingerprint=fingerprint,
+            previous_schema_fingerprint=before,
+            **details,
+        )
 
     description = "the columns and their dtypes are those of the previous materialization"
     return _builtin(_named(name, "schema_unchanged"), check, blocking, description)
