@@ -29,9 +29,9 @@ ALLOWED: dict[str, set[str]] = {
     "accounts": {"store"},
     "alerts": {"authoring", "schedules", "store"},
     "config_file": {"alerts", "authoring"},
-    "runtime": {"authoring", "engine", "executors", "loader", "reporting", "store"},
+    "runtime": {"authoring", "engine", "executors", "loader", "reporting", "schedules", "store"},
     "scheduling": {
-        *("alerts", "authoring", "config_file", "engine", "executors", "loader"),
+        *("alerts", "assets", "authoring", "config_file", "engine", "executors", "loader"),
         *("metrics", "runtime", "schedules", "store"),
     },
     # the server sits on top, beside the CLI: it imports neither the CLI nor testing

@@ -17,7 +17,8 @@ from headwater.assets.checks import (
     unique,
 )
 from headwater.assets.definition import Asset, AssetCheck, asset, asset_check
-from headwater.assets.io import FileIOManager, IOManager, SqlTableIOManager
+from headwater.assets.io.base import IOManager
+from headwater.assets.io.files import FileIOManager
 from headwater.assets.jobs import asset_pipeline
 from headwater.assets.mappings import all_partitions, identity, last
 from headwater.assets.partitions import (
@@ -53,6 +54,17 @@ from headwater.graph.options import TriggerRule
 from headwater.schedules.events import after, on_asset, on_file
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # SqlTableIOManager brings SQLAlchemy: imported when first asked for, so that
+    # ``import headwater`` (and ``headwater validate``) stays light
+    if name == "SqlTableIOManager":
+        from headwater.assets.io.sql import SqlTableIOManager
+
+        return SqlTableIOManager
+    raise AttributeError(f"module 'headwater' has no attribute {name!r}")
+
 
 # A library's loggers get no handler of their own: the application (or the headwater
 # command) decides where they go; this one keeps Python from printing them as it likes.

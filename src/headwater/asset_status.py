@@ -58,9 +58,12 @@ def partition_statuses(
         record = latest.get(partition or "")
         written = successes.get(partition or "")
         status = _status(record, written)
-        if status == MATERIALIZED and written is not None:
-            if _upstream_newer(graph, key, partition, written, upstream_times, dynamic):
-                status = STALE
+        if (
+            status == MATERIALIZED
+            and written is not None
+            and _upstream_newer(graph, key, partition, written, upstream_times, dynamic)
+        ):
+            status = STALE
         found.append(
             PartitionStatus(
                 partition_key=partition,
@@ -95,7 +98,9 @@ def _upstream_newer(
             continue
         upstream = graph.assets[source.key].partitions
         try:
-            keys = source.mapping.upstream_keys(partition, item.partitions, upstream, dynamic=dynamic)
+            keys = source.mapping.upstream_keys(
+                partition, item.partitions, upstream, dynamic=dynamic
+            )
         except Exception:  # a mapping that cannot say: not stale by it
             continue
         for upstream_key in keys if keys is not None else [None]:
@@ -105,10 +110,12 @@ def _upstream_newer(
     return False
 
 
-def freshness(
-    newest: datetime | None, limit: timedelta | None, now: datetime
-) -> dict[str, Any]:
+def freshness(newest: datetime | None, limit: timedelta | None, now: datetime) -> dict[str, Any]:
     """Whether an asset materialized last at ``newest`` is fresh within ``limit``."""
     age = None if newest is None else (now - newest).total_seconds()
     stale = limit is not None and (age is None or age > limit.total_seconds())
-    return {"age_seconds": age, "stale": stale, "limit_seconds": limit.total_seconds() if limit else None}
+    return {
+        "age_seconds": age,
+        "stale": stale,
+        "limit_seconds": limit.total_seconds() if limit else None,
+    }

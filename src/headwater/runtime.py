@@ -19,7 +19,8 @@ from headwater.engine.run_loop import Listener, RunEngine
 from headwater.engine.runs import create_run, prepare_clear, prepare_rerun, prepare_retry
 from headwater.errors import PipelineLoadError, RunExistsError
 from headwater.executors.factory import create_executor
-from headwater.loader import import_file, pipelines_in
+from headwater.loader import pipelines_in
+from headwater.modules import import_file
 from headwater.private_files import make_private_dir
 from headwater.reporting import run_document
 from headwater.schedules.timetables import DataInterval

@@ -73,7 +73,7 @@ def test_selections(expression: str, expected: list[str]) -> None:
 
 @pytest.mark.parametrize("expression", ["nothing", "group:none", "tag:none", "kind:x", " "])
 def test_a_selection_that_selects_nothing_is_an_error(expression: str) -> None:
-    with pytest.raises(ConfigError, match="select|selection"):
+    with pytest.raises(ConfigError, match=r"select|selection"):
         select(GRAPH, expression)
 
 
@@ -103,7 +103,9 @@ def test_a_cycle_is_reported_with_its_path() -> None:
     def third() -> int:
         return 1
 
-    with pytest.raises(DefinitionError, match=r"cycle: (a -> b -> c -> a|b -> c -> a -> b|c -> a -> b -> c)"):
+    with pytest.raises(
+        DefinitionError, match=r"cycle: (a -> b -> c -> a|b -> c -> a -> b|c -> a -> b -> c)"
+    ):
         AssetGraph([first, second, third])
 
 
@@ -122,13 +124,13 @@ def test_bad_definitions_are_refused_when_declared() -> None:
     with pytest.raises(DefinitionError, match="invalid asset key"):
         asset(key="a b")(lambda: 1)
     with pytest.raises(DefinitionError, match="freshness must be a positive timedelta"):
-        asset(freshness=3)(lambda: 1)
+        asset(key="x", freshness=3)(lambda: 1)
     with pytest.raises(DefinitionError, match="automation must be"):
-        asset(automation="sometimes")(lambda: 1)
+        asset(key="x", automation="sometimes")(lambda: 1)
     with pytest.raises(DefinitionError, match="checks must be a list of checks"):
-        asset(checks=["not_empty"])(lambda: 1)
-    with pytest.raises(DefinitionError, match="unknown task option|retries"):
-        asset(retries=-1)(lambda: 1)
+        asset(key="x", checks=["not_empty"])(lambda: 1)
+    with pytest.raises(DefinitionError, match=r"unknown task option|retries"):
+        asset(key="x", retries=-1)(lambda: 1)
 
 
 def test_a_check_of_an_unknown_asset_is_an_error() -> None:

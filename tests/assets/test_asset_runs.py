@@ -77,7 +77,8 @@ def test_a_chain_of_assets_writes_values_and_records_materializations(
     run = materialize(runtime, [("numbers",), ("total",)], executor)
     assert run.state == "success"
     (made,) = stored(runtime, "total")
-    assert made.status == "materialized" and made.run_id == run.run_id
+    assert made.status == "materialized"
+    assert made.run_id == run.run_id
     path = Path(made.metadata["path"])
     assert json.loads(path.read_text()) == {"total": 18}  # loaded numbers through its IO manager
     (first,) = stored(runtime, "numbers")
@@ -97,15 +98,22 @@ def test_a_blocking_check_that_fails_writes_nothing_and_stops_what_reads_it(
     good = materialize(runtime, [("numbers",), ("total",)])
     assert good.state == "success"
     before = Path(stored(runtime, "numbers")[0].metadata["path"]).read_text()
-    bad = materialize(runtime, [("numbers",), ("total",)], params={"n": -1})
+    bad = materialize(
+        runtime,
+        [("numbers",), ("total",)],
+        params={"n": -1},
+        logical_date=datetime(2026, 1, 4, tzinfo=UTC),
+    )
     assert bad.state == "failed"
     states = {t.task_id: t.state for t in runtime.store.get_task_instances(bad.run_id)}
     assert states == {"numbers": "failed", "total": "upstream_failed"}
     tries = runtime.store.get_tries(bad.run_id, "numbers")
     assert len(tries) == 1  # a refused value is not retried
-    assert "all_positive" in (tries[0].error or "") and "smallest is -3" in (tries[0].error or "")
+    assert "all_positive" in (tries[0].error or "")
+    assert "smallest is -3" in (tries[0].error or "")
     refused = stored(runtime, "numbers")[0]
-    assert refused.status == "failed" and refused.run_id == bad.run_id
+    assert refused.status == "failed"
+    assert refused.run_id == bad.run_id
     # what readers see is still the last good value
     assert Path(stored(runtime, "numbers")[1].metadata["path"]).read_text() == before
 

@@ -15,13 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from headwater.assets.automation import Automation, check_automation
 from headwater.assets.checks import Check
 from headwater.assets.io.base import IOManager
+from headwater.assets.keys import AssetKey, key_string, to_key
 from headwater.assets.mappings import PartitionMapping
 from headwater.assets.partitions import PartitionsDefinition
-
-from headwater.assets.automation import Automation, check_automation
-from headwater.assets.keys import AssetKey, key_string, to_key
 from headwater.authoring.context import Context
 from headwater.authoring.retry import TASK_OPTION_NAMES, check_identifier, resolve_options
 from headwater.errors import DefinitionError
@@ -65,9 +64,11 @@ def context_parameters(fn: Callable[..., Any]) -> tuple[str, ...]:
     names = []
     for name, parameter in inspect.signature(fn).parameters.items():
         annotation = parameter.annotation
-        if annotation is Context or (
-            isinstance(annotation, str) and annotation.split(".")[-1] == "Context"
-        ) or (annotation is inspect.Parameter.empty and name in CONTEXT_NAMES):
+        if (
+            annotation is Context
+            or (isinstance(annotation, str) and annotation.split(".")[-1] == "Context")
+            or (annotation is inspect.Parameter.empty and name in CONTEXT_NAMES)
+        ):
             names.append(name)
     return tuple(names)
 
@@ -261,7 +262,7 @@ class AssetCheck:
     ) -> None:
         self.fn = fn
         self.source_file, self.line = where_defined(fn)
-        self.name = name or getattr(fn, "__name__", "check")
+        self.name: str = name or str(getattr(fn, "__name__", "check"))
         self.where = f"asset check {self.name!r} ({self.source_file}:{self.line})"
         self.asset_key = to_key(asset, self.where)
         check_identifier("check name", self.name, self.where)

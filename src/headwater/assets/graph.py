@@ -11,10 +11,9 @@ import difflib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from headwater.assets.mappings import PartitionMapping, identity
-
 from headwater.assets.definition import Asset, AssetCheck
 from headwater.assets.keys import AssetKey, key_string
+from headwater.assets.mappings import PartitionMapping, identity
 from headwater.errors import DefinitionError
 from headwater.graph.build import find_cycle
 

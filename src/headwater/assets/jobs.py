@@ -19,11 +19,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from headwater.assets.io.files import FileIOManager
-from headwater.assets.partitions import PartitionsDefinition, TimePartitions
-
 from headwater.assets.graph import AssetGraph
+from headwater.assets.io.files import FileIOManager
 from headwater.assets.keys import AssetKey, key_string, task_id_of
+from headwater.assets.partitions import PartitionsDefinition, TimePartitions
 from headwater.assets.selection import select
 from headwater.assets.step import AssetStep, StepInput
 from headwater.authoring.pipeline import PIPELINE_OPTION_NAMES, Pipeline
@@ -101,9 +100,7 @@ def _function(pipeline_id: str, module_name: str, source_file: str, line: int) -
     def job() -> None:
         return None
 
-    code = job.__code__.replace(
-        co_name=pipeline_id, co_filename=source_file, co_firstlineno=line
-    )
+    code = job.__code__.replace(co_name=pipeline_id, co_filename=source_file, co_firstlineno=line)
     function = types.FunctionType(code, {"__name__": module_name})
     function.__module__ = module_name
     function.__doc__ = None
@@ -239,7 +236,8 @@ def materialize_pipeline(
         module_name="headwater_materialize",
         source_file=source_file,
         line=1,
-        description="materializes " + ", ".join(key_string(k) for k in keys[:10])
+        description="materializes "
+        + ", ".join(key_string(k) for k in keys[:10])
         + (" ..." if len(keys) > 10 else ""),
         tags=["materialize"],
     )

@@ -41,6 +41,11 @@ class StepReport:
     materializations: tuple[Materialized, ...]
     added_partitions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     value: Any = None
+    task_value: bool = False  # a plain task's report: ``value`` is its result to store
+
+    def stored_value(self) -> Any:
+        """What the try's result is: a task's own value, else a summary (no data)."""
+        return self.value if self.task_value else self.summary()
 
     @property
     def blocking_failures(self) -> list[tuple[str, CheckResult]]:

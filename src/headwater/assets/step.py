@@ -21,14 +21,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from headwater.assets.checks import Check, CheckContext, CheckResult, coerce_result
+from headwater.assets.definition import Asset, AssetCheck, find_definitions
 from headwater.assets.io.base import InputContext, IOManager, OutputContext
+from headwater.assets.keys import AssetKey, key_string
 from headwater.assets.mappings import PartitionMapping
 from headwater.assets.partitions import PartitionsDefinition
-from headwater.assets.values import value_metadata
-
-from headwater.assets.definition import Asset, AssetCheck, find_definitions
-from headwater.assets.keys import AssetKey, key_string
 from headwater.assets.report import AssetTryInfo, Materialized, StepReport
+from headwater.assets.values import value_metadata
 from headwater.authoring.context import Context
 from headwater.errors import HeadwaterError
 from headwater.modules import MODULE_PREFIX, import_file
@@ -48,6 +47,10 @@ class FunctionRef:
     check_name: str | None = None  # None: the asset's own function
 
     def resolve(self) -> Callable[..., Any]:
+        return self.definition().fn
+
+    def definition(self) -> Asset | AssetCheck:
+        """The asset (or check) as the module defines it now."""
         module = sys.modules.get(self.module_name)
         if module is None:
             module = _import(self.module_name, self.source_file)
@@ -55,11 +58,11 @@ class FunctionRef:
         if self.check_name is None:
             for item in assets:
                 if item.key == self.asset_key:
-                    return item.fn
+                    return item
         else:
             for check in checks:
                 if check.asset_key == self.asset_key and check.name == self.check_name:
-                    return check.fn
+                    return check
         what = f"check {self.check_name!r} of " if self.check_name else ""
         raise LookupError(
             f"{what}asset {key_string(self.asset_key)!r} is no longer defined in "
@@ -124,7 +127,7 @@ class AssetStep:
         inputs: tuple[StepInput, ...],
         io_manager: IOManager,
         partitions: PartitionsDefinition | None,
-        checks: tuple[Check, ...],
+        checks: tuple[Check, ...] | None,
         user_checks: tuple[UserCheck, ...],
         fn: Callable[..., Any] | None = None,
     ) -> None:
@@ -177,9 +180,12 @@ class AssetStep:
         return step
 
     def __getstate__(self) -> dict[str, Any]:
+        # the function and the built-in checks (closures) are found again by reference
+        # in the worker, from the module that defines the asset
         state = {name: getattr(self, name) for name in vars(self)}
-        state["_fn"] = None  # found again by reference in the worker
+        state["_fn"] = None
         state["_check_fns"] = {}
+        state["checks"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -201,8 +207,10 @@ class AssetStep:
         kwargs = self._load_inputs(ctx, info)
         for name in self.context_parameters:
             kwargs[name] = ctx
-        if self._fn is None:
-            self._fn = self.function.resolve()
+        if self._fn is None or self.checks is None:
+            definition = self.function.definition()
+            assert isinstance(definition, Asset)
+            self._fn, self.checks = definition.fn, definition.checks
         value = self._fn(**kwargs)
         metadata = {**value_metadata(value), **ctx.output.metadata}
         results = self._run_checks(value, ctx, info, metadata)
@@ -256,7 +264,8 @@ class AssetStep:
     def _run_checks(
         self, value: Any, ctx: Context, info: AssetTryInfo, metadata: Mapping[str, Any]
     ) -> list[CheckResult]:
-        if not self.checks and not self.user_checks:
+        checks = self.checks or ()
+        if not checks and not self.user_checks:
             return []
         context = CheckContext(
             asset_key=self.name,
@@ -268,7 +277,7 @@ class AssetStep:
             metadata=metadata,
             previous=info.previous.get(self.name),
         )
-        results = [check.evaluate(value, context) for check in self.checks]
+        results = [check.evaluate(value, context) for check in checks]
         for check in self.user_checks:
             results.append(self._run_user_check(check, value, ctx))
         return results

@@ -29,6 +29,8 @@ TASK_OPTION_NAMES = frozenset(
         "on_retry",
         "on_success",
         "allow_failure",
+        "outlets",
+        "checks",
     }
 )
 _ID_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
@@ -207,6 +209,16 @@ def resolve_options(
         if not isinstance(allow, bool):
             raise DefinitionError(f"{where}: allow_failure must be True or False, got {allow!r}")
         values["allow_failure"] = allow
+    if merged.get("outlets"):
+        values["outlets"] = _outlets(merged["outlets"], where)
+    if merged.get("checks"):
+        checks = merged["checks"]
+        checks = [checks] if not isinstance(checks, (list, tuple)) else checks
+        if not all(callable(getattr(c, "evaluate", None)) for c in checks):
+            raise DefinitionError(
+                f"{where}: checks must be a list of checks such as [not_empty()], got {checks!r}"
+            )
+        values["checks"] = tuple(checks)
     for name in ("on_failure", "on_retry", "on_success"):
         callback = merged.get(name)
         if callback is not None:
@@ -251,3 +263,24 @@ def capped_backoff(base: float, factor: float, exponent: int, cap: float) -> flo
     if exponent >= math.log(cap / base) / math.log(factor):
         return cap
     return min(base * factor**exponent, cap)
+
+
+_ASSET_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(/[A-Za-z_][A-Za-z0-9_\-]*)*$")
+
+
+def _outlets(value: object, where: str) -> tuple[str, ...]:
+    """Asset keys a task produces, as ``a/b`` strings (an asset's ``key`` is taken too)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise DefinitionError(f"{where}: outlets must be a list of asset keys, got {value!r}")
+    keys = []
+    for item in items:
+        key = getattr(item, "key", item)
+        if isinstance(key, (list, tuple)):
+            key = "/".join(map(str, key))
+        if not isinstance(key, str) or not _ASSET_KEY.match(key) or len(key) > MAX_ID_LENGTH:
+            raise DefinitionError(
+                f"{where}: outlet {item!r} is not an asset key such as 'sales/orders_raw'"
+            )
+        keys.append(key)
+    return tuple(dict.fromkeys(keys))

@@ -17,7 +17,7 @@ from headwater.cli.console import console, print_json
 from headwater.cli.materialize import load_catalog
 from headwater.cli.options import pipelines_option
 from headwater.cli.run import json_option
-from headwater.engine.assets import asset_definition, asset_records
+from headwater.engine.assets import asset_definition, asset_records, dynamic_names
 from headwater.runtime import Runtime
 from headwater.store.sql import assets as asset_queries
 
@@ -48,11 +48,13 @@ def list_command(json_output: bool, pipelines_dir: Path) -> int:
     try:
         now = runtime.clock.now()
         runtime.store.upsert_assets(asset_records(graph, now))
-        with runtime.store.asset_connection() as connection:  # type: ignore[attr-defined]
-            newest = asset_queries.newest_materialized(connection, [key_string(k) for k in graph.order])
+        with runtime.store.asset_connection() as connection:
+            newest = asset_queries.newest_materialized(
+                connection, [key_string(k) for k in graph.order]
+            )
     finally:
         runtime.close()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for key in graph.order:
         item = graph.assets[key]
         record = newest.get(item.name)
@@ -73,7 +75,11 @@ def list_command(json_output: bool, pipelines_dir: Path) -> int:
     table = Table("asset", "group", "partitions", "last materialized", "fresh")
     for row in rows:
         fresh = row["freshness"]
-        mark = "-" if fresh["limit_seconds"] is None else ("[red]stale[/]" if fresh["stale"] else "[green]yes[/]")
+        mark = (
+            "-"
+            if fresh["limit_seconds"] is None
+            else ("[red]stale[/]" if fresh["stale"] else "[green]yes[/]")
+        )
         last = row["last_materialized_at"] or "never"
         if row["last_partition"]:
             last += f" ({row['last_partition']})"
@@ -104,9 +110,8 @@ def show_command(key: str, json_output: bool, pipelines_dir: Path) -> int:
     runtime = Runtime()
     try:
         now = runtime.clock.now()
-        with runtime.store.asset_connection() as connection:  # type: ignore[attr-defined]
-            names = [item.partitions.name] if item.partitions is not None and item.partitions.kind == "dynamic" else []  # type: ignore[attr-defined]
-            dynamic = asset_queries.dynamic_keys(connection, names)
+        with runtime.store.asset_connection() as connection:
+            dynamic = asset_queries.dynamic_keys(connection, dynamic_names(item.partitions))
             statuses = partition_statuses(connection, graph, asset_key, now=now, dynamic=dynamic)
             history = asset_queries.materializations(connection, item.name, limit=20)
             checks = asset_queries.check_results(connection, item.name, limit=50)
@@ -181,8 +186,10 @@ def _print_show(document: dict[str, Any], statuses: list[PartitionStatus]) -> No
     if document["checks_history"]:
         checks = Table("check", "partition", "result", "description")
         for check in document["checks_history"][:20]:
-            verdict = "[green]passed[/]" if check["passed"] else (
-                "[red]failed[/]" if check["blocking"] else "[yellow]warned[/]"
+            verdict = (
+                "[green]passed[/]"
+                if check["passed"]
+                else ("[red]failed[/]" if check["blocking"] else "[yellow]warned[/]")
             )
             checks.add_row(check["check"], check["partition"] or "-", verdict, check["description"])
         console.print(checks)

@@ -19,7 +19,7 @@ from headwater.cli.console import console, print_json
 from headwater.cli.interrupts import exit_now_if_tries_still_run, interruptible
 from headwater.cli.options import pipelines_option
 from headwater.cli.run import executor_option, json_option
-from headwater.engine.assets import asset_records
+from headwater.engine.assets import asset_records, dynamic_names
 from headwater.errors import ConfigError, NotFoundError
 from headwater.loader import load_folder
 from headwater.runtime import Runtime
@@ -43,7 +43,9 @@ def load_catalog(pipelines_dir: Path) -> AssetCatalog:
     return catalog
 
 
-def _keys(graph: AssetGraph, terms: tuple[str, ...], upstream: bool, downstream: bool) -> list[AssetKey]:
+def _keys(
+    graph: AssetGraph, terms: tuple[str, ...], upstream: bool, downstream: bool
+) -> list[AssetKey]:
     keys = select(graph, " ".join(terms), where="materialize")
     found = set(keys)
     if upstream:
@@ -83,12 +85,7 @@ def partitions_to_run(
 
 
 def _dynamic(definition: PartitionsDefinition, runtime: Runtime) -> dict[str, tuple[str, ...]]:
-    names = []
-    if definition.kind == "dynamic":
-        names.append(definition.name)  # type: ignore[attr-defined]
-    for dimension in getattr(definition, "dimensions", {}).values():
-        if dimension.kind == "dynamic":
-            names.append(dimension.name)
+    names = dynamic_names(definition)
     return runtime.store.dynamic_keys(names) if names else {}
 
 
@@ -137,9 +134,7 @@ def materialize_command(
     """
     catalog = load_catalog(pipelines_dir)
     keys = _keys(catalog.graph, terms, upstream, downstream)
-    pipeline = materialize_pipeline(
-        catalog.graph, keys, source_file=str(pipelines_dir.resolve())
-    )
+    pipeline = materialize_pipeline(catalog.graph, keys, source_file=str(pipelines_dir.resolve()))
     runtime = Runtime()
     finished: list[RunRecord] = []
     try:
@@ -160,9 +155,7 @@ def materialize_command(
             if not json_output:
                 shown = f" partition {key}" if key else ""
                 colour = "green" if run.state == "success" else "red"
-                console.print(
-                    f"[{colour}]{run.state}[/]{shown}: run {run.run_id}", highlight=False
-                )
+                console.print(f"[{colour}]{run.state}[/]{shown}: run {run.run_id}", highlight=False)
         if json_output:
             print_json(
                 {

@@ -9,14 +9,20 @@ data was refused, and running the same code again does not make it right.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from headwater.assets.checks import Check, CheckContext
 from headwater.assets.graph import AssetGraph
 from headwater.assets.keys import AssetKey
-from headwater.assets.partitions import PartitionsDefinition
-from headwater.assets.report import AssetTryInfo, StepReport
+from headwater.assets.partitions import DynamicPartitions, PartitionsDefinition
+from headwater.assets.report import AssetTryInfo, Materialized, StepReport
 from headwater.assets.step import AssetStep
+from headwater.assets.values import value_metadata
+from headwater.executors.base import TryRequest
+from headwater.graph.plan import PlanNode
 from headwater.store.base import StateStore
 from headwater.store.records import (
     AddPartitions,
@@ -41,7 +47,8 @@ def previous_key(
     window = partitions.time_window(key)
     split = getattr(partitions, "split", None)
     if window is not None and split is None:
-        return partitions.key_of(window[0] - timedelta(microseconds=1))  # type: ignore[attr-defined]
+        earlier: str | None = partitions.key_of(window[0] - timedelta(microseconds=1))  # type: ignore[attr-defined]
+        return earlier
     try:
         keys = partitions.keys(dynamic=dynamic)
     except Exception:  # keys that cannot be listed (a time dimension without an end)
@@ -53,14 +60,14 @@ def previous_key(
     return keys[index - 1] if index > 0 else None
 
 
-def _dynamic_names(partitions: PartitionsDefinition | None) -> list[str]:
+def dynamic_names(partitions: PartitionsDefinition | None) -> list[str]:
     if partitions is None:
         return []
-    if partitions.kind == "dynamic":
-        return [partitions.name]  # type: ignore[attr-defined]
+    if isinstance(partitions, DynamicPartitions):
+        return [partitions.name]
     dimensions = getattr(partitions, "dimensions", None)
     if isinstance(dimensions, dict):
-        return [n for d in dimensions.values() for n in _dynamic_names(d)]
+        return [n for d in dimensions.values() for n in dynamic_names(d)]
     return []
 
 
@@ -72,12 +79,12 @@ class AssetLedger:
         self.base_url = base_url
 
     def try_info(self, step: AssetStep, partition_key: str | None, now: datetime) -> AssetTryInfo:
-        names = _dynamic_names(step.partitions)
+        names = dynamic_names(step.partitions)
         for item in step.inputs:
-            names.extend(_dynamic_names(item.partitions))
+            names.extend(dynamic_names(item.partitions))
         dynamic = self.store.dynamic_keys(names) if names else {}
         previous: dict[str, dict[str, Any]] = {}
-        if step.checks:
+        if step.checks or step.user_checks:
             earlier = previous_key(step.partitions, partition_key, dynamic)
             if partition_key is None or earlier is not None:
                 found = self.store.previous_metadata(step.name, earlier)
@@ -170,3 +177,60 @@ def asset_records(graph: AssetGraph, now: datetime) -> list[AssetRecord]:
         )
         for key in graph.order
     ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskGuard:
+    """The outlets and checks of a plain task, applied to its value once it returned.
+
+    Checked in the engine's process, on the thread that reports the try (off the
+    engine's loop): the value is there for the result store anyway, and checks are
+    objects that need not travel to workers.
+    """
+
+    task_id: str
+    pipeline_id: str
+    outlets: tuple[str, ...]
+    checks: tuple[Check, ...]
+    zone: ZoneInfo
+
+    @classmethod
+    def of(cls, node: PlanNode, pipeline: Any) -> TaskGuard:
+        return cls(
+            task_id=node.task_id,
+            pipeline_id=pipeline.pipeline_id,
+            outlets=node.options.outlets,
+            checks=tuple(node.options.checks),
+            zone=getattr(pipeline, "zone", ZoneInfo("UTC")),
+        )
+
+    def report(self, value: Any, request: TryRequest, now: datetime) -> StepReport:
+        metadata = value_metadata(value)
+        subject = self.outlets[0] if self.outlets else f"{self.pipeline_id}/{self.task_id}"
+        context = CheckContext(
+            asset_key=subject,
+            partition_key=request.partition_key,
+            window=(request.data_interval_start, request.data_interval_end),
+            timezone=self.zone,
+            logical_date=request.logical_date,
+            now=now,
+            metadata=metadata,
+            previous=None,
+        )
+        results = tuple(check.evaluate(value, context) for check in self.checks)
+        written = not any(r.blocking and not r.passed for r in results)
+        keys = self.outlets or (f"task:{self.pipeline_id}/{self.task_id}",)
+        return StepReport(
+            materializations=tuple(
+                Materialized(
+                    asset_key=key,
+                    partition_key=request.partition_key,
+                    metadata=metadata,
+                    checks=results,
+                    written=written,
+                )
+                for key in keys
+            ),
+            value=value,
+            task_value=True,
+        )

@@ -574,7 +574,7 @@ class RunDriver:
                 append_to_log(flight.log_path, refused + "\n")
                 self._failed(outcome, flight, refused, None, retry=False)
                 return
-            value = value.summary()
+            value = value.stored_value()
         try:
             if node.kind == "branch":
                 skipped = self._branch_skips(node, value)

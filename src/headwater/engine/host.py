@@ -35,10 +35,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from headwater.clock import Clock, FakeClock
 from headwater.assets.report import StepReport
-from headwater.engine.assets import AssetLedger
+from headwater.clock import Clock, FakeClock
 from headwater.engine.admission import Admission, ReadyEntry
+from headwater.engine.assets import AssetLedger, TaskGuard
 from headwater.engine.driver import DriverContext, Flight, Listener, RunDriver, chosen_ids
 from headwater.engine.lease_keeper import LeaseKeeper
 from headwater.engine.ownership import DEFAULT_LEASE, new_owner_id
@@ -141,6 +141,7 @@ class EngineHost:
         self.local = ThreadExecutor(self.parallelism, clock=clock)
         self.lookup = StoreRunLookup(store)
         self._local_keys: set[TryKey] = set()
+        self._guards: dict[TryKey, TaskGuard] = {}  # tries of tasks with outlets or checks
         self._requests: dict[TryKey, TryRequest] = {}  # handed over, not reported yet
         self._requests_lock = threading.Lock()
         self._lost: set[str] = set()
@@ -311,8 +312,11 @@ class EngineHost:
                 # counted from the hand-over to the executor, not from before the commit
                 flight.deadline = self.clock.monotonic() + request.timeout
                 heapq.heappush(self.deadlines, (flight.deadline, request.key))
+            node = driver.plan.nodes[request.key[1]]
             with self._requests_lock:
                 self._requests[request.key] = request
+                if node.options.outlets or node.options.checks:
+                    self._guards[request.key] = TaskGuard.of(node, driver.pipeline)
             if driver.plan.nodes[request.key[1]].engine_side:
                 self._local_keys.add(request.key)
                 self.local.submit(request, functools.partial(fn, runs=self.lookup))
@@ -536,8 +540,12 @@ class EngineHost:
         """
         with self._requests_lock:
             request = self._requests.pop(outcome.key, None)
+            guard = self._guards.pop(outcome.key, None)
             self._local_keys.discard(outcome.key)
         if request is not None and outcome.ok and not outcome.not_met:
+            if guard is not None:  # a task with outlets or checks: checked here, off the loop
+                report = guard.report(outcome.value, request, self.clock.now())
+                outcome = dataclasses.replace(outcome, value=report)
             outcome = self._encode(outcome, request)
         self.outcomes.put(outcome)
 
@@ -545,7 +553,7 @@ class EngineHost:
         try:
             value = chosen_ids(outcome.value) if request.branch else outcome.value
             if isinstance(value, StepReport):  # an asset's data is its IO manager's
-                value = value.summary()
+                value = value.stored_value()
             result, result_ref = self.result_store.encode(
                 request.run_id, request.task_id, request.map_index, value
             )

@@ -48,6 +48,10 @@ class TaskOptions:
     on_retry: Callable[..., Any] | None = None
     on_success: Callable[..., Any] | None = None
     allow_failure: bool = False  # its failure is recorded but does not fail the run
+    # assets the task produces: each success records a materialization of them
+    outlets: tuple[str, ...] = field(default=())
+    # quality checks of the task's return value (headwater.assets.checks.Check)
+    checks: tuple[Any, ...] = field(default=())
 
 
 DEFAULT_POKE_INTERVAL = timedelta(seconds=60)

@@ -10,9 +10,9 @@ from typing import Any
 from headwater.store.records import (
     AssetRecord,
     BackfillRecord,
-    MaterializationRecord,
     Batch,
     HeartbeatRecord,
+    MaterializationRecord,
     PipelineRecord,
     PoolRecord,
     RunRecord,

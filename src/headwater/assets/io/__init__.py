@@ -1,8 +1,22 @@
-"""IO managers: where the value an asset returned is stored, and loaded from downstream."""
+"""IO managers: where the value an asset returned is stored, and loaded from downstream.
+
+``SqlTableIOManager`` brings SQLAlchemy, so it is imported when first asked for:
+importing the file IO manager (every asset's default) stays light.
+"""
+
+from typing import Any
 
 from headwater.assets.io.base import InputContext, IOManager, IOManagerError, OutputContext
 from headwater.assets.io.files import FileIOManager
-from headwater.assets.io.sql import SqlTableIOManager
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SqlTableIOManager":
+        from headwater.assets.io.sql import SqlTableIOManager
+
+        return SqlTableIOManager
+    raise AttributeError(f"module 'headwater.assets.io' has no attribute {name!r}")
+
 
 __all__ = [
     # the contract

@@ -38,7 +38,9 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def record_materializations(connection: Connection, changes: Sequence[RecordMaterialization]) -> None:
+def record_materializations(
+    connection: Connection, changes: Sequence[RecordMaterialization]
+) -> None:
     for change in changes:
         partition = change.partition_key or ""
         materialization_id = connection.execute(
@@ -90,7 +92,10 @@ def add_partitions(connection: Connection, changes: Sequence[AddPartitions]) -> 
         if new:
             connection.execute(
                 dynamic_partitions.insert(),
-                [{"name": change.name, "partition_key": k, "added_at": change.added_at} for k in new],
+                [
+                    {"name": change.name, "partition_key": k, "added_at": change.added_at}
+                    for k in new
+                ],
             )
 
 
@@ -130,7 +135,10 @@ def upsert_assets(connection: Connection, records: Sequence[AssetRecord]) -> Non
         if before is None:
             connection.execute(assets.insert().values(asset_key=record.asset_key, **values))
         elif before != (
-            values["definition"], values["group_name"], values["description"], values["source_file"]
+            values["definition"],
+            values["group_name"],
+            values["description"],
+            values["source_file"],
         ):
             connection.execute(
                 assets.update().where(assets.c.asset_key == record.asset_key).values(values)
@@ -210,7 +218,7 @@ def latest_success_by_partition(connection: Connection, key: str) -> dict[str, d
         .where(_m.asset_key == key, _m.status == MATERIALIZED)
         .group_by(_m.partition_key)
     )
-    return {partition: at for partition, at in rows}
+    return dict(rows.tuples().all())
 
 
 def newest_materialized(
@@ -231,7 +239,9 @@ def newest_materialized(
     return {row.asset_key: _materialization(row) for row in rows}
 
 
-def previous_metadata(connection: Connection, key: str, partition_key: str | None) -> dict[str, Any] | None:
+def previous_metadata(
+    connection: Connection, key: str, partition_key: str | None
+) -> dict[str, Any] | None:
     """The metadata of the newest successful materialization of ``key``'s partition."""
     row = connection.execute(
         sa.select(_m.metadata)

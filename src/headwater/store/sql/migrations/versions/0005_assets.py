@@ -48,9 +48,7 @@ def upgrade() -> None:
         ["asset_key", "partition_key", "id"],
     )
     op.create_index("ix_asset_materializations_run", "asset_materializations", ["run_id"])
-    op.create_index(
-        "ix_asset_materializations_created", "asset_materializations", ["created_at"]
-    )
+    op.create_index("ix_asset_materializations_created", "asset_materializations", ["created_at"])
     op.create_table(
         "asset_check_results",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
