@@ -19,8 +19,8 @@ from headwater.authoring.wall_clock import ADVICE, ALLOW_COMMENT, wall_clock_rea
 from headwater.cli.console import console, print_json
 from headwater.loader import find_files, load_file
 
-# Tasks whose function is not the user's code: a shell task runs its command template,
-# an engine-side sensor is headwater's own.
+# Task kinds whose function is not the user's Python: a shell task runs its command
+# template. (Engine-side sensors, headwater's own code, are left out by their node too.)
 _NOT_USER_CODE = frozenset({"shell"})
 
 
