@@ -14,6 +14,7 @@ from time import time as time_function
 from typing import Any
 
 from headwater import Context, task
+from headwater.authoring.function_source import file_lines, parse_function
 from headwater.authoring.wall_clock import WallClockRead, wall_clock_reads
 from headwater.loader import import_file
 
@@ -326,3 +327,64 @@ def nested_calls() -> str:
 
 def test_reads_come_in_the_order_of_the_source() -> None:
     assert calls(nested_calls) == ["dt.now()", "dt.utcnow()", "date.today()"]
+
+
+def only_an_alias() -> float:
+    return time_function()
+
+
+def make_aliased_body() -> Callable[[], Any]:
+    from time import time as stamp
+
+    def body() -> Any:
+        return stamp()
+
+    return body
+
+
+def test_a_read_through_an_alias_alone_is_found() -> None:
+    # no clock-like name in the code: the alias's value says what it is
+    assert calls(only_an_alias) == ["time_function()"]
+    assert calls(make_aliased_body()) == ["stamp()"]
+
+
+def durations() -> float:
+    started = time.perf_counter()
+    time.sleep(0)
+    return time.perf_counter() - started + time.monotonic()
+
+
+def test_a_body_that_only_measures_durations_reads_no_clock() -> None:
+    assert calls(durations) == []
+
+
+def ends_on_a_closing_line() -> dict[str, Any]:
+    return {
+        "rows": 1,
+        "at": dt.now(),
+    }
+
+
+def test_a_read_in_the_last_lines_of_a_multi_line_statement_is_found() -> None:
+    assert wall_clock_reads(ends_on_a_closing_line) == [
+        WallClockRead(__file__, line_of(ends_on_a_closing_line, "dt.now()"), "dt.now()")
+    ]
+
+
+def test_lines_that_end_too_early_are_read_again_by_tokenizing() -> None:
+    # Given only the first lines of the function (as without end positions)
+    code = ends_on_a_closing_line.__code__
+    lines = file_lines(ends_on_a_closing_line)[code.co_firstlineno - 1 : code.co_firstlineno + 1]
+    # Then its whole source is found all the same
+    source = parse_function(ends_on_a_closing_line, lines)
+    assert source is not None
+    assert source.first_line == code.co_firstlineno
+    assert len(source.lines) == 5
+
+
+def test_a_file_gone_after_import_gives_no_reads(tmp_path: Path) -> None:
+    path = tmp_path / "gone.py"
+    path.write_text("import time\n\n\ndef body():\n    return time.time()\n")
+    module = import_file(path)
+    path.unlink()
+    assert wall_clock_reads(module.body) == []

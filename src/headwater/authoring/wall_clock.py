@@ -10,6 +10,11 @@ the imports of the function's body, its closure and its module's globals, so
 ``from datetime import datetime as dt; dt.now()`` is found and a local variable named
 ``now`` is not. A call on a line carrying ``# headwater: allow-wall-clock`` (or anywhere
 in a function whose ``def`` line carries it) is left out.
+
+It is cheap enough to run on every task of a folder of pipelines: a function whose code
+uses no clock-like name (``now``, ``time``, ``today``...) or whose source calls none is
+not parsed at all, only the function's own lines are parsed, and results are cached per
+code object.
 """
 
 from __future__ import annotations
@@ -17,16 +22,24 @@ from __future__ import annotations
 import ast
 import datetime
 import functools
-import inspect
 import re
 import sys
-import textwrap
 import threading
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from types import CodeType, FunctionType, MethodType, ModuleType
+from types import CodeType, FunctionType, ModuleType
 from typing import Any
+
+from headwater.authoring.function_source import (
+    FunctionNode,
+    FunctionSource,
+    body_nodes,
+    file_lines,
+    last_line,
+    names_used,
+    parse_function,
+    python_function,
+)
 
 ADVICE = (
     "use ctx.logical_date or ctx.data_interval_start/end (ctx.partition_key for assets) "
@@ -94,9 +107,20 @@ _NAMED_BINDINGS = (
     ast.MatchStar,
 )
 
+# The last part of every name above: a function whose code uses none of them (as a name,
+# an attribute, or through a global or closure value) cannot read the clock.
+_CLOCK_WORDS = frozenset(
+    name.rsplit(".", 1)[-1]
+    for name in (*_ALWAYS, *_WITHOUT_ARGUMENTS, *_NOW_STRINGS, "time.strftime")
+)
+
+# A call of one of them, or an import (``from time import time as stamp`` in the body).
+_CLOCK_TEXT = re.compile(r"\b(?:" + "|".join(sorted(_CLOCK_WORDS)) + r")\s*\)*\s*\(|\bimport\b")
+
 _CACHE_LIMIT = 4096
-_LAMBDA_ATTEMPTS = 200
-_cache: dict[tuple[CodeType, str], tuple[WallClockRead, ...]] = {}
+# By id of the code: code objects hash (slowly) and compare by content, equal across files.
+# Each entry holds its code, so that the id is not reused while the entry lives.
+_cache: dict[int, tuple[CodeType, tuple[WallClockRead, ...]]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -123,143 +147,67 @@ def wall_clock_reads(fn: Callable[..., Any]) -> list[WallClockRead]:
     source cannot be found or parsed (builtins, C functions, code made by ``exec``) has
     none: this never raises. Results are cached per code object.
     """
-    function = _python_function(fn)
+    function = python_function(fn)
     if function is None:
         return []
     code = function.__code__
-    key = (code, code.co_filename)  # code objects compare equal across files: add the file
+    entry = _cache.get(id(code))
+    if entry is not None and entry[0] is code:
+        return list(entry[1])
+    reads = tuple(_find_reads(function))
     with _cache_lock:
-        cached = _cache.get(key)
-    if cached is None:
-        cached = tuple(_find_reads(function))
-        with _cache_lock:
-            if len(_cache) >= _CACHE_LIMIT:
-                _cache.clear()
-            _cache[key] = cached
-    return list(cached)
-
-
-def _python_function(fn: object, depth: int = 0) -> FunctionType | None:
-    """The Python function whose body runs when ``fn`` is called, if there is one."""
-    if depth > 10:
-        return None
-    try:
-        if isinstance(fn, functools.partial):
-            return _python_function(fn.func, depth + 1)
-        if isinstance(fn, MethodType | staticmethod | classmethod):
-            return _python_function(fn.__func__, depth + 1)
-        wrapped = getattr(fn, "__wrapped__", None)
-        if wrapped is not None and wrapped is not fn:
-            return _python_function(wrapped, depth + 1)
-        if isinstance(fn, FunctionType):
-            return fn
-        if isinstance(fn, type):
-            return None  # calling a class runs its __init__: not a task body
-        return _python_function(inspect.getattr_static(type(fn), "__call__", None), depth + 1)
-    except Exception:  # a proxy's __getattr__ may raise anything: no body to look at
-        return None
+        if len(_cache) >= _CACHE_LIMIT:
+            _cache.clear()
+        _cache[id(code)] = (code, reads)
+    return list(reads)
 
 
 def _find_reads(function: FunctionType) -> Iterator[WallClockRead]:
-    source = _parsed_source(function)
-    if source is None:
-        return
-    lines, first_line, tree = source
-    node = _function_node(tree, function)
-    if node is None or _allowed(lines, _def_line(node)):
-        return
-    scope = _Scope(function, node)
-    for call in _calls(node):
-        shown = _clock_call(call, scope)
-        if shown is not None and not any(
-            _allowed(lines, n) for n in range(call.lineno, (call.end_lineno or call.lineno) + 1)
-        ):
-            yield WallClockRead(function.__code__.co_filename, first_line + call.lineno - 1, shown)
-
-
-def _parsed_source(function: FunctionType) -> tuple[list[str], int, ast.Module] | None:
-    """The source lines of ``function``, the file line of the first one, and their tree."""
-    try:
-        lines, first_line = inspect.getsourcelines(function)
-    except (OSError, TypeError, IndexError):  # no file, or a file that changed under us
-        return None
-    first_line = max(first_line, 1)
-    source = "".join(lines)
-    with warnings.catch_warnings():
-        # the module was compiled already: its invalid escape sequences were reported then
-        warnings.simplefilter("ignore")
-        for text, offset in _parse_attempts(source, function):
-            try:
-                tree = ast.parse(text)
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                continue
-            if offset:
-                ast.increment_lineno(tree, offset)
-            return lines, first_line, tree
-    return None
-
-
-def _parse_attempts(source: str, function: FunctionType) -> Iterator[tuple[str, int]]:
-    """Texts to parse for the source, each with the line offset that brings it back."""
-    yield textwrap.dedent(source), 0
-    # a string literal less indented than the def stops dedent: nest the def instead
-    yield "if True:\n" + source, -1
-    if function.__code__.co_name == "<lambda>":
-        # a lambda's source is the lines it is on, maybe part of a larger expression
-        start = source.find("lambda")
-        text = source[start:].rstrip() if start >= 0 else ""
-        for _ in range(_LAMBDA_ATTEMPTS):
-            if not text:
-                break
-            yield f"({text})", 0
-            text = text[:-1].rstrip()  # cut what follows the lambda, one character at a time
-
-
-def _function_node(tree: ast.Module, function: FunctionType) -> ast.AST | None:
-    """The node of ``function`` in its parsed source: the def, or the lambda on its line."""
     code = function.__code__
-    if code.co_name != "<lambda>":
-        defs = (ast.FunctionDef, ast.AsyncFunctionDef)
-        return next((node for node in ast.walk(tree) if isinstance(node, defs)), None)
-    lambdas = [node for node in ast.walk(tree) if isinstance(node, ast.Lambda)]
-    # several lambdas on the line: the one that uses the names its code uses
-    names = {*code.co_names, *code.co_varnames, *code.co_freevars}
-    same = (node for node in lambdas if _identifiers(node) == names)
-    return next(same, lambdas[0] if lambdas else None)
+    names = names_used(code)
+    # Default values are computed by the module's code, not the function's: always parsed.
+    certain = bool(function.__defaults__ or function.__kwdefaults__)
+    certain = certain or _has_clock_alias(function, names)
+    if not certain and names.isdisjoint(_CLOCK_WORDS):
+        return  # no clock-like name in the code: no need for its source
+    lines = file_lines(function)
+    first = code.co_firstlineno
+    if not 1 <= first <= len(lines):
+        return  # no source: a builtin, code made by exec, a file gone or changed
+    if not certain:
+        text = "".join(lines[first - 1 : last_line(code, statement_ends=False)])
+        if _CLOCK_TEXT.search(text) is None:
+            return  # ``time.perf_counter()``: the names are there, no clock-like call
+    source = parse_function(function, lines[first - 1 : last_line(code, statement_ends=True)])
+    if source is None or _allowed(source, source.node.lineno):
+        return
+    scope = _Scope(function, source.node)
+    for call in scope.calls:
+        shown = _clock_call(call, scope)
+        lines_of_call = range(call.lineno, (call.end_lineno or call.lineno) + 1)
+        if shown is not None and not any(_allowed(source, line) for line in lines_of_call):
+            yield WallClockRead(code.co_filename, source.file_line(call.lineno), shown)
 
 
-def _identifiers(node: ast.AST) -> set[str]:
-    found: set[str] = set()
-    for child in ast.walk(node):
-        if isinstance(child, ast.Name):
-            found.add(child.id)
-        elif isinstance(child, ast.Attribute):
-            found.add(child.attr)
-        elif isinstance(child, ast.arg):
-            found.add(child.arg)
-    return found
+def _has_clock_alias(function: FunctionType, names: set[str]) -> bool:
+    """Whether a global or closure name stands for a clock function under another name.
 
-
-def _def_line(node: ast.AST) -> int:
-    return getattr(node, "lineno", 0)
-
-
-def _allowed(lines: list[str], line: int) -> bool:
-    return 1 <= line <= len(lines) and _ALLOW.search(lines[line - 1]) is not None
-
-
-def _calls(node: ast.AST) -> list[ast.Call]:
-    """The calls run when the function runs (defaults too), not its decorators' or annotations.
-
-    In the order of the source: ``ast.walk`` goes breadth first.
+    ``from time import time as stamp``: the code says ``stamp``, its value says ``time.time``.
     """
-    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-        defaults = [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]
-        roots: list[ast.AST] = [*defaults, *node.body]
-    else:
-        roots = [node]
-    found = [c for root in roots for c in ast.walk(root) if isinstance(c, ast.Call)]
-    return sorted(found, key=lambda call: (call.lineno, call.col_offset))
+    closure = _closure_values(function)
+    for name in names | closure.keys():
+        value = closure[name] if name in closure else function.__globals__.get(name)
+        if value is None or isinstance(value, ModuleType):
+            continue  # a module is not called: ``time.sleep`` is not ``time.time``
+        qualified = _qualified_name_of(value)
+        if qualified is not None and qualified.rsplit(".", 1)[-1] in _CLOCK_WORDS:
+            return True
+    return False
+
+
+def _allowed(source: FunctionSource, line: int) -> bool:
+    """Whether the line of the tree carries ``# headwater: allow-wall-clock``."""
+    return _ALLOW.search(source.text_of(line)) is not None
 
 
 def _clock_call(call: ast.Call, scope: _Scope) -> str | None:
@@ -304,26 +252,32 @@ def _qualified_name(expression: ast.expr, scope: _Scope) -> str | None:
 
 
 class _Scope:
-    """What the names of a function's body stand for: imports, locals, closure, globals."""
+    """The calls of a function's body, and what its names stand for.
 
-    def __init__(self, function: FunctionType, node: ast.AST) -> None:
+    Names: imports of the body first, then its locals (never resolved), its closure and
+    its module's globals. Calls: those of the body and default values, in the order of
+    the source, not those of its decorators or annotations.
+    """
+
+    def __init__(self, function: FunctionType, node: FunctionNode) -> None:
         self.imports: dict[str, str] = {}
         self.local_names: set[str] = set()
+        self.calls: list[ast.Call] = []
         declared_global: set[str] = set()
-        for child in ast.walk(node):
-            if isinstance(child, ast.Import):
-                for alias in child.names:
-                    local = alias.asname or alias.name.split(".")[0]
-                    self.imports[local] = alias.name if alias.asname else local
-            elif isinstance(child, ast.ImportFrom):
-                for alias in child.names:
-                    if child.module and not child.level and alias.name != "*":
-                        self.imports[alias.asname or alias.name] = f"{child.module}.{alias.name}"
+        for child in body_nodes(node):
+            if isinstance(child, ast.Call):
+                self.calls.append(child)
+            elif isinstance(child, ast.Name):
+                if not isinstance(child.ctx, ast.Load):
+                    self.local_names.add(child.id)
+            elif isinstance(child, ast.Import | ast.ImportFrom):
+                self.imports.update(_imported_names(child))
             elif isinstance(child, ast.Global):
                 declared_global.update(child.names)
-            elif child is not node:  # the function's own name is not one of its locals
+            else:
                 self.local_names.update(_bound_names(child))
         self.local_names -= declared_global
+        self.calls.sort(key=lambda call: (call.lineno, call.col_offset))
         self.closure = _closure_values(function)
         self.globals = function.__globals__
 
@@ -340,11 +294,23 @@ class _Scope:
         return None
 
 
+def _imported_names(node: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, str]]:
+    """``(local name, qualified name)`` for each name an import binds."""
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.asname:
+                yield alias.asname, alias.name
+            else:
+                yield alias.name.split(".")[0], alias.name.split(".")[0]
+    elif node.module and not node.level:  # a relative import is not followed
+        for alias in node.names:
+            if alias.name != "*":
+                yield alias.asname or alias.name, f"{node.module}.{alias.name}"
+
+
 def _bound_names(node: ast.AST) -> Iterator[str]:
-    """The names a node binds in its function (assignment targets, parameters, defs...)."""
-    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
-        yield node.id
-    elif isinstance(node, ast.arg):
+    """The names a node other than a name binds in its function (parameters, defs...)."""
+    if isinstance(node, ast.arg):
         yield node.arg
     elif isinstance(node, _NAMED_BINDINGS) and node.name:
         yield node.name

@@ -6,6 +6,7 @@ never change the exit code. It needs no database: it never imports the store.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,8 +101,18 @@ def clock_warnings(pipeline: Pipeline) -> list[ClockWarning]:
 def _shown_path(file: str) -> str:
     """The file relative to the current folder when it is under it, else as it is."""
     try:
-        return os.path.relpath(file) if Path(file).resolve().is_relative_to(Path.cwd()) else file
-    except (OSError, ValueError):  # no current folder, or another drive
+        return _relative_to(file, os.getcwd())
+    except OSError:  # no current folder
+        return file
+
+
+@functools.lru_cache(maxsize=1024)
+def _relative_to(file: str, folder: str) -> str:
+    # cached: every task of a shared module would resolve the same path again
+    try:
+        inside = Path(file).resolve().is_relative_to(Path(folder).resolve())
+        return os.path.relpath(file, folder) if inside else file
+    except (OSError, ValueError):  # another drive
         return file
 
 
