@@ -16,6 +16,7 @@ from typing import Any
 from headwater import Context, task
 from headwater.authoring.function_source import file_lines, parse_function
 from headwater.authoring.wall_clock import WallClockRead, wall_clock_reads
+from headwater.clock import SystemClock
 from headwater.loader import import_file
 
 
@@ -388,3 +389,8 @@ def test_a_file_gone_after_import_gives_no_reads(tmp_path: Path) -> None:
     module = import_file(path)
     path.unlink()
     assert wall_clock_reads(module.body) == []
+
+
+def test_headwater_own_functions_have_no_reads() -> None:
+    # SystemClock.now reads the clock: it is the one place meant to
+    assert wall_clock_reads(SystemClock().now) == []

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import datetime
 import functools
+import os
 import re
 import sys
 import threading
@@ -117,6 +118,9 @@ _CLOCK_WORDS = frozenset(
 # A call of one of them, or an import (``from time import time as stamp`` in the body).
 _CLOCK_TEXT = re.compile(r"\b(?:" + "|".join(sorted(_CLOCK_WORDS)) + r")\s*\)*\s*\(|\bimport\b")
 
+# headwater's own code: src/headwater/ (this file is in src/headwater/authoring/).
+_HEADWATER_FOLDER = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
 _CACHE_LIMIT = 4096
 # By id of the code: code objects hash (slowly) and compare by content, equal across files.
 # Each entry holds its code, so that the id is not reused while the entry lives.
@@ -145,10 +149,12 @@ def wall_clock_reads(fn: Callable[..., Any]) -> list[WallClockRead]:
     ``fn`` may be a function, a method, a ``functools.partial``, a decorated function (its
     ``__wrapped__`` is looked at) or an object with a ``__call__`` method. Anything whose
     source cannot be found or parsed (builtins, C functions, code made by ``exec``) has
-    none: this never raises. Results are cached per code object.
+    none, and so have headwater's own functions (the bodies of ``shell_task``,
+    ``file_sensor``...): their reads are not the user's to fix. This never raises.
+    Results are cached per code object.
     """
     function = python_function(fn)
-    if function is None:
+    if function is None or function.__code__.co_filename.startswith(_HEADWATER_FOLDER):
         return []
     code = function.__code__
     entry = _cache.get(id(code))
