@@ -145,9 +145,11 @@ def _node_in(lines: list[str], code: CodeType) -> FunctionNode | None:
 
 def _parse_attempts(source: str, code: CodeType) -> Iterator[tuple[str, int]]:
     """Texts to parse for the source, each with the line offset that brings it back."""
+    if source[:1] in (" ", "\t"):
+        # an indented def (a method, a nested function) is nested as it is: textwrap.dedent
+        # costs more and is stopped by a string literal less indented than the def
+        yield "if True:\n" + source, -1
     yield textwrap.dedent(source), 0
-    # a string literal less indented than the def stops dedent: nest the def instead
-    yield "if True:\n" + source, -1
     if code.co_name == "<lambda>":
         # a lambda's lines may hold only part of a larger expression: from "lambda" on,
         # cut what follows it one character at a time
