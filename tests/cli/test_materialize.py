@@ -100,7 +100,8 @@ def test_a_partitioned_asset_needs_a_partition_and_bad_ones_are_refused(
     args = ("--pipelines", str(folder))
     missing = headwater("materialize", "orders_raw", *args)
     assert missing.code == 2
-    assert "partitioned (daily" in missing.stderr and "--partition" in missing.stderr
+    assert "partitioned (daily" in missing.stderr
+    assert "--partition" in missing.stderr
     bad = headwater("materialize", "orders_raw", "--partition", "2026-13-01", *args)
     assert bad.code == 2
     assert "2026-13-01" in bad.stderr
@@ -115,4 +116,5 @@ def test_a_broken_file_is_reported_and_the_other_assets_still_run(
     (folder / "broken.py").write_text("import nowhere_to_be_found\n")
     made = headwater("materialize", "summary", "--pipelines", str(folder))
     assert made.code == 0, made.stderr
-    assert "broken.py" in made.stderr and "nowhere_to_be_found" in made.stderr
+    assert "broken.py" in made.stderr
+    assert "nowhere_to_be_found" in made.stderr
