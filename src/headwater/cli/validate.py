@@ -15,10 +15,12 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from headwater.assets.definition import Asset
+from headwater.assets.jobs import ASSET_KIND
 from headwater.authoring.pipeline import Pipeline
 from headwater.authoring.wall_clock import ADVICE, ALLOW_COMMENT, wall_clock_reads
 from headwater.cli.console import console, print_json
-from headwater.loader import find_files, load_file
+from headwater.loader import LoadedFile, catalog_of, find_files, load_file
 
 # Task kinds whose function is not the user's Python: a shell task runs its command
 # template. (Engine-side sensors, headwater's own code, are left out by their node too.)
@@ -34,13 +36,16 @@ class ClockWarning:
     pipeline_id: str
     task_id: str
     call: str
+    asset_key: str | None = None  # an asset's function, not a pipeline's task
 
     @property
     def message(self) -> str:
-        return (
-            f"{self.file}:{self.line}: pipeline {self.pipeline_id!r}, task {self.task_id!r} "
-            f"reads the wall clock ({self.call}); {ADVICE}"
+        what = (
+            f"asset {self.asset_key!r}"
+            if self.asset_key is not None
+            else f"pipeline {self.pipeline_id!r}, task {self.task_id!r}"
         )
+        return f"{self.file}:{self.line}: {what} reads the wall clock ({self.call}); {ADVICE}"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +54,7 @@ class ClockWarning:
             "line": self.line,
             "pipeline_id": self.pipeline_id,
             "task_id": self.task_id,
+            "asset_key": self.asset_key,
             "call": self.call,
             "message": self.message,
         }
@@ -63,6 +69,7 @@ class FileReport:
     pipelines: dict[str, int] = field(default_factory=dict)  # id -> number of tasks
     error: str | None = None
     warnings: list[ClockWarning] = field(default_factory=list)
+    assets: int = 0  # assets defined in the file
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +79,7 @@ class FileReport:
                 {"pipeline_id": pipeline_id, "tasks": tasks}
                 for pipeline_id, tasks in self.pipelines.items()
             ],
+            "assets": self.assets,
             "error": self.error,
         }
 
@@ -83,7 +91,7 @@ def clock_warnings(pipeline: Pipeline) -> list[ClockWarning]:
     """
     found: list[ClockWarning] = []
     for node in pipeline.plan.nodes:
-        if node.kind in _NOT_USER_CODE or node.engine_side:
+        if node.kind in _NOT_USER_CODE or node.engine_side or node.kind == ASSET_KIND:
             continue
         found.extend(
             ClockWarning(
@@ -116,25 +124,60 @@ def _relative_to(file: str, folder: str) -> str:
         return file
 
 
-def check_path(path: Path, *, with_warnings: bool) -> FileReport:
+def asset_clock_warnings(assets: list[Asset]) -> list[ClockWarning]:
+    """One warning per call that reads the wall clock, in each asset's function."""
+    return [
+        ClockWarning(
+            file=_shown_path(read.file),
+            line=read.line,
+            pipeline_id="",
+            task_id="",
+            call=read.call,
+            asset_key=item.name,
+        )
+        for item in assets
+        for read in wall_clock_reads(item.fn)
+    ]
+
+
+def check_path(path: Path, *, with_warnings: bool) -> tuple[FileReport, LoadedFile]:
     """Import one file and report its pipelines, or the error that stopped it."""
     loaded = load_file(path)
     if loaded.error is not None:
-        return FileReport(path=path, status="error", error=str(loaded.error))
-    if not loaded.pipelines:
-        return FileReport(path=path, status="skip")
+        return FileReport(path=path, status="error", error=str(loaded.error)), loaded
+    assets = loaded.assets.assets if loaded.assets is not None else []
+    if not loaded.pipelines and not assets and not (loaded.assets and loaded.assets.jobs):
+        return FileReport(path=path, status="skip"), loaded
     pipelines = dict(sorted(loaded.pipelines.items()))
-    return FileReport(
+    warnings = [w for p in pipelines.values() for w in clock_warnings(p)]
+    warnings += asset_clock_warnings(assets)
+    report = FileReport(
         path=path,
         status="ok",
         pipelines={pipeline_id: len(p.plan.nodes) for pipeline_id, p in pipelines.items()},
-        warnings=sorted(
-            (w for p in pipelines.values() for w in clock_warnings(p)),
-            key=lambda w: (w.file, w.line, w.pipeline_id, w.task_id),
-        )
+        warnings=sorted(warnings, key=lambda w: (w.file, w.line, w.pipeline_id, w.task_id))
         if with_warnings
         else [],
+        assets=len(assets),
     )
+    return report, loaded
+
+
+def check_assets(reports: list[FileReport], loaded: list[LoadedFile]) -> list[FileReport]:
+    """Build the files' asset graph: a file that breaks it becomes an error report."""
+    catalog = catalog_of(loaded)
+    by_path = {r.path.resolve(): r for r in reports}
+    broken = []
+    for path, error in catalog.errors.items():
+        report = by_path.get(path.resolve())
+        if report is not None and report.status != "error":
+            report.status, report.error = "error", str(error)
+            broken.append(report)
+    for pipeline_id, compiled in catalog.pipelines.items():
+        report = by_path.get(Path(compiled.source_file or "").resolve())
+        if report is not None and report.status == "ok":
+            report.pipelines[pipeline_id] = len(compiled.plan.nodes)
+    return broken
 
 
 def _print_report(report: FileReport) -> None:
@@ -144,6 +187,8 @@ def _print_report(report: FileReport) -> None:
         line = f"[grey50]skip[/]  {report.path}: no pipeline defined"
     else:
         described = ", ".join(f"{pid} ({tasks} tasks)" for pid, tasks in report.pipelines.items())
+        if report.assets:
+            described += (", " if described else "") + f"{report.assets} asset(s)"
         line = f"[green]ok[/]    {report.path}: {described}"
     console.print(line, highlight=False, soft_wrap=True)
     for warning in report.warnings:
@@ -185,11 +230,17 @@ def validate_command(paths: tuple[Path, ...], no_warnings: bool, json_output: bo
     if not json_output:
         for report in reports:
             _print_report(report)
+    loaded: list[LoadedFile] = []
     for path in files:
-        report = check_path(path, with_warnings=not no_warnings)
+        report, loaded_file = check_path(path, with_warnings=not no_warnings)
         reports.append(report)
+        loaded.append(loaded_file)
         if not json_output:
             _print_report(report)  # as it goes: a slow import shows where it is
+    # the assets of all the files form one graph, checked once every file is imported
+    for report in check_assets(reports, loaded):
+        if not json_output:
+            _print_report(report)
     broken = sum(1 for r in reports if r.status == "error")
     if json_output:
         print_json(
