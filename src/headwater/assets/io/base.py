@@ -93,7 +93,7 @@ class IOManager(ABC):
 
         Several partitions load as one value: data frames and tables are concatenated
         in the order of the keys, lists and records too; other values come as a dict
-        ``{partition_key: value}``.
+        ``{partition_key: value}``. A single key loads that partition's value as it is.
 
         Raises:
             NotFoundError: nothing is stored for the asset or for one of the partitions.

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
-import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass, replace
-from pathlib import Path
 from typing import Any
 
-import fsspec.core
 import sqlalchemy as sa
-from fsspec.implementations.local import LocalFileSystem
 
 from headwater.assets.io.base import (
     InputContext,
@@ -24,11 +19,11 @@ from headwater.assets.io.base import (
     OutputContext,
     key_string,
 )
+from headwater.assets.io.sql_copies import copy_database, relocated_schema
 from headwater.assets.io.sql_engines import (
     advisory_lock,
     dispose_engine,
     engine_for,
-    exclusive_connection,
     stored_columns,
     transaction,
 )
@@ -177,7 +172,7 @@ class SqlTableIOManager(IOManager):
         """
         parsed = sa.make_url(self.url)
         if parsed.get_backend_name() in FILE_DATABASES:
-            return replace(self, url=_copy_database(self.url, base_url))
+            return replace(self, url=copy_database(self.url, base_url))
         schema = relocated_schema(self.schema, base_url)
         return replace(self, schema=schema, read_through=(self.schema, *self.read_through))
 
@@ -333,9 +328,17 @@ def _stamped(asset: str, rows: Rows, column: str, partition_key: str | None) -> 
 
 
 def _table(name: str, schema: str | None, columns: dict[str, SqlType]) -> sa.Table:
+    # every name quoted: DuckDB reserves words (such as "at") that other databases do not
     return sa.Table(
-        name, sa.MetaData(), *(sa.Column(n, t) for n, t in columns.items()), schema=schema
+        _quoted(name),
+        sa.MetaData(),
+        *(sa.Column(_quoted(column), sql_type) for column, sql_type in columns.items()),
+        schema=None if schema is None else _quoted(schema),
     )
+
+
+def _quoted(name: str) -> sa.sql.quoted_name:
+    return sa.sql.quoted_name(name, quote=True)
 
 
 def _delete(
@@ -356,13 +359,13 @@ def _insert(connection: sa.Connection, table: sa.Table, rows: Rows) -> None:
         assert driver_connection is not None  # the connection is open
         view = f"headwater_rows_{uuid.uuid4().hex}"
         driver_connection.register(view, rows.arrow)
-        try:
-            names = list(rows.columns)
-            selected: list[sa.ColumnClause[Any]] = [sa.column(name) for name in names]
-            source = sa.select(*selected).select_from(sa.table(view))
-            connection.execute(sa.insert(table).from_select(names, source))
-        finally:
-            driver_connection.unregister(view)
+        names = list(rows.columns)
+        selected: list[sa.ColumnClause[Any]] = [sa.column(_quoted(name)) for name in names]
+        source = sa.select(*selected).select_from(sa.table(view))
+        # on failure the aborted transaction refuses even to unregister; the view goes
+        # with the connection, which is closed
+        connection.execute(sa.insert(table).from_select(names, source))
+        driver_connection.unregister(view)
         return
     for batch in rows.batches():
         connection.execute(sa.insert(table), batch)
@@ -379,45 +382,3 @@ def _rows_by_key(
         for row in connection.execute(statement):
             by_key.setdefault(row[position], []).append(row)
     return by_key
-
-
-def relocated_schema(schema: str | None, base_url: str) -> str:
-    """A schema name for tables relocated under ``base_url``: readable and unique."""
-    digest = hashlib.sha256(f"{schema}\x1f{base_url}".encode()).hexdigest()[:8]
-    slug = re.sub(r"[^a-z0-9]+", "_", base_url.lower()).strip("_")[-40:].strip("_")
-    return f"hw_{slug}_{digest}" if slug else f"hw_{digest}"
-
-
-def _copy_database(url: str, base_url: str) -> str:
-    """Copy a DuckDB or SQLite file under the local folder ``base_url``; its new URL."""
-    parsed = sa.make_url(url)
-    source = parsed.database
-    fs, root = fsspec.core.url_to_fs(base_url)
-    if source in (None, "", ":memory:") or not isinstance(fs, LocalFileSystem):
-        raise IOManagerError(
-            f"{parsed.render_as_string(hide_password=True)} cannot be relocated to "
-            f"{base_url}: only a database file can be copied, and only to a local folder"
-        )
-    target = Path(root) / Path(source).name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target_url = parsed.set(database=str(target)).render_as_string(hide_password=False)
-    dispose_engine(target_url)  # a connection to an older copy would see the old file
-    for stale in (target, Path(f"{target}.wal"), Path(f"{target}-journal")):
-        stale.unlink(missing_ok=True)
-    if Path(source).exists():
-        if parsed.get_backend_name() == "sqlite":
-            _copy_sqlite(source, target)
-        else:
-            with exclusive_connection(engine_for(url)) as connection:
-                # no other process has the file open while this connection is: the copy
-                # is of a quiet, checkpointed file
-                connection.exec_driver_sql("CHECKPOINT")
-                shutil.copyfile(source, target)
-    return target_url
-
-
-def _copy_sqlite(source: str, target: Path) -> None:
-    with sqlite3.connect(source) as reader, sqlite3.connect(target) as writer:
-        reader.backup(writer)  # a consistent copy, even with another writer
-    reader.close()
-    writer.close()

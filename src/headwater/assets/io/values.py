@@ -118,9 +118,11 @@ def combine(values: Mapping[str, Any]) -> Any:
     """One value for several partitions, in the order of ``values``.
 
     Frames of one library are concatenated, lists too; anything else (or a mix) comes
-    as the dict ``{partition_key: value}``.
+    as the dict ``{partition_key: value}``. A single partition's value comes as it is.
     """
     items = list(values.values())
+    if len(items) == 1:
+        return items[0]
     kinds = {frame_kind(item) for item in items}
     if items and len(kinds) == 1 and None not in kinds:
         return concat_frames(items, kinds.pop())  # type: ignore[arg-type] # not None: checked
