@@ -222,6 +222,18 @@ def test_a_value_that_fails_to_convert_is_refused_before_any_write(database: Dat
     assert database.partition_rows("p") == [(1, 1.0)]
 
 
+def test_a_pandas_index_becomes_columns_only_when_it_is_named(database: Database) -> None:
+    manager = database.manager(load_as="records")
+    filtered = orders(1.0, -2.0, 3.0).query("amount > 0")  # index [0, 2], unnamed
+
+    manager.handle_output(output("p"), filtered)
+    manager.handle_output(output(None, key=("by_day",)), orders(1.0).set_index("order_id"))
+
+    assert database.partition_rows("p") == [(1, 1.0), (3, 3.0)]
+    by_day = manager.load_input(input_of(None, key=("by_day",)))
+    assert by_day == [{"order_id": 1, "amount": 1.0}]
+
+
 def test_an_empty_value_empties_the_partition(database: Database) -> None:
     manager = database.manager()
     manager.handle_output(output("p"), orders(1.0))
@@ -426,6 +438,14 @@ def test_an_unwritten_partition_loads_empty_with_the_table_columns(database: Dat
     assert loaded.num_rows == 0
     assert loaded.schema.names == ["partition_key", "order_id", "amount"]
     assert str(loaded.schema.field("amount").type) == "double"
+
+
+def test_loading_partitions_of_an_unpartitioned_table_is_refused(database: Database) -> None:
+    manager = database.manager()
+    manager.handle_output(output(None), orders(1.0))
+
+    with pytest.raises(IOManagerError, match=r"has no column 'partition_key' to tell partitions"):
+        manager.load_input(input_of(["p"]))
 
 
 def test_loading_an_asset_never_written_is_not_found(database: Database) -> None:

@@ -197,9 +197,9 @@ class FileIOManager(IOManager):
                 fs, path, file_format = found
                 with fs.open(path, "rb") as stream:
                     return _read(file_format, stream, context.expects)
-        what = "a value" if partition_key is None else f"partition {partition_key!r}"
+        which = "" if partition_key is None else f" for partition {partition_key!r}"
         raise NotFoundError(
-            f"asset {key_string(context.asset_key)!r}: no stored {what} under "
+            f"asset {key_string(context.asset_key)!r}: nothing is stored{which} under "
             f"{self.base_url or context.default_base_url}; materialize it first"
         )
 

@@ -68,9 +68,15 @@ class SqlTableIOManager(IOManager):
     A write deletes the partition's rows and inserts the new ones in one transaction, so
     re-running keeps one copy and a failed write keeps the old rows. Unpartitioned
     assets replace the whole table. The first write creates the table from the value's
-    columns; the IO manager never alters a table: a value whose columns differ from the
-    table's is refused. Loads return the partition column too. See ``sql_engines`` for
-    what happens when two processes write the same partition at once.
+    columns (an unnamed pandas index is left out, a named one becomes columns); the IO
+    manager never alters a table: a value whose columns differ from the table's is
+    refused. Loads return the partition column too, and a partition never written loads
+    as no rows. SQLite keeps neither time zones nor exact decimals: prefer DuckDB.
+
+    Two writers of the same partition at once: the last to commit wins and one copy is
+    kept (see ``sql_engines`` for how each database serialises them). The manager holds
+    only settings: engines live in a per-process cache, opened on first use, so it
+    pickles and compares by value.
     """
 
     url: str
@@ -134,7 +140,7 @@ class SqlTableIOManager(IOManager):
         kind = self._load_kind(context.expects)
         keys = context.partition_keys
         with transaction(engine_for(self.url)) as connection:
-            found = self._read(connection, table_name, column, keys)
+            found = self._read(connection, asset, table_name, column, keys)
         if found is None:
             raise NotFoundError(
                 f"asset {asset!r}: table {self._shown(table_name)} does not exist in "
@@ -146,7 +152,10 @@ class SqlTableIOManager(IOManager):
     def fingerprint(
         self, asset_key: tuple[str, ...], partition_key: str | None, default_base_url: str
     ) -> str | None:
-        """A digest of the partition's rows (their order does not count); None if none."""
+        """A digest of the partition's rows (their order does not count); None if none.
+
+        Partitions are found in the manager's ``partition_column``.
+        """
         table_name = self._table_name(asset_key)
         with transaction(engine_for(self.url)) as connection:
             columns = stored_columns(connection, self.schema, table_name)
@@ -274,6 +283,7 @@ class SqlTableIOManager(IOManager):
     def _read(
         self,
         connection: sa.Connection,
+        asset: str,
         table_name: str,
         column: str,
         keys: Sequence[str] | None,
@@ -290,6 +300,12 @@ class SqlTableIOManager(IOManager):
             stored = stored_columns(connection, schema, table_name)
             if stored is None:
                 continue
+            if remaining is not None and column not in stored:
+                raise IOManagerError(
+                    f"asset {asset!r}: table {self._shown(table_name)} has no column "
+                    f"{column!r} to tell partitions apart: it was written unpartitioned "
+                    "or with another partition_column; load it the way it was written"
+                )
             columns = columns or stored
             table = _table(table_name, schema, columns)
             if remaining is None:

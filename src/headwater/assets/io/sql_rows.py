@@ -85,7 +85,7 @@ def rows_of(asset: str, value: Any) -> Rows:
     if kind is not None:
         require("pyarrow", f"asset {asset!r}: writing a {kind} frame to a table")
         try:
-            table = to_arrow(value, kind)
+            table = to_arrow(value, kind, keep_unnamed_index=False)
         except (TypeError, ValueError) as exc:  # pyarrow's ArrowTypeError, ArrowInvalid
             raise IOManagerError(
                 f"asset {asset!r}: cannot convert its {kind} frame to table rows: {exc}"

@@ -90,12 +90,18 @@ def require(module: str, purpose: str) -> None:
         raise IOManagerError(f"{purpose} needs {module}, which is not installed; {INSTALL_HINT}")
 
 
-def to_arrow(value: Any, kind: FrameKind) -> Any:
-    """A pyarrow Table holding the frame ``value`` (pyarrow must be installed)."""
+def to_arrow(value: Any, kind: FrameKind, *, keep_unnamed_index: bool = True) -> Any:
+    """A pyarrow Table holding the frame ``value`` (pyarrow must be installed).
+
+    A pandas index is kept for pandas to restore; with ``keep_unnamed_index`` False (for
+    a table), a named index becomes columns and an unnamed one (0..n-1, or what is left
+    of it after filtering rows) is dropped.
+    """
     import pyarrow as pa
 
     if kind == "pandas":
-        return pa.Table.from_pandas(value)
+        named = any(name is not None for name in value.index.names)
+        return pa.Table.from_pandas(value, preserve_index=None if keep_unnamed_index else named)
     if kind == "polars":
         return value.to_arrow()
     return value
