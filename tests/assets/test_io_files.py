@@ -25,6 +25,7 @@ from headwater.assets.io import (
     FileIOManager,
     InputContext,
     IOManagerError,
+    NothingStoredError,
     OutputContext,
 )
 from headwater.assets.io.files import safe_name
@@ -383,10 +384,12 @@ def test_a_missing_partition_is_not_found(place: Place) -> None:
     with pytest.raises(
         NotFoundError,
         match=r"asset 'sales/orders': nothing is stored for partition '2026-01-02' under ",
-    ):
+    ) as raised:
         manager.load_input(input_of(["2026-01-01", "2026-01-02"]))
+    assert isinstance(raised.value, NothingStoredError)
+    assert isinstance(raised.value, FileNotFoundError)  # what callers catch for any manager
     with pytest.raises(
-        NotFoundError,
+        FileNotFoundError,
         match=r"asset 'sales/orders': nothing is stored under .*; materialize it first",
     ):
         manager.load_input(input_of(None))

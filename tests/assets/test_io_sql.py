@@ -35,7 +35,7 @@ from headwater.assets.io import (
     sql_rows,
 )
 from headwater.assets.io.sql_copies import relocated_schema
-from headwater.errors import DefinitionError, NotFoundError
+from headwater.errors import DefinitionError
 from tests.waiting import wait_until
 
 POSTGRES_ENV = "HEADWATER_TEST_DATABASE_URL"
@@ -450,7 +450,7 @@ def test_loading_partitions_of_an_unpartitioned_table_is_refused(database: Datab
 
 def test_loading_an_asset_never_written_is_not_found(database: Database) -> None:
     with pytest.raises(
-        NotFoundError, match=r"asset 'sales/orders': table .*sales__orders does not exist"
+        FileNotFoundError, match=r"asset 'sales/orders': table .*sales__orders does not exist"
     ):
         database.manager().load_input(input_of(["p"]))
 

@@ -1,6 +1,12 @@
 """IO managers: where the value an asset returned is stored, and loaded from downstream."""
 
-from headwater.assets.io.base import InputContext, IOManager, IOManagerError, OutputContext
+from headwater.assets.io.base import (
+    InputContext,
+    IOManager,
+    IOManagerError,
+    NothingStoredError,
+    OutputContext,
+)
 from headwater.assets.io.files import FileIOManager
 from headwater.assets.io.sql import SqlTableIOManager
 
@@ -10,6 +16,7 @@ __all__ = [
     "InputContext",
     "OutputContext",
     "IOManagerError",
+    "NothingStoredError",
     # implementations
     "FileIOManager",
     "SqlTableIOManager",

@@ -19,6 +19,7 @@ from headwater.assets.io.base import (
     InputContext,
     IOManager,
     IOManagerError,
+    NothingStoredError,
     OutputContext,
     key_string,
 )
@@ -33,7 +34,7 @@ from headwater.assets.io.values import (
     is_json_value,
     to_arrow,
 )
-from headwater.errors import DefinitionError, NotFoundError
+from headwater.errors import DefinitionError
 
 FORMATS = ("parquet", "json", "pickle")
 """The file formats, in the order a load looks for them; each is also the file extension."""
@@ -198,7 +199,7 @@ class FileIOManager(IOManager):
                 with fs.open(path, "rb") as stream:
                     return _read(file_format, stream, context.expects)
         which = "" if partition_key is None else f" for partition {partition_key!r}"
-        raise NotFoundError(
+        raise NothingStoredError(
             f"asset {key_string(context.asset_key)!r}: nothing is stored{which} under "
             f"{self.base_url or context.default_base_url}; materialize it first"
         )

@@ -16,6 +16,7 @@ from headwater.assets.io.base import (
     InputContext,
     IOManager,
     IOManagerError,
+    NothingStoredError,
     OutputContext,
     key_string,
 )
@@ -29,7 +30,7 @@ from headwater.assets.io.sql_engines import (
 )
 from headwater.assets.io.sql_rows import Rows, SqlType, loaded, rows_digest, rows_of
 from headwater.assets.io.values import LOAD_KINDS, LoadKind, expected_kind, is_installed, require
-from headwater.errors import DefinitionError, NotFoundError
+from headwater.errors import DefinitionError
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 """A name used in SQL unquoted on every database: letters, digits, "_", at most 63 long."""
@@ -142,7 +143,7 @@ class SqlTableIOManager(IOManager):
         with transaction(engine_for(self.url)) as connection:
             found = self._read(connection, asset, table_name, column, keys)
         if found is None:
-            raise NotFoundError(
+            raise NothingStoredError(
                 f"asset {asset!r}: table {self._shown(table_name)} does not exist in "
                 f"{self.describe()}; materialize the asset first"
             )
