@@ -6,7 +6,13 @@ importing the file IO manager (every asset's default) stays light.
 
 from typing import Any
 
-from headwater.assets.io.base import InputContext, IOManager, IOManagerError, OutputContext
+from headwater.assets.io.base import (
+    InputContext,
+    IOManager,
+    IOManagerError,
+    NothingStoredError,
+    OutputContext,
+)
 from headwater.assets.io.files import FileIOManager
 
 
@@ -24,6 +30,7 @@ __all__ = [
     "InputContext",
     "OutputContext",
     "IOManagerError",
+    "NothingStoredError",
     # implementations
     "FileIOManager",
     "SqlTableIOManager",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from headwater.errors import HeadwaterError
+from headwater.errors import HeadwaterError, NotFoundError
 
 
 class IOManagerError(HeadwaterError):
@@ -15,6 +15,14 @@ class IOManagerError(HeadwaterError):
 
     For example a value of a type it cannot write, a table whose columns changed since
     it was created, or rows stamped with another partition than the one written.
+    """
+
+
+class NothingStoredError(NotFoundError, FileNotFoundError):
+    """Nothing is stored for an asset, or for one of the partitions asked for.
+
+    Also a ``FileNotFoundError``, whatever the IO manager stores in, so that callers can
+    catch one error for every IO manager.
     """
 
 
@@ -93,10 +101,11 @@ class IOManager(ABC):
 
         Several partitions load as one value: data frames and tables are concatenated
         in the order of the keys, lists and records too; other values come as a dict
-        ``{partition_key: value}``.
+        ``{partition_key: value}``. A single key loads that partition's value as it is.
 
         Raises:
-            NotFoundError: nothing is stored for the asset or for one of the partitions.
+            NothingStoredError: nothing is stored for the asset or for one of the
+                partitions (a table IO manager loads a partition never written as no rows).
         """
 
     @abstractmethod

@@ -19,6 +19,7 @@ from headwater.assets.io.base import (
     InputContext,
     IOManager,
     IOManagerError,
+    NothingStoredError,
     OutputContext,
     key_string,
 )
@@ -33,7 +34,7 @@ from headwater.assets.io.values import (
     is_json_value,
     to_arrow,
 )
-from headwater.errors import DefinitionError, NotFoundError
+from headwater.errors import DefinitionError
 
 FORMATS = ("parquet", "json", "pickle")
 """The file formats, in the order a load looks for them; each is also the file extension."""
@@ -197,9 +198,9 @@ class FileIOManager(IOManager):
                 fs, path, file_format = found
                 with fs.open(path, "rb") as stream:
                     return _read(file_format, stream, context.expects)
-        what = "a value" if partition_key is None else f"partition {partition_key!r}"
-        raise NotFoundError(
-            f"asset {key_string(context.asset_key)!r}: no stored {what} under "
+        which = "" if partition_key is None else f" for partition {partition_key!r}"
+        raise NothingStoredError(
+            f"asset {key_string(context.asset_key)!r}: nothing is stored{which} under "
             f"{self.base_url or context.default_base_url}; materialize it first"
         )
 

@@ -5,36 +5,32 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
-import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass, replace
-from pathlib import Path
 from typing import Any
 
-import fsspec.core
 import sqlalchemy as sa
-from fsspec.implementations.local import LocalFileSystem
 
 from headwater.assets.io.base import (
     InputContext,
     IOManager,
     IOManagerError,
+    NothingStoredError,
     OutputContext,
     key_string,
 )
+from headwater.assets.io.sql_copies import copy_database, relocated_schema
 from headwater.assets.io.sql_engines import (
     advisory_lock,
     dispose_engine,
     engine_for,
-    exclusive_connection,
     stored_columns,
     transaction,
 )
 from headwater.assets.io.sql_rows import Rows, SqlType, loaded, rows_digest, rows_of
 from headwater.assets.io.values import LOAD_KINDS, LoadKind, expected_kind, is_installed, require
-from headwater.errors import DefinitionError, NotFoundError
+from headwater.errors import DefinitionError
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 """A name used in SQL unquoted on every database: letters, digits, "_", at most 63 long."""
@@ -73,9 +69,15 @@ class SqlTableIOManager(IOManager):
     A write deletes the partition's rows and inserts the new ones in one transaction, so
     re-running keeps one copy and a failed write keeps the old rows. Unpartitioned
     assets replace the whole table. The first write creates the table from the value's
-    columns; the IO manager never alters a table: a value whose columns differ from the
-    table's is refused. Loads return the partition column too. See ``sql_engines`` for
-    what happens when two processes write the same partition at once.
+    columns (an unnamed pandas index is left out, a named one becomes columns); the IO
+    manager never alters a table: a value whose columns differ from the table's is
+    refused. Loads return the partition column too, and a partition never written loads
+    as no rows. SQLite keeps neither time zones nor exact decimals: prefer DuckDB.
+
+    Two writers of the same partition at once: the last to commit wins and one copy is
+    kept (see ``sql_engines`` for how each database serialises them). The manager holds
+    only settings: engines live in a per-process cache, opened on first use, so it
+    pickles and compares by value.
     """
 
     url: str
@@ -139,9 +141,9 @@ class SqlTableIOManager(IOManager):
         kind = self._load_kind(context.expects)
         keys = context.partition_keys
         with transaction(engine_for(self.url)) as connection:
-            found = self._read(connection, table_name, column, keys)
+            found = self._read(connection, asset, table_name, column, keys)
         if found is None:
-            raise NotFoundError(
+            raise NothingStoredError(
                 f"asset {asset!r}: table {self._shown(table_name)} does not exist in "
                 f"{self.describe()}; materialize the asset first"
             )
@@ -151,7 +153,10 @@ class SqlTableIOManager(IOManager):
     def fingerprint(
         self, asset_key: tuple[str, ...], partition_key: str | None, default_base_url: str
     ) -> str | None:
-        """A digest of the partition's rows (their order does not count); None if none."""
+        """A digest of the partition's rows (their order does not count); None if none.
+
+        Partitions are found in the manager's ``partition_column``.
+        """
         table_name = self._table_name(asset_key)
         with transaction(engine_for(self.url)) as connection:
             columns = stored_columns(connection, self.schema, table_name)
@@ -177,7 +182,7 @@ class SqlTableIOManager(IOManager):
         """
         parsed = sa.make_url(self.url)
         if parsed.get_backend_name() in FILE_DATABASES:
-            return replace(self, url=_copy_database(self.url, base_url))
+            return replace(self, url=copy_database(self.url, base_url))
         schema = relocated_schema(self.schema, base_url)
         return replace(self, schema=schema, read_through=(self.schema, *self.read_through))
 
@@ -279,6 +284,7 @@ class SqlTableIOManager(IOManager):
     def _read(
         self,
         connection: sa.Connection,
+        asset: str,
         table_name: str,
         column: str,
         keys: Sequence[str] | None,
@@ -295,6 +301,12 @@ class SqlTableIOManager(IOManager):
             stored = stored_columns(connection, schema, table_name)
             if stored is None:
                 continue
+            if remaining is not None and column not in stored:
+                raise IOManagerError(
+                    f"asset {asset!r}: table {self._shown(table_name)} has no column "
+                    f"{column!r} to tell partitions apart: it was written unpartitioned "
+                    "or with another partition_column; load it the way it was written"
+                )
             columns = columns or stored
             table = _table(table_name, schema, columns)
             if remaining is None:
@@ -333,9 +345,17 @@ def _stamped(asset: str, rows: Rows, column: str, partition_key: str | None) -> 
 
 
 def _table(name: str, schema: str | None, columns: dict[str, SqlType]) -> sa.Table:
+    # every name quoted: DuckDB reserves words (such as "at") that other databases do not
     return sa.Table(
-        name, sa.MetaData(), *(sa.Column(n, t) for n, t in columns.items()), schema=schema
+        _quoted(name),
+        sa.MetaData(),
+        *(sa.Column(_quoted(column), sql_type) for column, sql_type in columns.items()),
+        schema=None if schema is None else _quoted(schema),
     )
+
+
+def _quoted(name: str) -> sa.sql.quoted_name:
+    return sa.sql.quoted_name(name, quote=True)
 
 
 def _delete(
@@ -356,13 +376,13 @@ def _insert(connection: sa.Connection, table: sa.Table, rows: Rows) -> None:
         assert driver_connection is not None  # the connection is open
         view = f"headwater_rows_{uuid.uuid4().hex}"
         driver_connection.register(view, rows.arrow)
-        try:
-            names = list(rows.columns)
-            selected: list[sa.ColumnClause[Any]] = [sa.column(name) for name in names]
-            source = sa.select(*selected).select_from(sa.table(view))
-            connection.execute(sa.insert(table).from_select(names, source))
-        finally:
-            driver_connection.unregister(view)
+        names = list(rows.columns)
+        selected: list[sa.ColumnClause[Any]] = [sa.column(_quoted(name)) for name in names]
+        source = sa.select(*selected).select_from(sa.table(view))
+        # on failure the aborted transaction refuses even to unregister; the view goes
+        # with the connection, which is closed
+        connection.execute(sa.insert(table).from_select(names, source))
+        driver_connection.unregister(view)
         return
     for batch in rows.batches():
         connection.execute(sa.insert(table), batch)
@@ -379,45 +399,3 @@ def _rows_by_key(
         for row in connection.execute(statement):
             by_key.setdefault(row[position], []).append(row)
     return by_key
-
-
-def relocated_schema(schema: str | None, base_url: str) -> str:
-    """A schema name for tables relocated under ``base_url``: readable and unique."""
-    digest = hashlib.sha256(f"{schema}\x1f{base_url}".encode()).hexdigest()[:8]
-    slug = re.sub(r"[^a-z0-9]+", "_", base_url.lower()).strip("_")[-40:].strip("_")
-    return f"hw_{slug}_{digest}" if slug else f"hw_{digest}"
-
-
-def _copy_database(url: str, base_url: str) -> str:
-    """Copy a DuckDB or SQLite file under the local folder ``base_url``; its new URL."""
-    parsed = sa.make_url(url)
-    source = parsed.database
-    fs, root = fsspec.core.url_to_fs(base_url)
-    if source in (None, "", ":memory:") or not isinstance(fs, LocalFileSystem):
-        raise IOManagerError(
-            f"{parsed.render_as_string(hide_password=True)} cannot be relocated to "
-            f"{base_url}: only a database file can be copied, and only to a local folder"
-        )
-    target = Path(root) / Path(source).name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target_url = parsed.set(database=str(target)).render_as_string(hide_password=False)
-    dispose_engine(target_url)  # a connection to an older copy would see the old file
-    for stale in (target, Path(f"{target}.wal"), Path(f"{target}-journal")):
-        stale.unlink(missing_ok=True)
-    if Path(source).exists():
-        if parsed.get_backend_name() == "sqlite":
-            _copy_sqlite(source, target)
-        else:
-            with exclusive_connection(engine_for(url)) as connection:
-                # no other process has the file open while this connection is: the copy
-                # is of a quiet, checkpointed file
-                connection.exec_driver_sql("CHECKPOINT")
-                shutil.copyfile(source, target)
-    return target_url
-
-
-def _copy_sqlite(source: str, target: Path) -> None:
-    with sqlite3.connect(source) as reader, sqlite3.connect(target) as writer:
-        reader.backup(writer)  # a consistent copy, even with another writer
-    reader.close()
-    writer.close()

@@ -84,7 +84,12 @@ def rows_of(asset: str, value: Any) -> Rows:
     kind = frame_kind(value)
     if kind is not None:
         require("pyarrow", f"asset {asset!r}: writing a {kind} frame to a table")
-        table = to_arrow(value, kind)
+        try:
+            table = to_arrow(value, kind, keep_unnamed_index=False)
+        except (TypeError, ValueError) as exc:  # pyarrow's ArrowTypeError, ArrowInvalid
+            raise IOManagerError(
+                f"asset {asset!r}: cannot convert its {kind} frame to table rows: {exc}"
+            ) from exc
         columns = {field.name: _sql_type_of_arrow(asset, field) for field in table.schema}
         return Rows(columns, arrow=table)
     if is_records(value):

@@ -90,12 +90,18 @@ def require(module: str, purpose: str) -> None:
         raise IOManagerError(f"{purpose} needs {module}, which is not installed; {INSTALL_HINT}")
 
 
-def to_arrow(value: Any, kind: FrameKind) -> Any:
-    """A pyarrow Table holding the frame ``value`` (pyarrow must be installed)."""
+def to_arrow(value: Any, kind: FrameKind, *, keep_unnamed_index: bool = True) -> Any:
+    """A pyarrow Table holding the frame ``value`` (pyarrow must be installed).
+
+    A pandas index is kept for pandas to restore; with ``keep_unnamed_index`` False (for
+    a table), a named index becomes columns and an unnamed one (0..n-1, or what is left
+    of it after filtering rows) is dropped.
+    """
     import pyarrow as pa
 
     if kind == "pandas":
-        return pa.Table.from_pandas(value)
+        named = any(name is not None for name in value.index.names)
+        return pa.Table.from_pandas(value, preserve_index=None if keep_unnamed_index else named)
     if kind == "polars":
         return value.to_arrow()
     return value
@@ -118,9 +124,11 @@ def combine(values: Mapping[str, Any]) -> Any:
     """One value for several partitions, in the order of ``values``.
 
     Frames of one library are concatenated, lists too; anything else (or a mix) comes
-    as the dict ``{partition_key: value}``.
+    as the dict ``{partition_key: value}``. A single partition's value comes as it is.
     """
     items = list(values.values())
+    if len(items) == 1:
+        return items[0]
     kinds = {frame_kind(item) for item in items}
     if items and len(kinds) == 1 and None not in kinds:
         return concat_frames(items, kinds.pop())  # type: ignore[arg-type] # not None: checked
