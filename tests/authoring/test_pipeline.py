@@ -77,7 +77,7 @@ def test_an_aware_start_keeps_its_zone() -> None:
         (
             {"schedule": 3600},
             "schedule must be a cron string, a preset such as '@daily', a timedelta, "
-            "on_file(...), after(...) or None, got 3600",
+            "on_file(...), after(...), on_asset(...) or None, got 3600",
         ),
         ({"max_active_runs": 0}, "max_active_runs must be a whole number of 1 or more, got 0"),
         (

@@ -185,6 +185,7 @@ def test_the_json_output_lists_each_file_and_every_warning(
         "line": 8,
         "pipeline_id": "daily_sales",
         "task_id": "extract",
+        "asset_key": None,
         "call": "datetime.now()",
         "message": first["message"],
     }
@@ -212,3 +213,38 @@ def test_a_task_shared_from_another_module_is_warned_about_at_its_own_file(
     where = f"{shared / 'stamps.py'}:8: pipeline 'uses'"
     assert warnings[0].startswith(f"warning: {where}, task 'again' reads the wall clock (time")
     assert warnings[1].startswith(f"warning: {where}, task 'stamp' reads the wall clock (time")
+
+
+def test_assets_are_checked_across_files_and_their_clock_reads_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    (folder / "raw.py").write_text(
+        "from datetime import date\n"
+        "from headwater import asset\n"
+        "@asset\n"
+        "def events_raw():\n"
+        "    return [{'day': date.today().isoformat()}]\n"
+    )
+    (folder / "daily.py").write_text(
+        "from headwater import asset, asset_pipeline\n"
+        "@asset\n"
+        "def events_daily(events_raw):\n"
+        "    return events_raw\n"
+        "@asset\n"
+        "def report(events_dayly):\n"
+        "    return 1\n"
+        "job = asset_pipeline('events', select='+events_daily')\n"
+    )
+    code, out = validate(capsys, str(folder), "--json")
+    assert code == 1
+    report = json.loads(out)
+    files = {Path(f["path"]).name: f for f in report["files"]}
+    assert files["raw.py"]["status"] == "ok"
+    assert files["raw.py"]["assets"] == 1
+    assert files["daily.py"]["status"] == "error"
+    assert "'events_dayly' names no asset" in files["daily.py"]["error"]
+    (warning,) = report["warnings"]
+    assert warning["asset_key"] == "events_raw"
+    assert warning["call"] == "date.today()"

@@ -26,7 +26,13 @@ from headwater.authoring.retry import TASK_OPTION_NAMES, check_identifier, resol
 from headwater.errors import DefinitionError
 
 # the task options an asset takes; its trigger rule is always "all upstream succeeded"
-ASSET_TASK_OPTIONS = TASK_OPTION_NAMES - {"trigger_rule", "allow_failure", "tags"}
+ASSET_TASK_OPTIONS = TASK_OPTION_NAMES - {
+    "trigger_rule",
+    "allow_failure",
+    "tags",
+    "outlets",
+    "checks",
+}
 ASSET_OPTION_NAMES = frozenset(
     {
         "key",
