@@ -34,7 +34,8 @@ __all__ = ["store_of"]  # the fixture
 
 def load_api() -> ModuleType:
     spec = importlib.util.spec_from_file_location("tuesday_api", EXAMPLE / "api.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
