@@ -26,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "engine": {"assets", "authoring", "graph", "schedules", "store", "executors", "metrics"},
     "reporting": {"engine", "store"},
     "asset_status": {"assets", "store"},
+    "idempotency": {"assets", "authoring", "runtime", "schedules"},
     "accounts": {"store"},
     "alerts": {"authoring", "schedules", "store"},
     "config_file": {"alerts", "authoring"},

@@ -73,6 +73,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Materialize assets now, one run per partition.",
     ),
     "assets": ("headwater.cli.assets", "assets_group", "List and inspect assets, their lineage."),
+    "test": (
+        "headwater.cli.test_command",
+        "test_command",
+        "Run a pipeline or assets twice for a date: are they idempotent?",
+    ),
     "pools": ("headwater.cli.pools", "pools_group", "Manage pools of slots."),
     "alerts": ("headwater.cli.alerts", "alerts_group", "Test alert channels, list deliveries."),
     "db": ("headwater.cli.db", "db_group", "Manage the metadata database."),
