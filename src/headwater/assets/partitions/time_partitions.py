@@ -1,28 +1,35 @@
 """Time partitions: one partition per hour, day, week or month of a zone's wall clock.
 
-Keys and windows follow ``periods`` (daylight-saving rules and key formats are described
-there). Every datetime taken must be aware; every datetime returned is aware UTC.
+Keys and windows follow the periods of ``days`` and ``hours``, where the daylight-saving
+rules are described. Every datetime taken must be aware; every datetime returned is aware
+UTC. A definition computes nothing until asked; what it computes once, it remembers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from datetime import UTC, date, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from headwater.assets.partitions.base import DynamicKeys, PartitionError, PartitionsDefinition
-from headwater.assets.partitions.periods import (
-    TICK,
-    UNITS,
-    BadKey,
-    aware_utc,
-    cached_keys,
-    periods_for,
-)
+from headwater.assets.partitions.days import DailyPeriods, MonthlyPeriods, WeeklyPeriods
+from headwater.assets.partitions.hours import HourlyPeriods
+from headwater.assets.partitions.periods import TICK, BadKey, Periods, aware_utc, cached_keys
 from headwater.errors import DefinitionError, HeadwaterError
 from headwater.schedules.local_time import to_utc
+
+_UNITS: dict[str, type[Periods]] = {
+    periods.unit: periods
+    for periods in (HourlyPeriods, DailyPeriods, WeeklyPeriods, MonthlyPeriods)
+}
+
+
+@lru_cache(maxsize=512)
+def _periods_for(unit: str, zone: ZoneInfo) -> Periods:
+    """The periods of ``unit`` in ``zone``, shared (their keys are remembered per instance)."""
+    return _UNITS[unit](zone)
 
 
 class TimePartitions(PartitionsDefinition):
@@ -59,7 +66,7 @@ class TimePartitions(PartitionsDefinition):
         timezone: str = "UTC",
         end_offset: int = 0,
     ) -> None:
-        if unit not in UNITS:
+        if unit not in _UNITS:
             raise DefinitionError(
                 f"time partitions: unknown unit {unit!r}; use 'hourly', 'daily', 'weekly' or "
                 "'monthly'"
@@ -78,7 +85,9 @@ class TimePartitions(PartitionsDefinition):
                 f"in progress), got {end_offset!r}"
             )
         self.end_offset = end_offset
-        self._periods = periods_for(unit, self.zone)
+        self._periods = _periods_for(unit, self.zone)
+        if self._start.year in (1, 9999):
+            _ = self._first  # at the ends of the range of datetimes: fail now, not when used
         if end is not None and (self._last is None or self._last < self._first):
             raise DefinitionError(
                 f"{self.describe()}: no {unit} partition fits between start and end; move end later"
