@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -22,6 +23,8 @@ from headwater.assets.partitions import (
     TimePartitions,
     WeeklyPartitions,
 )
+from headwater.assets.partitions.days import DailyPeriods
+from headwater.assets.partitions.periods import KeyCache
 from headwater.errors import DefinitionError
 
 
@@ -385,3 +388,16 @@ def test_definitions_are_cheap_to_make() -> None:
             HourlyPartitions(f"2026-01-01T{number % 24:02d}:00", timezone="Europe/Paris")
 
     assert _best_of(2, made) < 0.5
+
+
+def test_the_key_cache_keeps_long_lists_up_to_a_number_of_keys() -> None:
+    cache = KeyCache(most_keys=250, shortest=100)
+    days = DailyPeriods(ZoneInfo("UTC"))
+    lists = {first: tuple(f"k{number}" for number in range(100)) for first in (1, 2, 3)}
+    for first, keys in lists.items():
+        cache.put(days, first, first + 99, keys)
+    cache.put(days, 9, 10, ("short", "list"))
+    assert cache.get(days, 1, 100) is None  # the oldest went to make room
+    assert cache.get(days, 2, 101) == lists[2]
+    assert cache.get(days, 3, 102) == lists[3]
+    assert cache.get(days, 9, 10) is None

@@ -14,8 +14,9 @@ is read twice, each of the two keys ends with its UTC offset, ISO style:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from threading import Lock
 from zoneinfo import ZoneInfo
 
 TICK = timedelta(microseconds=1)
@@ -44,7 +45,8 @@ def offset_text(offset: timedelta | None) -> str:
 
 
 class Periods(ABC):
-    """The periods of one unit in one zone. Pure; instances are shared (``cached_keys``).
+    """The periods of one unit in one zone. Pure; instances are shared (``cached_keys``
+    remembers key lists by instance).
 
     Attributes:
         unit: ``"hourly"``, ``"daily"``, ``"weekly"`` or ``"monthly"``.
@@ -100,7 +102,48 @@ class Periods(ABC):
         return None if position is None else self.shift(position, -1)
 
 
-@lru_cache(maxsize=256)
-def cached_keys(periods: Periods, first: int, last: int) -> tuple[str, ...]:
-    """``periods.keys(first, last)``, remembered: listing keys again is a copy."""
-    return tuple(periods.keys(first, last))
+def cached_keys(periods: Periods, first: int, last: int) -> list[str]:
+    """``periods.keys(first, last)``, a new list; long lists are remembered (``KEY_CACHE``)."""
+    found = KEY_CACHE.get(periods, first, last)
+    if found is None:
+        found = tuple(periods.keys(first, last))
+        KEY_CACHE.put(periods, first, last, found)
+    return list(found)
+
+
+class KeyCache:
+    """The key lists computed last, by periods and range, up to a number of keys in all.
+
+    Only lists of ``shortest`` keys or more are kept: shorter ones cost less to compute
+    again than to keep. Safe to share between threads.
+    """
+
+    def __init__(self, *, most_keys: int, shortest: int) -> None:
+        self.most_keys = most_keys
+        self.shortest = shortest
+        self._lists: OrderedDict[tuple[Periods, int, int], tuple[str, ...]] = OrderedDict()
+        self._size = 0
+        self._lock = Lock()
+
+    def get(self, periods: Periods, first: int, last: int) -> tuple[str, ...] | None:
+        with self._lock:
+            found = self._lists.get((periods, first, last))
+            if found is not None:
+                self._lists.move_to_end((periods, first, last))
+            return found
+
+    def put(self, periods: Periods, first: int, last: int, keys: tuple[str, ...]) -> None:
+        if not self.shortest <= len(keys) <= self.most_keys:
+            return
+        with self._lock:
+            if (periods, first, last) in self._lists:
+                return
+            self._lists[periods, first, last] = keys
+            self._size += len(keys)
+            while self._size > self.most_keys:
+                _, dropped = self._lists.popitem(last=False)
+                self._size -= len(dropped)
+
+
+# About 30 MB at most: 400,000 keys, such as 45 years of hourly keys.
+KEY_CACHE = KeyCache(most_keys=400_000, shortest=100)

@@ -128,7 +128,7 @@ class TimePartitions(PartitionsDefinition):
         last = self._last_listed(now)
         if last is None or last < self._first:
             return []
-        return list(cached_keys(self._periods, self._first, last))
+        return cached_keys(self._periods, self._first, last)
 
     def _last_listed(self, now: datetime | None) -> int | None:
         if now is None:
@@ -168,7 +168,7 @@ class TimePartitions(PartitionsDefinition):
         low, high = self._position(first), self._position(last)
         if low > high:
             raise self.backward(first, last)
-        return list(cached_keys(self._periods, low, high))
+        return cached_keys(self._periods, low, high)
 
     def time_window(self, key: str) -> tuple[datetime, datetime]:
         window = self._periods.window(self._position(key))
@@ -206,7 +206,7 @@ class TimePartitions(PartitionsDefinition):
             high = self._last if high is None else min(high, self._last)
         if high is None or low > high:
             return []
-        return list(cached_keys(self._periods, low, high))
+        return cached_keys(self._periods, low, high)
 
     def keys_before(self, moment: datetime, count: int) -> list[str]:
         """The partition holding the instant just before ``moment`` and the ``count - 1``
@@ -217,7 +217,7 @@ class TimePartitions(PartitionsDefinition):
             return []
         low = max(low, self._first)
         high = high if self._last is None else min(high, self._last)
-        return list(cached_keys(self._periods, low, high)) if low <= high else []
+        return cached_keys(self._periods, low, high) if low <= high else []
 
     def window_after(self, key: str, count: int) -> tuple[datetime, datetime] | None:
         """The window of the period ``count`` periods after ``key`` (before, if negative),
