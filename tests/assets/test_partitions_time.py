@@ -349,8 +349,7 @@ def test_describe_and_repr() -> None:
     assert paris.describe() == "daily from 2026-01-01 in Europe/Paris"
     bounded = HourlyPartitions("2026-01-01T06:00", end="2026-02-01", end_offset=1)
     assert (
-        bounded.describe()
-        == "hourly from 2026-01-01T06:00:00 to 2026-02-01 in UTC with end_offset 1"
+        bounded.describe() == "hourly from 2026-01-01T06:00 to 2026-02-01 in UTC with end_offset 1"
     )
     assert repr(paris) == "TimePartitions('daily', start='2026-01-01', timezone='Europe/Paris')"
 

@@ -353,4 +353,6 @@ def _moment(name: str, value: object, unit: str) -> tuple[str, date | datetime]:
             moment = moment.astimezone(UTC)
         elif moment.time() == datetime.min.time():
             moment = moment.date()
+    if isinstance(moment, datetime) and not (moment.second or moment.microsecond):
+        return moment.isoformat(timespec="minutes"), moment
     return moment.isoformat(), moment
