@@ -278,11 +278,11 @@ class LastMapping(_DimensionMapping):
         later = upstream.window_after(key, self.n - 1)
         if later is None:
             return []
-        return [
-            candidate
-            for candidate in downstream.keys_between(start, later[1])
-            if downstream.time_window(candidate)[1] <= later[1]
-        ]
+        candidates = downstream.keys_between(start, later[1])
+        # windows follow each other: only the last one may end after that window
+        if candidates and downstream.time_window(candidates[-1])[1] > later[1]:
+            candidates.pop()
+        return candidates
 
     def describe(self) -> str:
         return f"last({self.n})"
@@ -381,14 +381,17 @@ def _pair(
     elif not pairs:
         pairs.append(_single_pair(downstream, upstream))
     for down, up in pairs:
-        both_time = isinstance(down.partitions, TimePartitions) and isinstance(
-            up.partitions, TimePartitions
-        )
-        if not both_time and not _same_keys(down.partitions, up.partitions):
-            raise _Unmappable(
-                f"{down.partitions.describe()} and {up.partitions.describe()} have different keys"
-            )
+        _check_pair(down.partitions, up.partitions)
     return pairs
+
+
+def _check_pair(down: PartitionsDefinition, up: PartitionsDefinition) -> None:
+    timed = [item for item in (down, up) if isinstance(item, TimePartitions)]
+    if len(timed) == 1:
+        other = up if timed[0] is down else down
+        raise _Unmappable(f"{timed[0].describe()} is time partitions and {other.describe()} is not")
+    if not timed and not _same_keys(down, up):
+        raise _Unmappable(f"{down.describe()} and {up.describe()} have different keys")
 
 
 def _time_of(dimensions: list[_Dimension]) -> _Dimension | None:

@@ -8,7 +8,7 @@ check their arguments (nothing is listed until asked). Four kinds:
   changes. Keys: hourly ``2026-01-01-13:00`` (with its UTC offset,
   ``2026-11-01-01:00-04:00``, only on the two hours that read alike when clocks fall
   back), daily ``2026-01-01``, weekly its Monday ``2026-01-05``, monthly its first day
-  ``2026-01-01``. The rules are in ``headwater.assets.partitions.periods``.
+  ``2026-01-01``. The rules are in the modules ``days`` and ``hours``.
 - ``StaticPartitions``: a fixed list of keys.
 - ``DynamicPartitions``: keys added while pipelines run; the store supplies the current
   ones, by definition name (``DynamicKeys``).

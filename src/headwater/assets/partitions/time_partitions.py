@@ -1,28 +1,35 @@
 """Time partitions: one partition per hour, day, week or month of a zone's wall clock.
 
-Keys and windows follow ``periods`` (daylight-saving rules and key formats are described
-there). Every datetime taken must be aware; every datetime returned is aware UTC.
+Keys and windows follow the periods of ``days`` and ``hours``, where the daylight-saving
+rules are described. Every datetime taken must be aware; every datetime returned is aware
+UTC. A definition computes nothing until asked; what it computes once, it remembers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from datetime import UTC, date, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from headwater.assets.partitions.base import DynamicKeys, PartitionError, PartitionsDefinition
-from headwater.assets.partitions.periods import (
-    TICK,
-    UNITS,
-    BadKey,
-    aware_utc,
-    cached_keys,
-    periods_for,
-)
+from headwater.assets.partitions.days import DailyPeriods, MonthlyPeriods, WeeklyPeriods
+from headwater.assets.partitions.hours import HourlyPeriods
+from headwater.assets.partitions.periods import TICK, BadKey, Periods, aware_utc, cached_keys
 from headwater.errors import DefinitionError, HeadwaterError
 from headwater.schedules.local_time import to_utc
+
+_UNITS: dict[str, type[Periods]] = {
+    periods.unit: periods
+    for periods in (HourlyPeriods, DailyPeriods, WeeklyPeriods, MonthlyPeriods)
+}
+
+
+@lru_cache(maxsize=512)
+def _periods_for(unit: str, zone: ZoneInfo) -> Periods:
+    """The periods of ``unit`` in ``zone``, shared (their keys are remembered per instance)."""
+    return _UNITS[unit](zone)
 
 
 class TimePartitions(PartitionsDefinition):
@@ -59,7 +66,7 @@ class TimePartitions(PartitionsDefinition):
         timezone: str = "UTC",
         end_offset: int = 0,
     ) -> None:
-        if unit not in UNITS:
+        if unit not in _UNITS:
             raise DefinitionError(
                 f"time partitions: unknown unit {unit!r}; use 'hourly', 'daily', 'weekly' or "
                 "'monthly'"
@@ -78,7 +85,9 @@ class TimePartitions(PartitionsDefinition):
                 f"in progress), got {end_offset!r}"
             )
         self.end_offset = end_offset
-        self._periods = periods_for(unit, self.zone)
+        self._periods = _periods_for(unit, self.zone)
+        if self._start.year in (1, 9999):
+            _ = self._first  # at the ends of the range of datetimes: fail now, not when used
         if end is not None and (self._last is None or self._last < self._first):
             raise DefinitionError(
                 f"{self.describe()}: no {unit} partition fits between start and end; move end later"
@@ -119,7 +128,7 @@ class TimePartitions(PartitionsDefinition):
         last = self._last_listed(now)
         if last is None or last < self._first:
             return []
-        return list(cached_keys(self._periods, self._first, last))
+        return cached_keys(self._periods, self._first, last)
 
     def _last_listed(self, now: datetime | None) -> int | None:
         if now is None:
@@ -159,7 +168,7 @@ class TimePartitions(PartitionsDefinition):
         low, high = self._position(first), self._position(last)
         if low > high:
             raise self.backward(first, last)
-        return list(cached_keys(self._periods, low, high))
+        return cached_keys(self._periods, low, high)
 
     def time_window(self, key: str) -> tuple[datetime, datetime]:
         window = self._periods.window(self._position(key))
@@ -197,7 +206,7 @@ class TimePartitions(PartitionsDefinition):
             high = self._last if high is None else min(high, self._last)
         if high is None or low > high:
             return []
-        return list(cached_keys(self._periods, low, high))
+        return cached_keys(self._periods, low, high)
 
     def keys_before(self, moment: datetime, count: int) -> list[str]:
         """The partition holding the instant just before ``moment`` and the ``count - 1``
@@ -208,7 +217,7 @@ class TimePartitions(PartitionsDefinition):
             return []
         low = max(low, self._first)
         high = high if self._last is None else min(high, self._last)
-        return list(cached_keys(self._periods, low, high)) if low <= high else []
+        return cached_keys(self._periods, low, high) if low <= high else []
 
     def window_after(self, key: str, count: int) -> tuple[datetime, datetime] | None:
         """The window of the period ``count`` periods after ``key`` (before, if negative),
@@ -344,4 +353,6 @@ def _moment(name: str, value: object, unit: str) -> tuple[str, date | datetime]:
             moment = moment.astimezone(UTC)
         elif moment.time() == datetime.min.time():
             moment = moment.date()
+    if isinstance(moment, datetime) and not (moment.second or moment.microsecond):
+        return moment.isoformat(timespec="minutes"), moment
     return moment.isoformat(), moment
