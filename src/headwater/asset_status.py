@@ -61,7 +61,7 @@ def partition_statuses(
         if (
             status == MATERIALIZED
             and written is not None
-            and _upstream_newer(graph, key, partition, written, upstream_times, dynamic)
+            and _upstream_newer(graph, key, partition, written, upstream_times, dynamic, now)
         ):
             status = STALE
         found.append(
@@ -90,6 +90,7 @@ def _upstream_newer(
     written: datetime,
     upstream_times: Mapping[AssetKey, Mapping[str, datetime]],
     dynamic: Mapping[str, Sequence[str]] | None,
+    now: datetime,
 ) -> bool:
     item = graph.assets[key]
     for source in graph.inputs[key]:
@@ -99,7 +100,7 @@ def _upstream_newer(
         upstream = graph.assets[source.key].partitions
         try:
             keys = source.mapping.upstream_keys(
-                partition, item.partitions, upstream, dynamic=dynamic
+                partition, item.partitions, upstream, dynamic=dynamic, now=now
             )
         except Exception:  # a mapping that cannot say: not stale by it
             continue

@@ -242,7 +242,11 @@ class AssetStep:
             if item.parameter is None:
                 continue
             keys = item.mapping.upstream_keys(
-                ctx.partition_key, self.partitions, item.partitions, dynamic=info.dynamic
+                ctx.partition_key,
+                self.partitions,
+                item.partitions,
+                dynamic=info.dynamic,
+                now=info.now or datetime.now(UTC),
             )
             context = InputContext(
                 asset_key=item.key,
