@@ -65,10 +65,13 @@ def where_defined(fn: Callable[..., Any]) -> tuple[str | None, int | None]:
     return code.co_filename, code.co_firstlineno
 
 
-def context_parameters(fn: Callable[..., Any]) -> tuple[str, ...]:
+def context_parameters(
+    fn: Callable[..., Any], signature: inspect.Signature | None = None
+) -> tuple[str, ...]:
     """Parameters that receive the Context: annotated ``Context``, or named ctx/context."""
     names = []
-    for name, parameter in inspect.signature(fn).parameters.items():
+    signature = signature or inspect.signature(fn)
+    for name, parameter in signature.parameters.items():
         annotation = parameter.annotation
         if (
             annotation is Context
@@ -107,31 +110,36 @@ class Asset:
                 f"{self.where}: unknown option(s) {', '.join(map(repr, unknown))}; known "
                 f"options are {', '.join(sorted(ASSET_OPTION_NAMES))}"
             )
-        key = options.get("key") or name
+        parts = to_key(options.get("key") or name, self.where)
         prefix = options.get("key_prefix")
-        parts = to_key(key, self.where)
         if prefix:
-            parts = to_key(prefix, self.where) + parts
-        self.key: AssetKey = to_key(list(parts), self.where)
-        self.where = f"asset {self.name!r} ({self.source_file}:{self.line})"
+            parts = to_key(list(to_key(prefix, self.where) + parts), self.where)
+        self.key: AssetKey = parts
+        if len(parts) > 1 or parts[0] != name:
+            self.where = f"asset {self.name!r} ({self.source_file}:{self.line})"
         self.module_name = getattr(fn, "__module__", None) or "__main__"
         module = sys.modules.get(self.module_name)
         self.module_file: str | None = getattr(module, "__file__", None) or self.source_file
         self.signature = inspect.signature(fn)
-        self.context_parameters = context_parameters(fn)
-        self.ins: dict[str, AssetKey] = self._ins(options.get("ins") or {})
+        self.context_parameters = context_parameters(fn, self.signature)
+        self.ins: dict[str, AssetKey] = self._ins(options["ins"]) if options.get("ins") else {}
         self.deps: tuple[AssetKey, ...] = tuple(
             to_key(dep, self.where) for dep in options.get("deps") or ()
         )
         self.partitions = self._partitions(options.get("partitions"))
-        self.partition_mappings = self._mappings(options.get("partition_mappings") or {})
-        self.group = check_identifier(
-            "asset group", options.get("group") or DEFAULT_GROUP, self.where
+        mappings = options.get("partition_mappings")
+        self.partition_mappings = self._mappings(mappings) if mappings else {}
+        group = options.get("group")
+        self.group = (
+            DEFAULT_GROUP if group is None else check_identifier("asset group", group, self.where)
         )
-        self.tags = _tags(options.get("tags") or (), self.where)
-        self.description = options.get("description") or inspect.getdoc(fn) or ""
+        self.tags = _tags(options["tags"], self.where) if options.get("tags") else ()
+        doc = getattr(fn, "__doc__", None)
+        self.description = options.get("description") or (inspect.cleandoc(doc) if doc else "")
         self.io_manager = self._io_manager(options.get("io_manager"))
-        self.checks: tuple[Check, ...] = self._checks(options.get("checks") or ())
+        self.checks: tuple[Check, ...] = (
+            self._checks(options["checks"]) if options.get("checks") else ()
+        )
         self.freshness = self._freshness(options.get("freshness"))
         self.automation: Automation | None = check_automation(options.get("automation"), self.where)
         self.metadata = dict(options.get("metadata") or {})
@@ -139,8 +147,11 @@ class Asset:
         if isinstance(alerts, str) or not isinstance(alerts, (list, tuple)):
             raise DefinitionError(f"{self.where}: alerts must be a list of channel names")
         self.alerts = tuple(check_identifier("alert channel", a, self.where) for a in alerts)
-        self.task_options = {k: v for k, v in options.items() if k in ASSET_TASK_OPTIONS}
-        resolve_options(self.task_options, {}, self.where)
+        self.task_options = (
+            {k: v for k, v in options.items() if k in ASSET_TASK_OPTIONS} if options else {}
+        )
+        if self.task_options:
+            resolve_options(self.task_options, {}, self.where)
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__name__ = name
         self.__wrapped__ = fn

@@ -15,6 +15,8 @@ from headwater.assets.definition import Asset, AssetCheck
 from headwater.assets.keys import AssetKey, key_string
 from headwater.assets.mappings import PartitionMapping, identity
 from headwater.errors import DefinitionError
+
+IDENTITY = identity()
 from headwater.graph.build import find_cycle
 
 
@@ -149,7 +151,11 @@ class AssetGraph:
 
     def _mapping(self, item: Asset, key: AssetKey, parameter: str | None) -> PartitionMapping:
         mappings = item.partition_mappings
-        mapping = mappings.get(parameter or "") or mappings.get(key_string(key)) or identity()
+        mapping = (
+            (mappings.get(parameter or "") or mappings.get(key_string(key)) or IDENTITY)
+            if mappings
+            else IDENTITY
+        )
         upstream = self.assets.get(key)
         try:
             mapping.check(item.partitions, upstream.partitions if upstream else None)
