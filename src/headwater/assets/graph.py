@@ -15,9 +15,9 @@ from headwater.assets.definition import Asset, AssetCheck
 from headwater.assets.keys import AssetKey, key_string
 from headwater.assets.mappings import PartitionMapping, identity
 from headwater.errors import DefinitionError
-
-IDENTITY = identity()
 from headwater.graph.build import find_cycle
+
+IDENTITY = identity()  # the default mapping: the same partition key
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
