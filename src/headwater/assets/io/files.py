@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass
 from typing import IO, Any
 
-import fsspec.core
-from fsspec.implementations.local import LocalFileSystem
 
 from headwater.assets.io.base import (
     InputContext,
@@ -123,7 +121,7 @@ class FileIOManager(IOManager):
 
     def handle_output(self, context: OutputContext, value: Any) -> dict[str, Any]:
         file_format = self._format_of(context.asset_key, value)
-        fs, root = fsspec.core.url_to_fs(self.base_url or context.default_base_url)
+        fs, root = _url_to_fs(self.base_url or context.default_base_url)
         stem = f"{root.rstrip('/')}/{relative_stem(context.asset_key, context.partition_key)}"
         path = f"{stem}.{file_format}"
         try:
@@ -213,7 +211,7 @@ def _find(
     base: str, asset_key: tuple[str, ...], partition_key: str | None
 ) -> tuple[Any, str, str] | None:
     """The file system, path and format of a stored value, None if there is none."""
-    fs, root = fsspec.core.url_to_fs(base)
+    fs, root = _url_to_fs(base)
     stem = f"{root.rstrip('/')}/{relative_stem(asset_key, partition_key)}"
     for file_format in FORMATS:
         if fs.exists(f"{stem}.{file_format}"):
@@ -229,7 +227,7 @@ def _write_atomically(fs: Any, path: str, write: Callable[[IO[bytes]], None]) ->
     try:
         with fs.open(temporary, "wb") as stream:
             write(stream)
-        if isinstance(fs, LocalFileSystem):
+        if _is_local(fs):
             os.replace(temporary, path)  # atomic, and replaces the old file on every OS
         else:
             fs.mv(temporary, path)
@@ -284,7 +282,7 @@ def _read(file_format: str, stream: IO[bytes], expects: type | None) -> Any:
 
 def _shown(fs: Any, path: str) -> str:
     """A path as users know it: plain for local files, a URL otherwise."""
-    if isinstance(fs, LocalFileSystem):
+    if _is_local(fs):
         return path
     return str(fs.unstrip_protocol(path))
 
@@ -292,3 +290,20 @@ def _shown(fs: Any, path: str) -> str:
 def _preview(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+# fsspec (and the asyncio it imports) loads when a file is first read or written, not
+# when headwater is imported: every asset's default IO manager is a FileIOManager
+
+
+def _url_to_fs(url: str) -> tuple[Any, str]:
+    import fsspec.core
+
+    fs, root = fsspec.core.url_to_fs(url)
+    return fs, root
+
+
+def _is_local(fs: Any) -> bool:
+    from fsspec.implementations.local import LocalFileSystem
+
+    return isinstance(fs, LocalFileSystem)
