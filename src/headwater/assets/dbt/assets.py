@@ -1,0 +1,143 @@
+"""``dbt_assets``: a dbt project's models, seeds and snapshots as headwater assets.
+
+One asset per node, with dbt's lineage as dependencies; each test attached to a node is a
+check of that asset (severity ``error``: blocking; ``warn``: a warning). Materializing an
+asset runs ``dbt build --select`` for that node, which builds it and runs its tests, and
+records the node's result (rows affected, time) and each test's. dbt writes to the
+warehouse itself: the asset's IO manager stores nothing, and an asset that reads a dbt
+model names it in ``deps=[...]`` and reads the table with SQL.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from headwater.assets.checks import Check, CheckContext
+from headwater.assets.dbt.manifest import DbtNode, DbtProject, read_manifest, select_arguments
+from headwater.assets.dbt.runner import DbtBuildResult, dbt_build, ensure_manifest
+from headwater.assets.definition import Asset
+from headwater.assets.io.base import InputContext, IOManager, IOManagerError, OutputContext
+from headwater.authoring.context import Context
+from headwater.errors import ExecutorError
+
+PASSED = frozenset({"pass", "success"})
+
+
+@dataclass(frozen=True, slots=True)
+class DbtRelation(IOManager):
+    """Where dbt wrote a node: nothing to store, the relation to show."""
+
+    relation: str | None
+
+    def handle_output(self, context: OutputContext, value: Any) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"relation": self.relation}
+        if isinstance(value, DbtBuildResult):
+            metadata["dbt_command"] = " ".join(value.command[-4:])
+        return metadata
+
+    def load_input(self, context: InputContext) -> Any:
+        raise IOManagerError(
+            f"{'/'.join(context.asset_key)} is a dbt node: dbt wrote it to the warehouse as "
+            f"{self.relation}; depend on it with deps=[...] and read the table with SQL"
+        )
+
+    def fingerprint(
+        self, asset_key: tuple[str, ...], partition_key: str | None, default_base_url: str
+    ) -> str | None:
+        return None  # the warehouse is dbt's: not compared by the idempotency test
+
+    def relocated(self, base_url: str) -> IOManager:
+        return self
+
+    def describe(self) -> str:
+        return f"dbt ({self.relation or 'no relation'})"
+
+
+def _build(project_dir: Path, profiles_dir: Path | None, target: str | None, node: DbtNode,
+           project: DbtProject) -> Callable[..., DbtBuildResult]:
+    selection = select_arguments(project, [node.unique_id])
+
+    def materialize(ctx: Context) -> DbtBuildResult:
+        result = dbt_build(
+            project_dir, profiles_dir, selection, target=target, log=ctx.log.info
+        )
+        own = result.results.get(node.unique_id)
+        if own is None or own.status not in PASSED:
+            message = own.message if own is not None else "no result (skipped?)"
+            raise ExecutorError(f"dbt {node.resource_type} {node.name} failed: {message}")
+        ctx.add_metadata(
+            dbt_unique_id=node.unique_id,
+            rows_affected=own.rows_affected,
+            dbt_seconds=round(own.execution_time, 3),
+        )
+        return result
+
+    materialize.__name__ = materialize.__qualname__ = node.name
+    materialize.__doc__ = node.description or f"dbt {node.resource_type} {node.name}"
+    return materialize
+
+
+def _test_check(test_id: str, name: str, blocking: bool) -> Check:
+    def verdict(value: Any, context: CheckContext) -> tuple[bool, str]:
+        if not isinstance(value, DbtBuildResult):
+            return False, "the dbt build gave no results"
+        result = value.results.get(test_id)
+        if result is None:
+            return False, f"dbt did not run test {name}"
+        failures = f" ({result.failures} failing rows)" if result.failures else ""
+        return result.status in PASSED, f"dbt test {name}: {result.status}{failures}"
+
+    return Check(name=name, function=verdict, blocking=blocking, description=f"dbt test {name}")
+
+
+def dbt_assets(
+    project_dir: str | Path,
+    profiles_dir: str | Path | None = None,
+    *,
+    target: str | None = None,
+    key_prefix: Sequence[str] = (),
+    group: str = "dbt",
+    **options: Any,
+) -> list[Asset]:
+    """The models, seeds and snapshots of a dbt project, as assets.
+
+    ``project_dir`` and ``profiles_dir`` relative to the calling file's folder (or
+    absolute). The manifest is parsed with ``dbt parse`` when the project changed.
+    ``options`` are asset options given to every node (``retries``, ``pool``...).
+    """
+    caller = sys._getframe(1)
+    module_name = caller.f_globals.get("__name__", "__main__")
+    here = Path(caller.f_code.co_filename).resolve().parent
+    project = Path(project_dir) if Path(project_dir).is_absolute() else here / project_dir
+    profiles = None
+    if profiles_dir is not None:
+        profiles = Path(profiles_dir) if Path(profiles_dir).is_absolute() else here / profiles_dir
+    manifest = read_manifest(
+        ensure_manifest(project, profiles, target=target), key_prefix=tuple(key_prefix)
+    )
+    found = []
+    for node in manifest.nodes.values():
+        fn = _build(project, profiles, target, node, manifest)
+        fn.__module__ = module_name
+        found.append(
+            Asset(
+                fn,
+                key=list(node.asset_key),
+                deps=[manifest.nodes[d].asset_key for d in _upstream(node, manifest.nodes)],
+                group=node.group or group,
+                tags=list(node.tags),
+                io_manager=DbtRelation(node.relation_name),
+                checks=[_test_check(t.unique_id, t.name, t.blocking) for t in node.tests],
+                metadata={"dbt": node.unique_id, "materialized": node.materialized or ""},
+                **options,
+            )
+        )
+    return found
+
+
+def _upstream(node: DbtNode, nodes: Mapping[str, DbtNode]) -> list[str]:
+    return [d for d in dict.fromkeys((*node.depends_on, *node.source_seeds)) if d in nodes]
