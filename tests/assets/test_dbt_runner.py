@@ -65,7 +65,19 @@ def test_a_file_saved_after_the_parse_makes_the_manifest_stale(project: Path) ->
     assert manifest_is_fresh(project, None)
     model = project / "models" / "marts" / "daily_revenue.sql"
     before = model.stat()
-    os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns + 10**10))
+    # even saved with an older time, as a copy that keeps times can do
+    os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns - 10**9))
+    assert not manifest_is_fresh(project, None)
+    os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert manifest_is_fresh(project, None)
+
+
+def test_a_file_added_or_removed_makes_the_manifest_stale(project: Path) -> None:
+    model = project / "models" / "marts" / "daily_revenue.sql"
+    text = model.read_text()
+    model.unlink()
+    assert not manifest_is_fresh(project, None)
+    model.with_name("weekly_revenue.sql").write_text(text)
     assert not manifest_is_fresh(project, None)
 
 

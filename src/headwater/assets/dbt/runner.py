@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import queue
@@ -121,7 +122,7 @@ def ensure_manifest(
         # another process may have parsed while this one waited for the lock
         if manifest_is_fresh(project_dir, profiles_dir, target=target):
             return manifest
-        newest = _newest_project_file(project_dir, profiles_dir)
+        files = _project_files(project_dir, profiles_dir)
         command = _dbt_command("parse", project_dir, profiles_dir, target, target_dir)
         finished = _run(command, project_dir, log=None, timeout=None)
         if finished.code != 0 or not manifest.is_file():
@@ -134,7 +135,7 @@ def ensure_manifest(
             )
         stamp = {
             "parsed_with": _parsed_with(profiles_dir, target),
-            "newest_file_ns": newest,
+            "project_files": files,
             "manifest_ns": manifest.stat().st_mtime_ns,
         }
         _write_stamp(target_dir, stamp)
@@ -147,7 +148,8 @@ def manifest_is_fresh(
     """Whether ``target/manifest.json`` is the one parsed from the project as it is now.
 
     That is: ``ensure_manifest`` parsed it with this target and profiles directory, nothing
-    rewrote it since, and no project file or ``profiles.yml`` changed after the parse began.
+    rewrote it since, and no project file or ``profiles.yml`` was saved, added or removed
+    after the parse began (their paths, sizes and times are compared).
     With ``profiles_dir`` None, only a ``profiles.yml`` in the project directory is watched.
     """
     project_dir = Path(project_dir).resolve()
@@ -164,8 +166,7 @@ def manifest_is_fresh(
         return False
     if stamp.get("manifest_ns") != manifest_ns:
         return False
-    newest = stamp.get("newest_file_ns")
-    return isinstance(newest, int) and _newest_project_file(project_dir, profiles_dir) <= newest
+    return bool(stamp.get("project_files") == _project_files(project_dir, profiles_dir))
 
 
 def dbt_build(
@@ -269,19 +270,29 @@ def _dbt_command(
     return command
 
 
-def _newest_project_file(project_dir: Path, profiles_dir: Path | None) -> int:
-    """The latest modification time (ns) of the files dbt parses, 0 when there are none."""
-    newest = 0
+def _project_files(project_dir: Path, profiles_dir: Path | None) -> str:
+    """A digest of the path, size and modification time of every file dbt parses.
+
+    Any change shows: a file saved, added or removed, even one restored with an old time.
+    """
+    entries = []
     for root, dirs, files in os.walk(project_dir):
         dirs[:] = [d for d in dirs if d not in _NOT_PROJECT_DIRS and not d.startswith(".")]
         for name in files:
             if os.path.splitext(name)[1] in _PROJECT_SUFFIXES:
-                with contextlib.suppress(FileNotFoundError):  # removed meanwhile
-                    newest = max(newest, os.stat(os.path.join(root, name)).st_mtime_ns)
+                path = os.path.join(root, name)
+                entries.append((os.path.relpath(path, project_dir), *_size_and_time(path)))
     if profiles_dir is not None:
-        with contextlib.suppress(FileNotFoundError):
-            newest = max(newest, (profiles_dir / "profiles.yml").stat().st_mtime_ns)
-    return newest
+        entries.append(("<profiles>", *_size_and_time(str(profiles_dir / "profiles.yml"))))
+    return hashlib.sha256(json.dumps(sorted(entries)).encode()).hexdigest()
+
+
+def _size_and_time(path: str) -> tuple[int, int]:
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:  # removed meanwhile, or no profiles.yml there
+        return (-1, -1)
+    return (status.st_size, status.st_mtime_ns)
 
 
 def _parsed_with(profiles_dir: Path | None, target: str | None) -> dict[str, str | None]:
