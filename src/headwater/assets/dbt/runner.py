@@ -19,12 +19,8 @@ import fcntl
 import hashlib
 import json
 import os
-import queue
 import shutil
-import signal
-import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -32,9 +28,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from headwater.clock import SystemClock
-from headwater.config import without_secrets
-from headwater.errors import ConfigError, ExecutorError, TaskTimeoutError
+from headwater.assets.dbt.process import run_dbt, with_output
+from headwater.errors import ConfigError, ExecutorError
 
 # dbt's own entry point, run by this interpreter: no console script to look for.
 _DBT_ENTRY = "import sys; from dbt.cli.main import cli; sys.exit(cli(prog_name='dbt'))"
@@ -46,9 +41,6 @@ _PARTIAL_PARSE = "partial_parse.msgpack"
 # The files dbt parses: a change to one makes the manifest out of date.
 _PROJECT_SUFFIXES = frozenset({".sql", ".yml", ".yaml", ".csv", ".py", ".md", ".jinja"})
 _NOT_PROJECT_DIRS = frozenset({TARGET_DIR, "logs", "__pycache__"})
-_POLL_SECONDS = 0.05
-_TAIL_LINES = 20
-_CLOCK = SystemClock()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,12 +82,6 @@ class DbtBuildResult:
     command: list[str]
 
 
-@dataclass(frozen=True, slots=True)
-class _Finished:
-    code: int
-    lines: list[str]
-
-
 def ensure_manifest(
     project_dir: Path, profiles_dir: Path | None, *, target: str | None = None
 ) -> Path:
@@ -124,10 +110,10 @@ def ensure_manifest(
             return manifest
         files = _project_files(project_dir, profiles_dir)
         command = _dbt_command("parse", project_dir, profiles_dir, target, target_dir)
-        finished = _run(command, project_dir, log=None, timeout=None)
+        finished = run_dbt(command, project_dir, log=None, timeout=None)
         if finished.code != 0 or not manifest.is_file():
             raise ExecutorError(
-                _with_output(
+                with_output(
                     f"dbt parse of project {str(project_dir)!r} failed with exit code "
                     f"{finished.code}; fix the project, then try again",
                     finished,
@@ -211,13 +197,13 @@ def dbt_build(
         command += ["--select", *select]
         if vars:
             command += ["--vars", json.dumps(dict(vars))]
-        finished = _run(command, project_dir, log=log, timeout=timeout)
+        finished = run_dbt(command, project_dir, log=log, timeout=timeout)
         results = _read_run_results(run_dir / "run_results.json")
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     if results is None:
         raise ExecutorError(
-            _with_output(
+            with_output(
                 f"dbt build of project {str(project_dir)!r} ended with exit code "
                 f"{finished.code} and no results: dbt could not start (check the profile, "
                 "the target and that the project parses)",
@@ -344,92 +330,3 @@ def _read_run_results(path: Path) -> dict[str, DbtNodeResult] | None:
             failures=failures if isinstance(failures, int) else None,
         )
     return results
-
-
-def _with_output(message: str, finished: _Finished) -> str:
-    """``message``, then the last lines dbt printed: its own account of what went wrong."""
-    return f"{message}. dbt said:\n" + ("\n".join(finished.lines[-_TAIL_LINES:]) or "nothing")
-
-
-def _run(
-    command: list[str],
-    cwd: Path,
-    *,
-    log: Callable[[str], None] | None,
-    timeout: float | None,
-) -> _Finished:
-    """Run dbt in its own process group, pass each output line to ``log``, wait for its end.
-
-    It waits in short steps, never in one blocking call: headwater's thread executor stops a
-    try that outlives its timeout by raising in the try's thread, which Python delivers only
-    between two instructions; whatever stops the wait kills dbt's whole group.
-    """
-    deadline = None if timeout is None else _CLOCK.monotonic() + timeout
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=without_secrets(os.environ),  # no store credentials for dbt
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-    )
-    lines: list[str] = []
-    try:
-        _follow(process, lines, log, lambda: _check_deadline(deadline, timeout, cwd))
-        while True:
-            try:
-                return _Finished(process.wait(_POLL_SECONDS), lines)
-            except subprocess.TimeoutExpired:
-                _check_deadline(deadline, timeout, cwd)
-    except BaseException:
-        _kill_group(process)
-        raise
-    finally:
-        assert process.stdout is not None  # stdout=PIPE
-        process.stdout.close()
-
-
-def _follow(
-    process: subprocess.Popen[str],
-    lines: list[str],
-    log: Callable[[str], None] | None,
-    check_deadline: Callable[[], None],
-) -> None:
-    """Collect dbt's output lines until it closes its output, passing each to ``log``."""
-    received: queue.Queue[str | None] = queue.Queue()
-
-    def read() -> None:
-        assert process.stdout is not None  # stdout=PIPE
-        for line in process.stdout:
-            received.put(line.rstrip("\n"))
-        received.put(None)
-
-    threading.Thread(target=read, name="headwater-dbt-output", daemon=True).start()
-    while True:
-        try:
-            line = received.get(timeout=_POLL_SECONDS)
-        except queue.Empty:
-            check_deadline()
-            continue
-        if line is None:
-            return
-        lines.append(line)
-        if log is not None:
-            log(line)
-
-
-def _check_deadline(deadline: float | None, timeout: float | None, project_dir: Path) -> None:
-    if deadline is not None and _CLOCK.monotonic() > deadline:
-        raise TaskTimeoutError(
-            f"dbt in project {str(project_dir)!r} ran longer than its timeout of {timeout} s "
-            "and was killed; raise the timeout or build fewer nodes at once"
-        )
-
-
-def _kill_group(process: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
