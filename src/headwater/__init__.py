@@ -63,6 +63,10 @@ def __getattr__(name: str) -> object:
         from headwater.assets.io.sql import SqlTableIOManager
 
         return SqlTableIOManager
+    if name == "dbt_assets":
+        from headwater.assets.dbt.assets import dbt_assets
+
+        return dbt_assets
     raise AttributeError(f"module 'headwater' has no attribute {name!r}")
 
 
@@ -98,6 +102,7 @@ __all__ = [
     "asset_check",
     "asset_pipeline",
     "cron",
+    "dbt_assets",
     # partitions and their mappings
     "DailyPartitions",
     "DynamicPartitions",

@@ -164,6 +164,7 @@ def dbt_build(
     vars: Mapping[str, Any] | None = None,
     log: Callable[[str], None] | None = None,
     timeout: float | None = None,
+    indirect_selection: str | None = None,
 ) -> DbtBuildResult:
     """Run ``dbt build --select <select>`` and read each node's result.
 
@@ -176,6 +177,8 @@ def dbt_build(
         vars: dbt vars for this build (``--vars``).
         log: called with each line dbt prints, in the calling thread.
         timeout: seconds before dbt and its children are killed.
+        indirect_selection: dbt's ``--indirect-selection`` (``cautious`` runs only the
+            tests all of whose nodes are selected), None for dbt's default.
 
     Raises:
         ConfigError: a bad project or profiles directory, an empty selection, or no dbt-core.
@@ -195,6 +198,8 @@ def dbt_build(
         _copy_partial_parse(project_dir / TARGET_DIR, run_dir)
         command = _dbt_command("build", project_dir, profiles_dir, target, run_dir)
         command += ["--select", *select]
+        if indirect_selection:
+            command += ["--indirect-selection", indirect_selection]
         if vars:
             command += ["--vars", json.dumps(dict(vars))]
         finished = run_dbt(command, project_dir, log=log, timeout=timeout)

@@ -1,0 +1,76 @@
+"""``dbt_assets``: a dbt project's nodes as assets, built by dbt, its tests as checks."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from headwater.assets.jobs import materialize_pipeline
+from headwater.assets.selection import select
+from headwater.config import Settings
+from headwater.loader import load_folder
+from headwater.runtime import Runtime
+from headwater.store.sql import assets as queries
+from tests.assets.dbt_shop import Shop, copy_parsed, dbt_shop_fixture  # noqa: F401
+
+PIPELINE = """
+from headwater import asset, dbt_assets
+
+shop = dbt_assets({project!r}, group="shop", key_prefix=["shop"])
+
+
+@asset(deps=["shop/daily_revenue"])
+def revenue_report() -> dict:
+    return {{"ok": True}}
+"""
+
+
+@pytest.fixture
+def folder(dbt_shop: Shop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    project = copy_parsed(dbt_shop, tmp_path / "dbt_shop")
+    monkeypatch.setenv("DBT_SHOP_DUCKDB_PATH", str(tmp_path / "shop.duckdb"))
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    (folder / "shop.py").write_text(textwrap.dedent(PIPELINE.format(project=str(project))))
+    return folder
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    runtime = Runtime(Settings.for_home(tmp_path / "home"))
+    yield runtime
+    runtime.close()
+
+
+def test_the_nodes_are_assets_with_dbt_lineage_and_tests_as_checks(folder: Path) -> None:
+    _, catalog = load_folder(folder)
+    assert catalog.errors == {}
+    graph = catalog.graph
+    keys = {"/".join(key) for key in graph.assets}
+    assert {"shop/raw_orders", "shop/stg_orders", "shop/daily_revenue", "revenue_report"} <= keys
+    assert ("shop", "stg_orders") in graph.upstream[("shop", "daily_revenue")]
+    assert ("shop", "raw_orders") in graph.upstream[("shop", "stg_orders")]
+    checks = {c.name: c.blocking for c in graph.assets[("shop", "stg_orders")].checks}
+    assert any(name.startswith("unique_stg_orders") for name in checks)
+    assert all(isinstance(blocking, bool) for blocking in checks.values())
+
+
+def test_materializing_runs_dbt_and_records_each_node_and_test(
+    folder: Path, runtime: Runtime
+) -> None:
+    _, catalog = load_folder(folder)
+    keys = select(catalog.graph, "+shop/daily_revenue")
+    pipeline = materialize_pipeline(catalog.graph, keys, source_file=str(folder))
+    record = runtime.create_run(pipeline)
+    run = runtime.engine(pipeline).drive(record.run_id)
+    assert run.state == "success"
+    with runtime.store.asset_connection() as connection:
+        (made,) = queries.materializations(connection, "shop/raw_orders")
+        checks = queries.check_results(connection, "shop/stg_orders")
+    assert made.metadata["rows_affected"] == 6
+    assert made.metadata["relation"]
+    assert checks
+    assert all(check.passed for check in checks)
