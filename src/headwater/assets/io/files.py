@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass
 from typing import IO, Any
 
-
 from headwater.assets.io.base import (
     InputContext,
     IOManager,
