@@ -15,6 +15,7 @@ from typing import Any
 
 from headwater.assets.graph import AssetGraph
 from headwater.assets.keys import AssetKey, key_string
+from headwater.assets.partitions import PartitionsDefinition
 from headwater.store.records import MaterializationRecord
 from headwater.store.sql import assets as asset_queries
 
@@ -111,9 +112,23 @@ def _upstream_newer(
     return False
 
 
+def data_time(
+    partitions: PartitionsDefinition | None, record: MaterializationRecord | None
+) -> datetime | None:
+    """How recent an asset's data is: the end of its newest materialized time partition's
+    window (a partition written late is still that day's data), else when it was written."""
+    if record is None:
+        return None
+    if partitions is not None and record.partition_key is not None:
+        window = partitions.time_window(record.partition_key)
+        if window is not None:
+            return window[1]
+    return record.created_at
+
+
 def freshness(newest: datetime | None, limit: timedelta | None, now: datetime) -> dict[str, Any]:
-    """Whether an asset materialized last at ``newest`` is fresh within ``limit``."""
-    age = None if newest is None else (now - newest).total_seconds()
+    """Whether data as recent as ``newest`` (see ``data_time``) is fresh within ``limit``."""
+    age = None if newest is None else max(0.0, (now - newest).total_seconds())
     stale = limit is not None and (age is None or age > limit.total_seconds())
     return {
         "age_seconds": age,

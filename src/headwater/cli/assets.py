@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 from rich.tree import Tree
 
-from headwater.asset_status import PartitionStatus, freshness, partition_statuses
+from headwater.asset_status import PartitionStatus, data_time, freshness, partition_statuses
 from headwater.assets.graph import AssetGraph
 from headwater.assets.keys import AssetKey, key_string
 from headwater.assets.selection import select
@@ -59,6 +59,7 @@ def list_command(json_output: bool, pipelines_dir: Path) -> int:
         item = graph.assets[key]
         record = newest.get(item.name)
         at = record.created_at if record else None
+        data_at = data_time(item.partitions, record)
         rows.append(
             {
                 "key": item.name,
@@ -66,7 +67,7 @@ def list_command(json_output: bool, pipelines_dir: Path) -> int:
                 "partitions": item.partitions.describe() if item.partitions else None,
                 "last_materialized_at": at.isoformat() if at else None,
                 "last_partition": record.partition_key if record else None,
-                "freshness": freshness(at, item.freshness, now),
+                "freshness": freshness(data_at, item.freshness, now),
             }
         )
     if json_output:
