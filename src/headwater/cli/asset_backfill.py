@@ -61,7 +61,7 @@ _OPTIONS = (
         help="With --asset: the partitions (both ends included), or one key.",
     ),
     click.option("--missing", is_flag=True, help="Only partitions never materialized (default)."),
-    click.option("--failed", is_flag=True, help="Those, and those whose newest attempt failed."),
+    click.option("--failed", is_flag=True, help="Those, and those a blocking check refused."),
     click.option("--all", "every", is_flag=True, help="Every partition in the range, again."),
     click.option("--stale", is_flag=True, help="Stale partitions too (with --missing, --failed)."),
     click.option("--upstream", is_flag=True, help="With --asset: what the assets read too."),

@@ -8,8 +8,8 @@ pipeline's intervals (``scheduling/backfill.py``) whose record, lease and limit 
 What happens to a partition depends on its status across the selected partitioned
 assets (``asset_status.partition_statuses``) and on the backfill's ``Redo``: ``missing``
 materializes only partitions never materialized, ``failed`` those and those whose newest
-attempt failed, ``all`` every one; ``stale`` partitions count as materialized unless
-asked for. A time partition's run covers its window (its logical date is the window's
+attempt failed (a blocking check refused it), ``all`` every one; ``stale`` partitions
+count as materialized unless asked for. A time partition's run covers its window (its logical date is the window's
 start), and materializing the partition again resets that run, as a backfill of
 intervals does; other partitions get a new run each time.
 """
@@ -51,7 +51,7 @@ class Redo(StrEnum):
     """Which partitions a backfill of assets materializes (besides stale ones, if asked)."""
 
     MISSING = "missing"  # those never materialized
-    FAILED = "failed"  # those, and those whose newest attempt failed
+    FAILED = "failed"  # those, and those whose newest attempt a blocking check refused
     ALL = "all"  # every partition in the range
 
 
