@@ -9,9 +9,9 @@ What happens to a partition depends on its status across the selected partitione
 assets (``asset_status.partition_statuses``) and on the backfill's ``Redo``: ``missing``
 materializes only partitions never materialized, ``failed`` those and those whose newest
 attempt failed (a blocking check refused it), ``all`` every one; ``stale`` partitions
-count as materialized unless asked for. A time partition's run covers its window (its logical date is the window's
-start), and materializing the partition again resets that run, as a backfill of
-intervals does; other partitions get a new run each time.
+count as materialized unless asked for. A time partition's run covers its window (its
+logical date is the window's start), and materializing the partition again resets that
+run, as a backfill of intervals does; other partitions get a new run each time.
 """
 
 from __future__ import annotations
