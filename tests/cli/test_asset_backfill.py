@@ -370,7 +370,7 @@ def test_a_killed_backfill_and_a_detached_one_are_finished_by_a_scheduler(
         log.close()
 
     # Then both succeeded, each day with one run and one file, never more than two
-    # runs of a backfill at once, and only the killed day ran twice
+    # runs of a backfill at once, and only what was in flight when killed ran twice
     assert [store.get_backfill(i).state for i in ids] == ["success", "success"]
     runs = store.list_runs(killed.pipeline_id, limit=100)
     days = [f"2026-01-0{day}" for day in range(1, 10)]
@@ -380,4 +380,7 @@ def test_a_killed_backfill_and_a_detached_one_are_finished_by_a_scheduler(
         assert max_overlap([run for run in runs if run.backfill_id == backfill_id]) <= 2
     assert files_of(tmp_path, "orders_raw") == [f"{day}.json" for day in days]
     marks = (tmp_path / "marks").read_text().splitlines()
-    assert sorted(marks) == sorted([f"{day} 1" for day in days] + ["2026-01-03 2"])
+    assert sorted(mark for mark in marks if mark.endswith(" 1")) == [f"{day} 1" for day in days]
+    again = [mark.split()[0] for mark in marks if not mark.endswith(" 1")]
+    assert "2026-01-03" in again
+    assert len(again) <= 2  # the day that hung, and the other run of the two in flight
