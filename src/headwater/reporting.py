@@ -115,4 +115,7 @@ def backfill_json(record: BackfillRecord) -> dict[str, object]:
         "reverse": record.reverse,
         "created_at": record.created_at.isoformat(),
         "ended_at": None if record.ended_at is None else record.ended_at.isoformat(),
+        # a backfill of asset partitions: its assets and partitions (None for intervals)
+        "assets": None if record.asset_selection is None else list(record.asset_selection),
+        "partitions": None if record.partitions is None else list(record.partitions),
     }

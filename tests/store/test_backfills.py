@@ -54,6 +54,19 @@ def test_a_backfill_reads_back_as_recorded(store: SqlStore) -> None:
     assert store.get_backfill("b1") == record
 
 
+def test_a_backfill_of_asset_partitions_reads_back_its_partitions_and_assets(
+    store: SqlStore,
+) -> None:
+    record = backfill(
+        reprocess="failed+stale",
+        partitions=("2026-01-02", "2026-01-01", "eu|2026-01-03"),
+        asset_selection=("sales/orders_raw", "orders_cleaned"),
+    )
+    store.create_backfill(record)
+    assert store.get_backfill("b1") == record
+    assert store.list_backfills(state="running") == [record]
+
+
 def test_an_unknown_backfill_is_not_found(store: SqlStore) -> None:
     with pytest.raises(NotFoundError, match=r"no backfill 'nope'.*headwater backfills list"):
         store.get_backfill("nope")

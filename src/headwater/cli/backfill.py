@@ -7,12 +7,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
 from rich.table import Table
 
 from headwater.authoring.pipeline import Pipeline
+from headwater.cli.asset_backfill import (
+    asset_backfill_options,
+    asset_request,
+    backfill_assets,
+    range_cells,
+    resume_asset_backfill,
+)
 from headwater.cli.console import console, print_json, show_engine_warnings
 from headwater.cli.interrupts import exit_now_if_tries_still_run, interruptible
 from headwater.cli.options import parse_params, pipelines_option
@@ -145,9 +153,9 @@ def _print_detached(record: BackfillRecord, steps: list[BackfillStep], json_outp
 
 
 @click.command("backfill")
-@click.argument("pipeline_spec", metavar="PIPELINE")
-@click.option("--start", required=True, metavar="DATE", help="First logical date (included).")
-@click.option("--end", required=True, metavar="DATE", help="Last logical date (included).")
+@click.argument("pipeline_spec", metavar="[PIPELINE]", required=False)
+@click.option("--start", metavar="DATE", help="First logical date (included).")
+@click.option("--end", metavar="DATE", help="Last logical date (included).")
 @click.option(
     "--max-active-runs",
     type=click.IntRange(min=1),
@@ -169,10 +177,11 @@ def _print_detached(record: BackfillRecord, steps: list[BackfillStep], json_outp
 @pipelines_option
 @executor_option
 @json_option
+@asset_backfill_options
 def backfill_command(
-    pipeline_spec: str,
-    start: str,
-    end: str,
+    pipeline_spec: str | None,
+    start: str | None,
+    end: str | None,
     max_active_runs: int,
     reprocess: str,
     reverse: bool,
@@ -182,6 +191,7 @@ def backfill_command(
     pipelines_dir: Path,
     executor: str,
     json_output: bool,
+    **asset_options: Any,
 ) -> int:
     """Run the scheduled intervals of PIPELINE whose logical date is in [--start, --end].
 
@@ -189,7 +199,35 @@ def backfill_command(
     or with --detach is left to a running scheduler. Intervals that already succeeded are
     skipped; failed ones are redone (--reprocess). PIPELINE is FILE[:PIPELINE] or an id
     under the pipelines folder.
+
+    With --asset KEY --partitions FIRST..LAST instead, materialize those partitions of
+    the asset (and with --upstream, --downstream, of what it reads or what reads it),
+    one run per partition: only those never materialized (--missing), those and the
+    failed ones (--failed), or all of them (--all).
     """
+    explicit = click.get_current_context().get_parameter_source("reprocess")
+    given = {
+        "--start": start,
+        "--end": end,
+        "--reprocess": explicit is click.core.ParameterSource.COMMANDLINE,
+        "--param": params,
+    }
+    request = asset_request(pipeline_spec, given, asset_options)
+    if request is not None:
+        return backfill_assets(
+            request,
+            max_active_runs=max_active_runs,
+            reverse=reverse,
+            dry_run=dry_run,
+            detach=detach,
+            pipelines_dir=pipelines_dir,
+            executor=executor,
+            json_output=json_output,
+        )
+    if pipeline_spec is None or start is None or end is None:
+        raise click.UsageError(
+            "give PIPELINE --start DATE --end DATE, or --asset KEY --partitions FIRST..LAST"
+        )
     pipeline = find_pipeline(pipeline_spec, pipelines_dir)
     overrides = parse_params(list(params), pipeline)
     first, last = range_bounds(start, end, pipeline.zone)
@@ -337,6 +375,8 @@ def resume_command(backfill_id: str, executor: str, json_output: bool) -> int:
             raise ConfigError(
                 f"backfill {backfill_id!r} has ended ({record.state}); start a new one"
             )
+        if record.partitions is not None:
+            return resume_asset_backfill(runtime, record, executor, json_output)
         pipeline = _recorded_pipeline(runtime, record.pipeline_id)
         return _run_in_foreground(runtime, pipeline, record, executor, json_output)
     finally:
@@ -366,13 +406,13 @@ def list_command(pipeline: str | None, state: str | None, json_output: bool) -> 
     for column in ("pipeline", "state", "from (UTC)", "to (UTC)", "reprocess"):
         text_column(table, column)
     for record in found:
-        table.add_row(
-            record.backfill_id,
-            record.pipeline_id,
-            record.state,
+        # a backfill of assets shows its first and last partitions
+        first, last = range_cells(record) or (
             utc_minutes(record.start_date),
             utc_minutes(record.end_date),
-            record.reprocess,
+        )
+        table.add_row(
+            record.backfill_id, record.pipeline_id, record.state, first, last, record.reprocess
         )
     console.print(table)
     return 0

@@ -64,7 +64,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "backfill": (
         "headwater.cli.backfill",
         "backfill_command",
-        "Run a pipeline over a range of past intervals.",
+        "Run a pipeline over past intervals, or assets over partitions.",
     ),
     "backfills": ("headwater.cli.backfill", "backfills_group", "List and resume backfills."),
     "materialize": (

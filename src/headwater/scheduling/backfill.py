@@ -446,13 +446,14 @@ def advance_backfills(
 ) -> list[RunRecord]:
     """For a scheduler's tick: advance the running backfills no live process holds.
 
-    Backfills of pipelines not loaded here are left alone. Returns the runs created;
-    they are queued for the scheduler to claim.
+    Backfills of pipelines not loaded here are left alone, and so are backfills of
+    asset partitions (see ``advance_asset_backfills``). Returns the runs created; they
+    are queued for the scheduler to claim.
     """
     created: list[RunRecord] = []
     for backfill in store.list_backfills(state=BackfillState.RUNNING):
         pipeline = pipelines.get(backfill.pipeline_id)
-        if pipeline is None:
+        if pipeline is None or backfill.partitions is not None:
             continue
         held = acquire_backfill(store, backfill.backfill_id, owner, now, lease)
         if held is not None:

@@ -5,6 +5,9 @@ next runs as earlier ones finish (``advance_backfill``), and drive them with an
 EngineHost, as the scheduler service does. Runs of the backfill that another process
 drives (a scheduler that took over) are waited for. Interrupted, it lets its leases go:
 the backfill stays recorded and running, and a scheduler carries it on.
+
+The loop (``BackfillLoop``) is the same for a backfill of asset partitions; only how a
+pass advances the backfill and reads where it stands differ (``AssetBackfillRunner``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Generic, Protocol, TypeVar
 
 from headwater.authoring.pipeline import Pipeline
 from headwater.engine.host import EngineHost
@@ -25,15 +29,34 @@ from headwater.scheduling.backfill import (
     advance_backfill,
     backfill_progress,
 )
-from headwater.store.records import BackfillRecord
+from headwater.store.records import BackfillRecord, RunRecord
 
 logger = logging.getLogger("headwater.scheduler")
 
+
+class Progress(Protocol):
+    """What the loop reads of where a backfill stands."""
+
+    @property
+    def backfill(self) -> BackfillRecord: ...
+
+    @property
+    def active(self) -> list[RunRecord]: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+
+ProgressT = TypeVar("ProgressT", bound=Progress)
 ProgressSink = Callable[[BackfillProgress], None]
 
 
-class BackfillRunner:
-    """Advances a recorded backfill and drives its runs here, until every run has ended."""
+class BackfillLoop(Generic[ProgressT]):
+    """Advances a recorded backfill and drives its runs here, until every run has ended.
+
+    Subclasses say where the backfill stands (``_progress``) and make one pass
+    (``_advance``), the caller holding its lease.
+    """
 
     def __init__(
         self,
@@ -44,7 +67,7 @@ class BackfillRunner:
         executor: str = "thread",
         lease: timedelta = DEFAULT_LEASE,
         poll: float = 0.5,
-        on_progress: ProgressSink | None = None,
+        on_progress: Callable[[ProgressT], None] | None = None,
     ) -> None:
         self.runtime = runtime
         self.store = runtime.store
@@ -74,7 +97,13 @@ class BackfillRunner:
         """Tries still running in this process (after an interrupt)."""
         return self.host.executing
 
-    def run(self) -> BackfillProgress:
+    def _progress(self, backfill: BackfillRecord) -> ProgressT:
+        raise NotImplementedError
+
+    def _advance(self, held: BackfillRecord) -> ProgressT:
+        raise NotImplementedError
+
+    def run(self) -> ProgressT:
         """Drive the backfill until it ends; returns where it stands at the end.
 
         On an exception, or after ``interrupt()`` (raising KeyboardInterrupt), the
@@ -106,21 +135,13 @@ class BackfillRunner:
         finally:
             host.shutdown(wait=not host.interrupted)
 
-    def _pass(self) -> BackfillProgress:
+    def _pass(self) -> ProgressT:
         now = self.clock.now()
         held = acquire_backfill(self.store, self.backfill_id, self.owner, now, self.lease)
         if held is None:
             # another process advances it now (or finished it): watch it end
-            backfill = self.store.get_backfill(self.backfill_id)
-            return backfill_progress(self.store, self.pipeline, backfill)
-        progress = advance_backfill(
-            self.store,
-            self.pipeline,
-            held,
-            clock=self.clock,
-            run_owner=self.owner,
-            lease=self.lease,
-        )
+            return self._progress(self.store.get_backfill(self.backfill_id))
+        progress = self._advance(held)
         busy = self.host.busy_runs()
         for run in progress.active:
             if run.run_id in busy:
@@ -137,10 +158,27 @@ class BackfillRunner:
                 self.host.release_leases()
             busy = self.host.busy_runs()
             backfill = self.store.get_backfill(self.backfill_id)
-            active = backfill_progress(self.store, self.pipeline, backfill).active
+            active = self._progress(backfill).active
             # queued ones not driven yet too: a lease ending now lets them go at once
             free = [run.run_id for run in active if run.run_id not in busy]
             self.store.extend_leases(self.owner, free, self.clock.now())
             self.store.release_backfill(self.backfill_id, self.owner)
         except Exception:  # the original error matters more
             logger.exception("could not release the leases of backfill %s", self.backfill_id)
+
+
+class BackfillRunner(BackfillLoop[BackfillProgress]):
+    """Advances a recorded backfill of intervals and drives its runs here."""
+
+    def _progress(self, backfill: BackfillRecord) -> BackfillProgress:
+        return backfill_progress(self.store, self.pipeline, backfill)
+
+    def _advance(self, held: BackfillRecord) -> BackfillProgress:
+        return advance_backfill(
+            self.store,
+            self.pipeline,
+            held,
+            clock=self.clock,
+            run_owner=self.owner,
+            lease=self.lease,
+        )

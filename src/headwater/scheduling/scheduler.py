@@ -21,6 +21,7 @@ from headwater.engine.ownership import DEFAULT_LEASE, owner_is_dead
 from headwater.engine.runs import create_run
 from headwater.errors import RunExistsError
 from headwater.schedules.timetables import DataInterval, Timetable
+from headwater.scheduling.asset_backfill_advance import advance_asset_backfills
 from headwater.scheduling.backfill import advance_backfills
 from headwater.scheduling.event_runs import create_event_runs
 from headwater.store.base import StateStore
@@ -117,9 +118,14 @@ class Scheduler:
         self, pipelines: Mapping[str, Pipeline], now: datetime
     ) -> list[RunRecord]:
         """Carry on the recorded backfills no live process holds (``--detach``, a dead owner)."""
-        return advance_backfills(
-            self.store, pipelines, owner=self.owner, now=now, lease=self.lease, clock=self.clock
-        )
+        return [
+            *advance_backfills(
+                self.store, pipelines, owner=self.owner, now=now, lease=self.lease, clock=self.clock
+            ),
+            *advance_asset_backfills(
+                self.store, pipelines, owner=self.owner, now=now, lease=self.lease, clock=self.clock
+            ),
+        ]
 
     # creating runs
 

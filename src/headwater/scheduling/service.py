@@ -29,6 +29,7 @@ from headwater.engine.runs import record_pipeline
 from headwater.executors.factory import create_executor
 from headwater.metrics.instruments import EngineMetrics
 from headwater.runtime import Runtime
+from headwater.scheduling.asset_backfill_advance import BackfillPipelines
 from headwater.scheduling.heartbeat import Heartbeat
 from headwater.scheduling.registry import PipelineRegistry
 from headwater.scheduling.scheduler import Scheduler
@@ -133,7 +134,7 @@ class SchedulerService:
         )
         self.scheduler = Scheduler(
             runtime.store,
-            lambda: registry.pipelines,
+            BackfillPipelines(registry, runtime.store),  # with those of asset backfills
             clock=runtime.clock,
             owner=runtime.owner,
             lease=options.lease,

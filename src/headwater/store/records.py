@@ -59,6 +59,10 @@ class BackfillRecord:
 
     ``start_date`` and ``end_date`` bound the logical dates, both included (UTC).
     ``owner`` and ``lease_expires_at`` name the process advancing it, as for runs.
+
+    A backfill of assets (``headwater backfill --asset``) makes one run per partition
+    instead: ``partitions`` lists them, in the order given, and ``asset_selection`` the
+    keys of the assets each run materializes; both are None for a backfill of intervals.
     """
 
     backfill_id: str
@@ -66,7 +70,7 @@ class BackfillRecord:
     start_date: datetime
     end_date: datetime
     max_active_runs: int
-    reprocess: str  # none, failed or all
+    reprocess: str  # none, failed or all; of assets: missing, failed or all (+stale)
     reverse: bool
     params: dict[str, Any]
     state: str  # running, success or failed
@@ -74,6 +78,8 @@ class BackfillRecord:
     ended_at: datetime | None = None
     owner: str | None = None
     lease_expires_at: datetime | None = None
+    partitions: tuple[str, ...] | None = None
+    asset_selection: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -218,7 +218,7 @@ def latest_success_by_partition(connection: Connection, key: str) -> dict[str, d
         .where(_m.asset_key == key, _m.status == MATERIALIZED)
         .group_by(_m.partition_key)
     )
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 def newest_materialized(

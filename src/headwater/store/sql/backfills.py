@@ -37,7 +37,17 @@ def _from_row(row: Any) -> BackfillRecord:
         ended_at=row.ended_at,
         owner=row.owner,
         lease_expires_at=row.lease_expires_at,
+        partitions=_read_list(row.partitions),
+        asset_selection=_read_list(row.asset_selection),
     )
+
+
+def _read_list(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(json.loads(text))
+
+
+def _write_list(values: tuple[str, ...] | None) -> str | None:
+    return None if values is None else json.dumps(list(values))
 
 
 def insert_backfill(connection: Connection, record: BackfillRecord) -> None:
@@ -56,6 +66,8 @@ def insert_backfill(connection: Connection, record: BackfillRecord) -> None:
             ended_at=record.ended_at,
             owner=record.owner,
             lease_expires_at=record.lease_expires_at,
+            partitions=_write_list(record.partitions),
+            asset_selection=_write_list(record.asset_selection),
         )
     )
 

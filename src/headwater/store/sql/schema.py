@@ -164,6 +164,9 @@ backfills = sa.Table(
     sa.Column("ended_at", UTCDateTime),
     sa.Column("owner", sa.String(250)),
     sa.Column("lease_expires_at", UTCDateTime),
+    # a backfill of asset partitions (migration 0006): JSON lists, NULL for one of intervals
+    sa.Column("partitions", sa.Text),
+    sa.Column("asset_selection", sa.Text),
 )
 
 # Events a pipeline reacted to (a new file, an upstream run), so none is lost or
