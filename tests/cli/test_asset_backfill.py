@@ -129,7 +129,7 @@ def test_a_dry_run_plans_each_partition_from_its_status_and_changes_nothing(
     )
     assert made.code == 1, made.stderr
 
-    planned = headwater_here("backfill", *CLEANED, *RANGE, "--dry-run", "--json")
+    planned = headwater_here("backfill", *CLEANED, *RANGE, "--missing", "--dry-run", "--json")
 
     assert planned.code == 0, planned.stderr
     first, second, third, _ = planned.json()
@@ -143,10 +143,9 @@ def test_a_dry_run_plans_each_partition_from_its_status_and_changes_nothing(
     }
     assert (second["status"], third["status"]) == ("materialized", "failed")
     assert third["run_id"] is not None  # the run of its window, which a redo resets
-    assert actions(planned) == ["run", "skip", "skip", "run"]  # --missing, the default
-    assert actions(
-        headwater_here("backfill", *CLEANED, *RANGE, "--failed", "--dry-run", "--json")
-    ) == [
+    assert actions(planned) == ["run", "skip", "skip", "run"]
+    # --failed, the default: a backfill repairs what a check refused
+    assert actions(headwater_here("backfill", *CLEANED, *RANGE, "--dry-run", "--json")) == [
         "run",
         "skip",
         "redo",
@@ -185,9 +184,10 @@ def test_a_failed_partition_fails_the_backfill_and_failed_materializes_it_again_
     # When it is fixed: --missing leaves the failed partition alone, --failed runs it
     (tmp_path / "fail").unlink()
     assert (
-        actions(headwater_here("backfill", *CLEANED, *RANGE, "--dry-run", "--json")) == ["skip"] * 4
+        actions(headwater_here("backfill", *CLEANED, *RANGE, "--missing", "--dry-run", "--json"))
+        == ["skip"] * 4
     )
-    again = headwater_here("backfill", *CLEANED, *RANGE, "--failed")
+    again = headwater_here("backfill", *CLEANED, *RANGE)
 
     # Then only that partition ran again, in the same run
     assert again.code == 0, again.stderr
@@ -198,7 +198,7 @@ def test_a_failed_partition_fails_the_backfill_and_failed_materializes_it_again_
     listed = headwater_here("backfills", "list", "--json").json()
     assert [(b["state"], b["reprocess"]) for b in listed] == [
         ("success", "failed"),
-        ("failed", "missing"),
+        ("failed", "failed"),
     ]
     assert listed[0]["assets"] == ["orders_raw", "orders_cleaned"]
     assert listed[0]["partitions"] == [f"2026-01-0{day}" for day in range(1, 5)]

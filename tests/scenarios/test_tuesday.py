@@ -131,6 +131,8 @@ def test_the_tuesday_incident_is_caught_and_repaired(
 
     # the API recovers: Tuesday and what is downstream of it are repaired, one copy
     api.failing.discard(tuesday)
-    repaired = headwater("materialize", "events_raw+", "--partition", tuesday, *args)
+    repaired = headwater(
+        "backfill", "--asset", "events_raw", "--partitions", tuesday, "--downstream", *args
+    )
     assert repaired.code == 0, repaired.stderr
     assert warehouse_rows(warehouse) == {f"{monday}@{monday}": 5, f"{tuesday}@{tuesday}": 5}

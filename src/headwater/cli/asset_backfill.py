@@ -60,8 +60,10 @@ _OPTIONS = (
         metavar="FIRST..LAST",
         help="With --asset: the partitions (both ends included), or one key.",
     ),
-    click.option("--missing", is_flag=True, help="Only partitions never materialized (default)."),
-    click.option("--failed", is_flag=True, help="Those, and those a blocking check refused."),
+    click.option("--missing", is_flag=True, help="Only partitions never materialized."),
+    click.option(
+        "--failed", is_flag=True, help="Those, and those a blocking check refused (default)."
+    ),
     click.option("--all", "every", is_flag=True, help="Every partition in the range, again."),
     click.option("--stale", is_flag=True, help="Stale partitions too (with --missing, --failed)."),
     click.option("--upstream", is_flag=True, help="With --asset: what the assets read too."),
@@ -128,7 +130,7 @@ def asset_request(
     if len(chosen) > 1:
         raise click.UsageError("give one of --missing, --failed and --all")
     redo = {"missing": Redo.MISSING, "failed": Redo.FAILED, "every": Redo.ALL}[
-        chosen[0] if chosen else "missing"
+        chosen[0] if chosen else "failed"
     ]
     return AssetBackfillRequest(
         terms=terms,
