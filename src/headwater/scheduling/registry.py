@@ -12,11 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from headwater.assets.catalog import AssetCatalog, FileDefinitions, build_catalog
+from headwater.assets.graph import AssetGraph
+from headwater.assets.jobs import AssetPipeline, materialize_pipeline
 from headwater.authoring.pipeline import Pipeline
-from headwater.errors import PipelineLoadError
+from headwater.errors import DefinitionError, NotFoundError, PipelineLoadError
 from headwater.loader import find_files, load_file
+from headwater.store.base import StateStore
 
 logger = logging.getLogger("headwater.scheduler")
+
+# the ids of the ad hoc pipelines of ``headwater materialize`` and the server's action
+MATERIALIZE_PREFIX = "materialize."
 
 
 @dataclass(slots=True)
@@ -37,6 +43,8 @@ class PipelineRegistry:
         # the folder's assets, and the asset pipelines compiled against them
         self.catalog: AssetCatalog = build_catalog([])
         self.asset_errors: dict[Path, PipelineLoadError] = {}
+        # materialize.* pipelines rebuilt for their runs, with the graph they were built on
+        self._ad_hoc: dict[str, tuple[AssetGraph, AssetPipeline]] = {}
 
     @property
     def errors(self) -> dict[Path, PipelineLoadError]:
@@ -111,6 +119,7 @@ class PipelineRegistry:
                 continue
             pipelines[pipeline_id] = asset_pipeline
         self.pipelines = pipelines
+        self._ad_hoc = {}
 
     def definition(self, pipeline_id: str) -> Pipeline | None:
         """The pipeline, or its last good definition if its file is now broken."""
@@ -120,3 +129,43 @@ class PipelineRegistry:
             if pipeline_id in state.pipelines:
                 return state.pipelines[pipeline_id]
         return None
+
+    def resolve(self, pipeline_id: str, store: StateStore) -> Pipeline | None:
+        """The pipeline, or the ad hoc ``materialize.*`` pipeline its runs were made with.
+
+        No file defines the pipelines of ``headwater materialize`` (and the server's
+        *Materialize*): one is made per set of assets. It is made again from the asset
+        keys recorded with it in the store (``graph["assets"]``) and this folder's asset
+        graph, so that a scheduler can drive its runs. None when the pipeline is unknown,
+        or names an asset this folder no longer defines.
+        """
+        found = self.definition(pipeline_id)
+        if found is not None or not pipeline_id.startswith(MATERIALIZE_PREFIX):
+            return found
+        graph = self.catalog.graph
+        cached = self._ad_hoc.get(pipeline_id)
+        if cached is not None and cached[0] is graph:
+            return cached[1]
+        rebuilt = self._materialize_pipeline(pipeline_id, store, graph)
+        if rebuilt is not None:
+            self._ad_hoc[pipeline_id] = (graph, rebuilt)
+        return rebuilt
+
+    def _materialize_pipeline(
+        self, pipeline_id: str, store: StateStore, graph: AssetGraph
+    ) -> AssetPipeline | None:
+        try:
+            recorded = store.get_pipeline(pipeline_id).graph.get("assets")
+        except NotFoundError:
+            return None
+        if not isinstance(recorded, list) or not recorded:
+            return None
+        keys = [tuple(str(name).split("/")) for name in recorded]
+        if any(key not in graph.assets for key in keys):
+            return None
+        try:
+            pipeline = materialize_pipeline(graph, keys, source_file=str(self.folder.resolve()))
+        except DefinitionError as exc:  # the assets are no longer partitioned alike
+            logger.error("pipeline %s: cannot be made again: %s", pipeline_id, exc)
+            return None
+        return pipeline if pipeline.pipeline_id == pipeline_id else None

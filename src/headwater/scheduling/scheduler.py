@@ -63,9 +63,12 @@ class Scheduler:
         clock: Clock,
         owner: str,
         lease: timedelta = DEFAULT_LEASE,
+        resolve: Callable[[str], Pipeline | None] | None = None,
     ) -> None:
         self.store = store
         self.pipelines = pipelines
+        # finds the pipelines no file defines (``materialize.*``) for the runs made of them
+        self.resolve = resolve
         self.clock = clock
         self.owner = owner
         self.lease = lease
@@ -233,6 +236,8 @@ class Scheduler:
             if run.run_id in busy:
                 continue  # this process drives it (or a try of it still runs here)
             pipeline = pipelines.get(run.pipeline_id)
+            if pipeline is None and self.resolve is not None:
+                pipeline = self.resolve(run.pipeline_id)
             if pipeline is None:
                 continue  # its file is not loaded here (yet), or fails to import
             # A queued run counts against the pipeline's max_active_runs, checked in the

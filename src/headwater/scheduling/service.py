@@ -23,6 +23,7 @@ from headwater.alerts.config import AlertsConfig
 from headwater.alerts.service import AlertService
 from headwater.clock import Clock
 from headwater.config_file import PoolConfig
+from headwater.engine.assets import asset_records
 from headwater.engine.host import EngineHost
 from headwater.engine.ownership import DEFAULT_LEASE
 from headwater.engine.runs import record_pipeline
@@ -57,7 +58,9 @@ class RegistryLoader:
     """Re-reads the pipelines folder every ``interval`` seconds on its own thread.
 
     With a ``store``, each pipeline loaded (or reloaded: its definition changed) is
-    recorded there, so that it can be listed and paused before its first run.
+    recorded there, so that it can be listed and paused before its first run; and so are
+    the folder's assets, each time its asset graph changes, so that a server without the
+    folder lists them too.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class RegistryLoader:
         self.store = store
         self.clock = clock
         self._recorded: dict[str, int] = {}  # pipeline id -> id() of the object recorded
+        self._recorded_graph: object = None  # the asset graph recorded last
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -106,6 +110,15 @@ class RegistryLoader:
                 logger.exception("pipeline %s: could not be recorded", pipeline_id)
                 continue
             self._recorded[pipeline_id] = id(pipeline)
+        graph = self.registry.catalog.graph
+        if graph is self._recorded_graph or not graph.assets:
+            return
+        try:
+            self.store.upsert_assets(asset_records(graph, self.clock.now()))
+        except Exception:
+            logger.exception("the assets of %s: could not be recorded", self.registry.folder)
+            return
+        self._recorded_graph = graph
 
 
 class SchedulerService:
@@ -138,6 +151,7 @@ class SchedulerService:
             clock=runtime.clock,
             owner=runtime.owner,
             lease=options.lease,
+            resolve=lambda pipeline_id: registry.resolve(pipeline_id, runtime.store),
         )
         self.loader = RegistryLoader(
             registry, options.reload_interval, runtime.store, runtime.clock
