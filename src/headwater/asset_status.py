@@ -8,15 +8,19 @@ materialized again since).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from headwater.assets.graph import AssetGraph
 from headwater.assets.keys import AssetKey, key_string
 from headwater.assets.partitions import PartitionsDefinition
+from headwater.errors import HeadwaterError
 from headwater.store.records import MaterializationRecord
+from headwater.store.sql import asset_reads
 from headwater.store.sql import assets as asset_queries
 
 MATERIALIZED = "materialized"
@@ -134,4 +138,64 @@ def freshness(newest: datetime | None, limit: timedelta | None, now: datetime) -
         "age_seconds": age,
         "stale": stale,
         "limit_seconds": limit.total_seconds() if limit else None,
+    }
+
+
+def stored_partitions(stored: Mapping[str, Any] | None) -> PartitionsDefinition | None:
+    """The partitions definition recorded with an asset (``definition["partitions"]``);
+    None when it has none, or one this version cannot read."""
+    if not stored:
+        return None
+    return _read_partitions(json.dumps(stored, sort_keys=True))
+
+
+@lru_cache(maxsize=256)  # assets share a few definitions; a scrape reads them all
+def _read_partitions(text: str) -> PartitionsDefinition | None:
+    try:
+        return PartitionsDefinition.from_json(json.loads(text))
+    except HeadwaterError:
+        return None
+
+
+def data_end(
+    newest: asset_reads.NewestData,
+    partitions: PartitionsDefinition | None,
+    materialized: Sequence[str] = (),
+) -> datetime:
+    """How recent an asset's data is: for an asset partitioned by time, the end of the
+    window of the newest partition it materialized; for any other, when it was last
+    materialized. ``materialized`` lists its partitions when they have a time dimension
+    beside others (the newest key is then not the greatest in text order)."""
+    if partitions is None or newest.greatest_partition is None:
+        return newest.materialized_at
+    split = getattr(partitions, "split", None) is not None
+    ends = []
+    for key in materialized if split else [newest.greatest_partition]:
+        try:
+            window = partitions.time_window(key)
+        except HeadwaterError:  # a key of an earlier definition
+            continue
+        if window is not None:
+            ends.append(window[1])
+    return max(ends) if ends else newest.materialized_at
+
+
+def data_ends(
+    connection: Any,
+    definitions: Mapping[str, PartitionsDefinition | None],
+    keys: Sequence[str] | None = None,
+) -> dict[str, datetime]:
+    """``data_end`` of each asset of ``keys`` (of every asset with None) that was ever
+    materialized; ``definitions`` gives their partitions. Two grouped queries at most."""
+    newest = asset_reads.newest_data(connection, keys)
+    split = [
+        key
+        for key, data in newest.items()
+        if data.greatest_partition is not None
+        and getattr(definitions.get(key), "split", None) is not None
+    ]
+    partitions = asset_reads.materialized_partitions(connection, split)
+    return {
+        key: data_end(data, definitions.get(key), partitions.get(key, ()))
+        for key, data in newest.items()
     }

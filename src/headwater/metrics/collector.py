@@ -2,7 +2,8 @@
 
 Whatever process serves them (the server, a scheduler) reads the same store, so they
 say the same thing everywhere: runs and active task instances by state, pool slots,
-data freshness, the alert outbox, and the schedulers' heartbeats. Each query is grouped
+data freshness (of pipelines and of assets), the alert outbox, and the schedulers'
+heartbeats. Each query is grouped
 and bounded by an index or by the runs in progress, so a scrape stays cheap with
 10,000 runs and 1,000,000 task instances (docs/metrics.md gives the measured cost).
 
@@ -22,8 +23,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Connection
 
+from headwater.asset_status import data_ends, stored_partitions
 from headwater.clock import Clock
 from headwater.errors import StoreError
+from headwater.store.sql.asset_reads import known_keys
 from headwater.store.sql.pools import list_pools
 from headwater.store.sql.schema import (
     alert_outbox,
@@ -125,13 +128,17 @@ class StoreCollector(Collector):
         freshness = GaugeMetricFamily(
             "headwater_data_freshness_seconds",
             "Seconds since the end of the newest data interval a run processed successfully "
-            "(+Inf for a pipeline without a successful run).",
+            "(+Inf for a pipeline without a successful run); with an asset label, since "
+            "the asset's newest materialization (for time partitions, since the end of "
+            "the newest materialized partition's window).",
             labels=["pipeline"],
         )
         for pipeline_id in sorted(newest.keys() | paused.keys()):
             end = newest.get(pipeline_id)
             age = math.inf if end is None else (now - _aware(end)).total_seconds()
             freshness.add_metric([pipeline_id], age)
+        for asset_key, age in self._asset_ages(connection, now):
+            freshness.add_sample(freshness.name, {"asset": asset_key}, age)
         yield freshness
         family = GaugeMetricFamily(
             "headwater_pipeline_paused",
@@ -141,6 +148,17 @@ class StoreCollector(Collector):
         for pipeline_id, is_paused in sorted(paused.items()):
             family.add_metric([pipeline_id], 1.0 if is_paused else 0.0)
         yield family
+
+    @staticmethod
+    def _asset_ages(connection: Connection, now: datetime) -> list[tuple[str, float]]:
+        """Each asset's freshness: the registry's assets, and any other materialized."""
+        stored = known_keys(connection)
+        definitions = {key: stored_partitions(partitions) for key, partitions in stored.items()}
+        ends = data_ends(connection, definitions)
+        return [
+            (key, math.inf if key not in ends else (now - ends[key]).total_seconds())
+            for key in sorted(stored.keys() | ends.keys())
+        ]
 
     def _pools(self, connection: Connection, now: datetime) -> Iterator[Metric]:
         total = GaugeMetricFamily("headwater_pool_slots", "Slots of the pool.", labels=["pool"])

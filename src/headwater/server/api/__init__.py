@@ -12,7 +12,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
 from headwater.accounts import Principal, Role
-from headwater.server.api import backfills, events, health, logs, pipelines, pools, runs
+from headwater.server.api import assets, backfills, events, health, logs, pipelines, pools, runs
 from headwater.server.auth import require
 from headwater.server.problems import install_problem_handlers
 
@@ -22,7 +22,7 @@ Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=PREFIX)
-    for module in (health, pipelines, runs, logs, backfills, pools, events):
+    for module in (health, pipelines, runs, logs, backfills, pools, assets, events):
         router.include_router(module.router)
     return router
 

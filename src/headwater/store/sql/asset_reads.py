@@ -1,0 +1,192 @@
+"""Reads about many assets at once, for the REST API, the web UI and the metrics.
+
+Each is one query bounded by its caller: a keyset page of the registry (by key), and
+per-asset summaries of the keys on a page (their newest materialization, their checks'
+latest results), grouped over the ``(asset_key, ...)`` indexes. The one query that reads
+every asset, ``newest_materialized_all``, is the metrics' (one grouped pass per scrape).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from headwater.store.records import (
+    AssetRecord,
+    CheckResultRecord,
+    MaterializationRecord,
+    RunRecord,
+)
+from headwater.store.sql.assets import MATERIALIZED, _asset, _materialization
+from headwater.store.sql.schema import asset_check_results, asset_materializations, assets, runs
+from headwater.store.sql.store import _run_from_row
+
+_a = assets.c
+_m = asset_materializations.c
+_c = asset_check_results.c
+_CHUNK = 500  # values per IN list
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewestData:
+    """An asset's newest successful materializations, in short.
+
+    Attributes:
+        materialized_at: when it was last materialized successfully.
+        greatest_partition: the greatest partition key materialized successfully (in
+            text order, which is time order for the keys of time partitions); None when
+            unpartitioned.
+    """
+
+    asset_key: str
+    materialized_at: datetime
+    greatest_partition: str | None
+
+
+def assets_page(
+    connection: Connection,
+    *,
+    limit: int,
+    after: str | None = None,
+    search: str = "",
+    group: str | None = None,
+) -> list[AssetRecord]:
+    """Assets by key, strictly after ``after``; ``search`` is found in the key or the
+    description (any case), ``group`` names one group."""
+    query = assets.select().order_by(_a.asset_key).limit(limit)
+    if after is not None:
+        query = query.where(_a.asset_key > after)
+    if search:
+        query = query.where(
+            sa.or_(
+                _a.asset_key.icontains(search, autoescape=True),
+                _a.description.icontains(search, autoescape=True),
+            )
+        )
+    if group is not None:
+        query = query.where(_a.group_name == group)
+    return [_asset(row) for row in connection.execute(query)]
+
+
+def group_counts(connection: Connection) -> list[tuple[str, int]]:
+    """Each group of the registry with its number of assets, by name."""
+    query = (
+        sa.select(_a.group_name, sa.func.count()).group_by(_a.group_name).order_by(_a.group_name)
+    )
+    return [(name, count) for name, count in connection.execute(query)]
+
+
+def latest_attempts(
+    connection: Connection, keys: Sequence[str]
+) -> dict[str, MaterializationRecord]:
+    """Per asset of ``keys``, its newest materialization attempt (written or refused)."""
+    if not keys:
+        return {}
+    newest = (
+        sa.select(sa.func.max(_m.id))
+        .where(_m.asset_key.in_(list(keys)))
+        .group_by(_m.asset_key)
+        .scalar_subquery()
+    )
+    rows = connection.execute(asset_materializations.select().where(_m.id.in_(newest)))
+    return {row.asset_key: _materialization(row) for row in rows}
+
+
+def _newest_query(keys: Sequence[str] | None) -> Any:
+    query = (
+        sa.select(_m.asset_key, sa.func.max(_m.created_at), sa.func.max(_m.partition_key))
+        .where(_m.status == MATERIALIZED)
+        .group_by(_m.asset_key)
+    )
+    return query if keys is None else query.where(_m.asset_key.in_(list(keys)))
+
+
+def newest_data(connection: Connection, keys: Sequence[str] | None) -> dict[str, NewestData]:
+    """Per asset of ``keys`` (every asset with None), its newest successful data."""
+    if keys is not None and not keys:
+        return {}
+    return {
+        key: NewestData(
+            asset_key=key, materialized_at=_aware(at), greatest_partition=partition or None
+        )
+        for key, at, partition in connection.execute(_newest_query(keys))
+    }
+
+
+def materialized_partitions(connection: Connection, keys: Sequence[str]) -> dict[str, list[str]]:
+    """Per asset of ``keys``, every partition it materialized successfully."""
+    if not keys:
+        return {}
+    rows = connection.execute(
+        sa.select(_m.asset_key, _m.partition_key)
+        .where(_m.asset_key.in_(list(keys)), _m.status == MATERIALIZED)
+        .group_by(_m.asset_key, _m.partition_key)
+    )
+    found: dict[str, list[str]] = {}
+    for key, partition in rows:
+        found.setdefault(key, []).append(partition)
+    return found
+
+
+def known_keys(connection: Connection) -> dict[str, dict[str, Any] | None]:
+    """Every asset of the registry with its partitions definition (JSON), by key."""
+    rows = connection.execute(sa.select(_a.asset_key, _a.definition))
+    return {key: json.loads(text).get("partitions") for key, text in rows}
+
+
+def latest_checks(connection: Connection, keys: Sequence[str]) -> list[CheckResultRecord]:
+    """The newest result of each check of the assets of ``keys``, by asset and check."""
+    if not keys:
+        return []
+    newest = (
+        sa.select(sa.func.max(_c.id))
+        .where(_c.asset_key.in_(list(keys)))
+        .group_by(_c.asset_key, _c.check_name)
+        .scalar_subquery()
+    )
+    query = (
+        asset_check_results.select().where(_c.id.in_(newest)).order_by(_c.asset_key, _c.check_name)
+    )
+    return [check_result(row) for row in connection.execute(query)]
+
+
+def check_result(row: Any) -> CheckResultRecord:
+    return CheckResultRecord(
+        id=row.id,
+        materialization_id=row.materialization_id,
+        asset_key=row.asset_key,
+        partition_key=row.partition_key or None,
+        check_name=row.check_name,
+        passed=row.passed,
+        blocking=row.blocking,
+        description=row.description,
+        metadata=json.loads(row.metadata),
+        created_at=row.created_at,
+    )
+
+
+def runs_at(
+    connection: Connection, pipeline_id: str, logical_dates: Sequence[datetime]
+) -> dict[datetime, RunRecord]:
+    """The pipeline's runs at ``logical_dates`` (those that have one), by logical date."""
+    found: dict[datetime, RunRecord] = {}
+    for start in range(0, len(logical_dates), _CHUNK):
+        chunk = list(logical_dates[start : start + _CHUNK])
+        query = runs.select().where(
+            runs.c.pipeline_id == pipeline_id, runs.c.logical_date.in_(chunk)
+        )
+        for row in connection.execute(query):
+            run = _run_from_row(row)
+            found[run.logical_date] = run
+    return found
+
+
+def _aware(moment: datetime) -> datetime:
+    """A stored time as aware UTC (aggregates keep the column's type; this is a guard)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
