@@ -10,7 +10,7 @@ a server that did not load the asset shows ``materialized``, ``failed`` or ``mis
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +29,7 @@ from headwater.asset_status import (
 )
 from headwater.assets.graph import AssetGraph
 from headwater.assets.keys import AssetKey
+from headwater.assets.partitions import PartitionsDefinition
 from headwater.engine.assets import dynamic_names
 from headwater.errors import NotFoundError
 from headwater.reporting import iso_or_none
@@ -110,25 +111,48 @@ def freshness_json(
 def summaries(
     connection: Connection, records: Sequence[AssetRecord], now: datetime, loaded: set[str]
 ) -> list[dict[str, Any]]:
-    """The list's item of each asset: three grouped queries for the whole page."""
+    """The list's item of each asset: a few grouped queries for the whole page."""
     keys = [r.asset_key for r in records]
     attempts = asset_reads.latest_attempts(connection, keys)
     definitions = {r.asset_key: stored_partitions(r.definition.get("partitions")) for r in records}
     ends = data_ends(connection, definitions, keys)
+    written = asset_reads.materialized_counts(connection, keys)
+    totals = partition_totals(definitions, now)
     checks: dict[str, list[CheckResultRecord]] = {}
     for result in asset_reads.latest_checks(connection, keys):
         checks.setdefault(result.asset_key, []).append(result)
-    return [
-        summary(
-            record,
-            attempts.get(record.asset_key),
-            ends.get(record.asset_key),
-            checks.get(record.asset_key, []),
-            now,
-            loaded=record.asset_key in loaded,
-        )
-        for record in records
-    ]
+    items = []
+    for record in records:
+        key = record.asset_key
+        item = summary(record, attempts.get(key), ends.get(key), checks.get(key, []), now)
+        item["loaded"] = key in loaded
+        if definitions[key] is not None:
+            item["partitions_summary"] = {
+                "materialized": written.get(key, 0),
+                "total": totals.get(key),
+            }
+        items.append(item)
+    return items
+
+
+def partition_totals(
+    definitions: Mapping[str, PartitionsDefinition | None], now: datetime
+) -> dict[str, int]:
+    """How many partitions each asset has so far (counted once per definition; those of
+    dynamic partitions are left out: the store holds their keys)."""
+    counted: dict[PartitionsDefinition, int | None] = {}
+    totals: dict[str, int] = {}
+    for key, definition in definitions.items():
+        if definition is None:
+            continue
+        if definition not in counted:
+            counted[definition] = (
+                None if dynamic_names(definition) else len(definition.keys(now=now))
+            )
+        total = counted[definition]
+        if total is not None:
+            totals[key] = total
+    return totals
 
 
 def summary(
@@ -137,8 +161,6 @@ def summary(
     data_until: datetime | None,
     checks: Iterable[CheckResultRecord],
     now: datetime,
-    *,
-    loaded: bool,
 ) -> dict[str, Any]:
     counts = Counter(outcome(result) for result in checks)
     return {
@@ -148,8 +170,9 @@ def summary(
         "partitions": record.definition.get("partitions_description"),
         "last_materialization": None if attempt is None else materialization_json(attempt),
         "freshness": freshness_json(record, data_until, now),
+        "partitions_summary": None,
         "check_summary": {name: counts.get(name, 0) for name in ("passed", "warned", "failed")},
-        "loaded": loaded,
+        "loaded": False,
     }
 
 

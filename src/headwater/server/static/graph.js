@@ -1,7 +1,9 @@
 // The graph view: a canvas drawn from coordinates laid out on the server, coloured by
 // the run's states (one character per task) and kept live by the server's event stream,
 // which says when to read ONE compact endpoint for the whole run again. Wheel zooms, drag pans, a click
-// on a task opens its tries and logs.
+// on a task opens its tries and logs. An asset's lineage reuses it: data-layout names its
+// endpoint (whose answer carries the states), data-link what a click opens, and
+// data-focus the node outlined.
 (function () {
   "use strict";
   var COL = 190, ROW = 34, BOX_W = 150, BOX_H = 22, POLL_MS = 1000;
@@ -151,6 +153,12 @@
           ctx.fillText(label, nx + 6, ny + BOX_H / 2);
         }
       }
+      var focus = canvas.dataset.focus ? layout.ids.indexOf(canvas.dataset.focus) : -1;
+      if (focus >= 0 && !model.task) {
+        ctx.strokeStyle = "#1d2430";
+        ctx.lineWidth = 3 / Math.max(view.scale, 0.2);
+        ctx.strokeRect(xs[focus] * COL - 2, ys[focus] * ROW - 2, BOX_W + 4, BOX_H + 4);
+      }
       ctx.restore();
       canvas.dataset.painted = String(performance.now());
     }
@@ -203,6 +211,7 @@
       if (i < 0) return;
       var task = taskOf(i);
       if (task < 0) { toggle(model.label(i).split(" ▸ ")[0]); return; }
+      if (canvas.dataset.link) { location.href = canvas.dataset.link + layout.ids[task]; return; }
       if (runId && window.htmx) {
         htmx.ajax("GET", "/ui/runs/" + encodeURIComponent(runId) + "/tasks/" +
           encodeURIComponent(layout.ids[task]), { target: "#task" });
@@ -316,10 +325,13 @@
       setInterval(function () { if (canvas.dataset.live === "sse") read(); }, 30000);
     }
 
-    fetch("/ui/data/pipelines/" + encodeURIComponent(pipeline) + "/layout", { credentials: "same-origin" })
+    var layoutUrl = canvas.dataset.layout ||
+      "/ui/data/pipelines/" + encodeURIComponent(pipeline) + "/layout";
+    fetch(layoutUrl, { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (data) {
         layout = data;
+        if (!runId && data.states) { states = data.states; canvas.dataset.states = states; }
         canvas.dataset.nodes = String(data.ids.length);
         var found = {};
         data.ids.forEach(function (id) { var g = groupOf(id); if (g !== null) found[g] = true; });

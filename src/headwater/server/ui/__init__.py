@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from headwater.server.ui import actions, alerts, data, pages
+from headwater.server.ui import actions, alerts, asset_actions, asset_data, assets, data, pages
 from headwater.server.ui.common import STATIC_DIR
 
 
@@ -19,4 +19,6 @@ def install_ui(app: FastAPI) -> None:
     app.include_router(data.router)
     app.include_router(actions.router)
     app.include_router(alerts.router)
+    for module in (assets, asset_data, asset_actions):
+        app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=str(STATIC_DIR)), name="ui-static")

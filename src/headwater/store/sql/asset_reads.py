@@ -119,6 +119,18 @@ def newest_data(connection: Connection, keys: Sequence[str] | None) -> dict[str,
     }
 
 
+def materialized_counts(connection: Connection, keys: Sequence[str]) -> dict[str, int]:
+    """Per asset of ``keys``, how many partitions it materialized successfully, ever."""
+    if not keys:
+        return {}
+    rows = connection.execute(
+        sa.select(_m.asset_key, sa.func.count(sa.distinct(_m.partition_key)))
+        .where(_m.asset_key.in_(list(keys)), _m.status == MATERIALIZED)
+        .group_by(_m.asset_key)
+    )
+    return {key: int(count) for key, count in rows}
+
+
 def materialized_partitions(connection: Connection, keys: Sequence[str]) -> dict[str, list[str]]:
     """Per asset of ``keys``, every partition it materialized successfully."""
     if not keys:
@@ -132,6 +144,28 @@ def materialized_partitions(connection: Connection, keys: Sequence[str]) -> dict
     for key, partition in rows:
         found.setdefault(key, []).append(partition)
     return found
+
+
+def asset_count(connection: Connection) -> int:
+    return int(connection.execute(sa.select(sa.func.count()).select_from(assets)).scalar_one())
+
+
+def definitions_of(connection: Connection, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The recorded definitions of ``keys`` (those the registry has), by key."""
+    found: dict[str, dict[str, Any]] = {}
+    wanted = list(dict.fromkeys(keys))
+    for start in range(0, len(wanted), _CHUNK):
+        query = sa.select(_a.asset_key, _a.definition).where(
+            _a.asset_key.in_(wanted[start : start + _CHUNK])
+        )
+        found.update((key, json.loads(text)) for key, text in connection.execute(query))
+    return found
+
+
+def all_definitions(connection: Connection) -> dict[str, dict[str, Any]]:
+    """Every recorded definition, by key (for a small registry: see ``asset_count``)."""
+    rows = connection.execute(sa.select(_a.asset_key, _a.definition).order_by(_a.asset_key))
+    return {key: json.loads(text) for key, text in rows}
 
 
 def known_keys(connection: Connection) -> dict[str, dict[str, Any] | None]:
