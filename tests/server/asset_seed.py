@@ -8,9 +8,15 @@ Shared by the REST API tests of assets and the web UI tests of the assets pages.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
+
+from headwater.accounts import create_token
 from headwater.assets.jobs import AssetPipeline, materialize_pipeline
 from headwater.config import Settings
 from headwater.engine.assets import asset_records
@@ -18,6 +24,7 @@ from headwater.runtime import Runtime
 from headwater.schedules.timetables import DataInterval
 from headwater.scheduling.registry import PipelineRegistry
 from headwater.testing import FakeClock
+from tests.ui.live import USERS, LiveServer, serve
 
 NOW = "2026-01-05T06:00:00+00:00"
 DAYS = ("2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04")
@@ -81,7 +88,9 @@ def seed(settings: Settings, folder: Path, clock: FakeClock) -> PipelineRegistry
     runtime = Runtime(settings, clock=clock)
     try:
         runtime.store.upsert_assets(asset_records(graph, clock.now()))
-        daily = materialize_pipeline(graph, [("orders_raw",), ("orders_cleaned",)], source_file=source)
+        daily = materialize_pipeline(
+            graph, [("orders_raw",), ("orders_cleaned",)], source_file=source
+        )
         for day in DAYS:
             drive(runtime, daily, day)
         drive(runtime, materialize_pipeline(graph, [("finance", "summary")], source_file=source))
@@ -94,7 +103,37 @@ def seed(settings: Settings, folder: Path, clock: FakeClock) -> PipelineRegistry
 
 def drive(runtime: Runtime, pipeline: AssetPipeline, day: str | None = None) -> None:
     """Run ``pipeline`` for the partition ``day`` (of time) to its end, as the CLI does."""
-    window = None if day is None or pipeline.partitions is None else pipeline.partitions.time_window(day)
+    window = (
+        None if day is None or pipeline.partitions is None else pipeline.partitions.time_window(day)
+    )
     interval = None if window is None else DataInterval(start=window[0], end=window[1])
     record = runtime.create_run(pipeline, interval=interval, partition_key=day, replace=True)
     runtime.engine(pipeline).drive(record.run_id)
+
+
+@dataclass
+class AssetApi:
+    """A live server over the seeded store, with a bearer token per user."""
+
+    live: LiveServer
+    clock: FakeClock
+    registry: PipelineRegistry
+    folder: Path
+    tokens: dict[str, str]
+
+    def client(self, user: str | None) -> httpx.Client:
+        headers = {} if user is None else {"Authorization": f"Bearer {self.tokens[user]}"}
+        return httpx.Client(base_url=self.live.url, headers=headers, timeout=30)
+
+
+@contextmanager
+def asset_server(settings: Settings, root: Path, *, loaded: bool = True) -> Iterator[AssetApi]:
+    """Seed a store in ``root`` and serve it on a FakeClock at ``NOW`` (plus five
+    minutes); ``loaded`` False: the server is started without the pipelines folder."""
+    clock = FakeClock(NOW)
+    folder = write_folder(root)
+    registry = seed(settings, folder, clock)
+    with serve(settings, folder if loaded else None) as live:
+        live.context.clock = clock
+        tokens = {name: create_token(live.store, name, clock.now())[0] for name in USERS}
+        yield AssetApi(live=live, clock=clock, registry=registry, folder=folder, tokens=tokens)

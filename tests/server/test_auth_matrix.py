@@ -29,6 +29,11 @@ ENDPOINTS: list[tuple[str, str, dict[str, object] | None, str]] = [
     ("POST", "/api/v1/backfills/nope/cancel", None, "operator"),
     ("GET", "/api/v1/pools", None, "viewer"),
     ("PUT", "/api/v1/pools/bad%20name", {"slots": 1}, "admin"),
+    ("GET", "/api/v1/assets", None, "viewer"),
+    ("GET", "/api/v1/assets/sales/nope", None, "viewer"),
+    ("GET", "/api/v1/assets/sales/nope/partitions", None, "viewer"),
+    ("GET", "/api/v1/assets/sales/nope/materializations", None, "viewer"),
+    ("POST", "/api/v1/assets/sales/nope/materialize", {}, "operator"),
 ]
 
 
@@ -46,6 +51,7 @@ def test_every_route_is_in_the_matrix(server: Server) -> None:
                 .replace("{backfill_id}", "nope")
                 .replace("{task_id}", "load")
                 .replace("{name}", "bad%20name")
+                .replace("{key}", "sales/nope")
             )
             assert (method.upper(), concrete) in listed, (method, path)
 
