@@ -15,7 +15,9 @@ from headwater.runtime import Runtime
 from headwater.testing import FakeClock
 
 # The only label names any headwater metric may carry: each has a bounded set of values.
-BOUNDED_LABELS = frozenset({"pipeline", "task", "pool", "state", "channel", "outcome", "le"})
+BOUNDED_LABELS = frozenset(
+    {"pipeline", "task", "pool", "state", "channel", "outcome", "asset", "le"}
+)
 
 
 def parse(text: str) -> dict[str, list[Sample]]:
