@@ -76,10 +76,13 @@
         .then(function (found) {
           reading = false;
           if (found) {
+            // new states: the page's materializations and checks are read again too
+            var changed = data !== null && data.states !== found.states;
             data = found;
             canvas.dataset.reads = String(Number(canvas.dataset.reads || 0) + 1);
             counts(found.counts);
             draw();
+            if (changed) document.body.dispatchEvent(new Event("asset-data-changed"));
           }
           if (again) { again = false; read(); }
         })
