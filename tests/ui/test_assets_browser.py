@@ -27,7 +27,8 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 CELL_COLOUR = """(index) => {
   const canvas = document.getElementById("matrix"), ratio = window.devicePixelRatio || 1;
   const step = Number(canvas.dataset.step), columns = Number(canvas.dataset.columns);
-  const x = (index % columns) * step + step / 2 - 1, y = Math.floor(index / columns) * step + step / 2 - 1;
+  const x = (index % columns) * step + step / 2 - 1;
+  const y = Math.floor(index / columns) * step + step / 2 - 1;
   const [r, g, b] = canvas.getContext("2d").getImageData(
     Math.round(x * ratio), Math.round(y * ratio), 1, 1).data;
   return [r, g, b].join(",");
@@ -60,9 +61,9 @@ def scheduler(site: AssetApi) -> Iterator[subprocess.Popen[bytes]]:
     home = site.live.settings.home
     env = {**os.environ, "HEADWATER_HOME": str(home)}
     with (home / "scheduler.log").open("wb") as log:
+        command = ["scheduler", "--pipelines", str(site.folder), "--tick", "0.2", "--grace", "5"]
         process = subprocess.Popen(
-            [sys.executable, "-m", "headwater", "scheduler", "--pipelines", str(site.folder)]
-            + ["--tick", "0.2", "--grace", "5"],
+            [sys.executable, "-m", "headwater", *command],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
