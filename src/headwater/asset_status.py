@@ -157,6 +157,26 @@ def _read_partitions(text: str) -> PartitionsDefinition | None:
         return None
 
 
+class PartitionsByAsset:
+    """The partitions definition of every asset of the registry, read again only for the
+    assets recorded anew since the last ``read`` (a scrape reads them all)."""
+
+    LIMIT = 200_000  # assets remembered; past it, everything is read again
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[datetime, PartitionsDefinition | None]] = {}
+
+    def read(self, connection: Any) -> dict[str, PartitionsDefinition | None]:
+        versions = asset_reads.asset_versions(connection)
+        if len(self._known) > self.LIMIT:
+            self._known = {}
+        known = self._known
+        changed = [key for key, at in versions.items() if known.get(key, (None,))[0] != at]
+        for key, definition in asset_reads.definitions_of(connection, changed).items():
+            known[key] = (versions[key], stored_partitions(definition.get("partitions")))
+        return {key: known[key][1] for key in versions if key in known}
+
+
 def data_end(
     newest: asset_reads.NewestData,
     partitions: PartitionsDefinition | None,
@@ -169,15 +189,23 @@ def data_end(
     if partitions is None or newest.greatest_partition is None:
         return newest.materialized_at
     split = getattr(partitions, "split", None) is not None
-    ends = []
-    for key in materialized if split else [newest.greatest_partition]:
-        try:
-            window = partitions.time_window(key)
-        except HeadwaterError:  # a key of an earlier definition
-            continue
-        if window is not None:
-            ends.append(window[1])
+    ends = [
+        end
+        for key in (materialized if split else [newest.greatest_partition])
+        if (end := window_end(partitions, key)) is not None
+    ]
     return max(ends) if ends else newest.materialized_at
+
+
+@lru_cache(maxsize=4096)  # assets of one definition share their newest partition, mostly
+def window_end(partitions: PartitionsDefinition, key: str) -> datetime | None:
+    """The end of the window of partition ``key``; None when it covers no time, or is not
+    a key of ``partitions`` (one of an earlier definition)."""
+    try:
+        window = partitions.time_window(key)
+    except HeadwaterError:
+        return None
+    return None if window is None else window[1]
 
 
 def data_ends(

@@ -42,7 +42,9 @@ def test_each_asset_is_as_fresh_as_its_newest_data(tmp_path: Path) -> None:
     runtime.close()
     store = SqlStore.from_settings(settings)
     families = scrape(store, clock)
+    again = scrape(store, clock)  # the definitions kept from the first scrape
     store.close()
+    assert again == families
     since_midnight = 7 * 3600 + 300.0  # the end of 2026-01-04's window, at 07:05
     assert value(families, FRESHNESS, asset="orders_raw") == since_midnight
     assert value(families, FRESHNESS, asset="orders_cleaned") == since_midnight

@@ -23,10 +23,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Connection
 
-from headwater.asset_status import data_ends, stored_partitions
+from headwater.asset_status import PartitionsByAsset, data_ends
 from headwater.clock import Clock
 from headwater.errors import StoreError
-from headwater.store.sql.asset_reads import known_keys
 from headwater.store.sql.pools import list_pools
 from headwater.store.sql.schema import (
     alert_outbox,
@@ -67,6 +66,9 @@ HEARTBEATS = sa.select(
     sa.func.sum(sa.case((_hb.last_heartbeat >= sa.bindparam("b_since"), 1), else_=0)),
     sa.func.max(_hb.last_heartbeat),
 ).where(_hb.stopped_at.is_(None))
+# the assets' partitions definitions, kept between scrapes (this process's scrapes share
+# it): a scrape reads only the definitions recorded since the last one
+_PARTITIONS = PartitionsByAsset()
 
 
 class StoreCollector(Collector):
@@ -152,12 +154,11 @@ class StoreCollector(Collector):
     @staticmethod
     def _asset_ages(connection: Connection, now: datetime) -> list[tuple[str, float]]:
         """Each asset's freshness: the registry's assets, and any other materialized."""
-        stored = known_keys(connection)
-        definitions = {key: stored_partitions(partitions) for key, partitions in stored.items()}
+        definitions = _PARTITIONS.read(connection)
         ends = data_ends(connection, definitions)
         return [
             (key, math.inf if key not in ends else (now - ends[key]).total_seconds())
-            for key in sorted(stored.keys() | ends.keys())
+            for key in sorted(definitions.keys() | ends.keys())
         ]
 
     def _pools(self, connection: Connection, now: datetime) -> Iterator[Metric]:

@@ -168,10 +168,10 @@ def all_definitions(connection: Connection) -> dict[str, dict[str, Any]]:
     return {key: json.loads(text) for key, text in rows}
 
 
-def known_keys(connection: Connection) -> dict[str, dict[str, Any] | None]:
-    """Every asset of the registry with its partitions definition (JSON), by key."""
-    rows = connection.execute(sa.select(_a.asset_key, _a.definition))
-    return {key: json.loads(text).get("partitions") for key, text in rows}
+def asset_versions(connection: Connection) -> dict[str, datetime]:
+    """Every asset of the registry with when its definition was last recorded, by key."""
+    rows = connection.execute(sa.select(_a.asset_key, _a.updated_at))
+    return {key: _aware(at) for key, at in rows}
 
 
 def latest_checks(connection: Connection, keys: Sequence[str]) -> list[CheckResultRecord]:
