@@ -248,6 +248,17 @@ def test_materialize_refuses_what_the_definitions_do_not_have(api: AssetApi) -> 
     assert extra["errors"][0]["field"] == "body.force"
 
 
+def test_a_failed_materialize_run_is_retried_for_a_scheduler(api: AssetApi) -> None:
+    (failed,) = [
+        run for run in api.live.store.list_runs(state="failed") if run.partition_key == EMPTY_DAY
+    ]
+    with api.client("otto") as client:
+        retried = client.post(f"/api/v1/runs/{failed.run_id}/retry")
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["reset"] == ["orders_cleaned"]
+    assert retried.json()["state"] == "queued"
+
+
 def test_viewers_may_not_materialize(api: AssetApi) -> None:
     with api.client("vera") as client:
         problem(client.post("/api/v1/assets/finance/summary/materialize", json={}), 403)

@@ -37,7 +37,10 @@ class ServerContext:
         return None if self.registry is None else self.registry.folder
 
     def pipeline(self, pipeline_id: str) -> Pipeline | None:
-        """The loaded definition of ``pipeline_id``, or None if it is not loaded."""
+        """The loaded definition of ``pipeline_id`` (a ``materialize.*`` pipeline made
+        again from the loaded assets), or None if it is not loaded."""
         if self.registry is None:
             return None
-        return self.registry.pipelines.get(pipeline_id)
+        return self.registry.pipelines.get(pipeline_id) or self.registry.resolve(
+            pipeline_id, self.store
+        )

@@ -49,7 +49,7 @@ def definition(context: ServerContext, pipeline_id: str) -> Pipeline:
             recorded but not loaded by this server (a broken file, or another folder).
     """
     registry = context.registry
-    pipeline = None if registry is None else registry.definition(pipeline_id)
+    pipeline = None if registry is None else registry.resolve(pipeline_id, context.store)
     if pipeline is not None:
         return pipeline
     context.store.get_pipeline(pipeline_id)  # NotFoundError: 404
