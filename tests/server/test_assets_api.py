@@ -183,45 +183,68 @@ def test_a_dry_run_plans_a_range_and_changes_nothing(api: AssetApi) -> None:
     body = {"partitions": "2026-01-02..2026-01-04", "upstream": True, "dry_run": True}
     with api.client("otto") as client:
         planned = client.post("/api/v1/assets/orders_cleaned/materialize", json=body)
+        repair = client.post(
+            "/api/v1/assets/orders_cleaned/materialize", json={**body, "reprocess": "failed"}
+        )
     assert planned.status_code == 200, planned.text
-    assert planned.json() == {
-        "pipeline_id": "materialize.orders_raw.and-1-more.32b6e7e1",
-        "assets": ["orders_raw", "orders_cleaned"],
-        "partitions": ["2026-01-02", "2026-01-03", "2026-01-04"],
-        "actions": {"rerun": 3},
-    }
-    assert api.live.store.list_runs(state="queued") == []
-
-
-def test_materialize_queues_a_run_per_partition_for_a_scheduler(api: AssetApi) -> None:
-    with api.client("otto") as client:
-        made = client.post(
-            "/api/v1/assets/orders_cleaned/materialize",
-            json={"partitions": "2025-12-30..2026-01-01", "upstream": True},
-        )
-        again = client.post(
-            "/api/v1/assets/orders_cleaned/materialize",
-            json={"partition": "2025-12-31", "upstream": True},
-        )
-        alone = client.post("/api/v1/assets/finance/summary/materialize")
-    assert made.status_code == 201, made.text
-    runs = made.json()["runs"]
-    assert [(r["partition"], r["outcome"], r["state"]) for r in runs] == [
-        ("2025-12-30", "created", "queued"),
-        ("2025-12-31", "created", "queued"),
-        ("2026-01-01", "rerun", "queued"),
+    document = planned.json()
+    assert document["pipeline_id"] == "materialize.orders_raw.and-1-more.32b6e7e1"
+    assert document["assets"] == ["orders_raw", "orders_cleaned"]
+    assert document["actions"] == {"run": 0, "redo": 3, "skip": 0}
+    assert [(s["partition_key"], s["status"]) for s in document["plan"]] == [
+        ("2026-01-02", "materialized"),
+        (EMPTY_DAY, "failed"),
+        ("2026-01-04", "stale"),
     ]
-    record = api.live.store.get_run(runs[0]["run_id"])
+    assert [s["action"] for s in repair.json()["plan"]] == ["skip", "redo", "skip"]
+    assert api.live.store.list_runs(state="queued") == []
+    assert api.live.store.list_backfills() == []
+
+
+def test_a_partition_gets_a_run_for_a_scheduler(api: AssetApi) -> None:
+    url = "/api/v1/assets/orders_cleaned/materialize"
+    with api.client("otto") as client:
+        made = client.post(url, json={"partition": "2025-12-31", "upstream": True})
+        again = client.post(url, json={"partition": "2025-12-31", "upstream": True})
+        redone = client.post(url, json={"partition": "2026-01-01", "upstream": True})
+        alone = client.post("/api/v1/assets/finance/summary/materialize")
+        twice = client.post("/api/v1/assets/finance/summary/materialize")
+    assert made.status_code == 201, made.text
+    run = made.json()["run"]
+    assert (run["partition"], run["outcome"], run["state"]) == ("2025-12-31", "created", "queued")
+    record = api.live.store.get_run(run["run_id"])
     assert record.owner is None  # a scheduler claims it
-    assert record.partition_key == "2025-12-30"
+    assert record.partition_key == "2025-12-31"
     assert record.triggered_by == "api:otto"
-    assert str(record.data_interval_end) == "2025-12-31 00:00:00+00:00"
-    (repeated,) = again.json()["runs"]
-    assert repeated["run_id"] == runs[1]["run_id"]
-    assert repeated["outcome"] == "active"
+    assert str(record.data_interval_end) == "2026-01-01 00:00:00+00:00"
+    assert again.json()["run"]["run_id"] == run["run_id"]
+    assert again.json()["run"]["outcome"] == "active"
+    assert redone.json()["run"]["outcome"] == "rerun"
     assert alone.status_code == 201, alone.text
     assert alone.json()["pipeline_id"] == "materialize.finance.summary"
-    assert [r["partition"] for r in alone.json()["runs"]] == [None]
+    assert alone.json()["run"]["partition"] is None
+    # an unpartitioned asset gets a new run each time, even on a clock standing still
+    assert twice.json()["run"]["run_id"] != alone.json()["run"]["run_id"]
+
+
+def test_a_range_is_recorded_as_a_backfill_for_a_scheduler(api: AssetApi) -> None:
+    url = "/api/v1/assets/orders_cleaned/materialize"
+    body = {"partitions": "2025-12-20..2025-12-22", "upstream": True, "max_active_runs": 3}
+    with api.client("otto") as client:
+        made = client.post(url, json=body)
+        overlapping = problem(client.post(url, json={**body, "partitions": "2025-12-22"}), 409)
+        listed = client.get("/api/v1/backfills").json()["items"]
+    assert made.status_code == 201, made.text
+    backfill = made.json()["backfill"]
+    assert backfill["state"] == "running"
+    assert backfill["assets"] == ["orders_raw", "orders_cleaned"]
+    assert backfill["partitions"] == ["2025-12-20", "2025-12-21", "2025-12-22"]
+    assert backfill["max_active_runs"] == 3
+    assert backfill["reprocess"] == "all"
+    assert [s["action"] for s in made.json()["plan"]] == ["run", "run", "run"]
+    assert "already has a running backfill" in overlapping["detail"]
+    assert backfill["backfill_id"] in [item["backfill_id"] for item in listed]
+    assert api.live.store.get_backfill(backfill["backfill_id"]).owner is None  # detached
 
 
 def test_materialize_refuses_what_the_definitions_do_not_have(api: AssetApi) -> None:
@@ -239,6 +262,7 @@ def test_materialize_refuses_what_the_definitions_do_not_have(api: AssetApi) -> 
         )
         unknown = problem(client.post("/api/v1/assets/nope/materialize", json={}), 404)
         extra = problem(client.post(url, json={"partition": "2026-01-01", "force": True}), 422)
+        future = problem(client.post(url, json={"partitions": "2026-01-04..2026-01-09"}), 422)
     assert "partitioned (daily from 2016-01-01 in UTC); choose a partition" in none["detail"]
     assert "'2026-13-01'" in bad["detail"]
     assert "goes backward" in backward["detail"]
@@ -246,6 +270,7 @@ def test_materialize_refuses_what_the_definitions_do_not_have(api: AssetApi) -> 
     assert "finance/summary: not partitioned" in whole["detail"]
     assert "no asset 'nope'" in unknown["detail"]
     assert extra["errors"][0]["field"] == "body.force"
+    assert "'2026-01-05' of daily from 2016-01-01 in UTC has not ended yet" in future["detail"]
 
 
 def test_a_failed_materialize_run_is_retried_for_a_scheduler(api: AssetApi) -> None:
@@ -327,8 +352,9 @@ def test_the_asset_queries_on_each_database(settings: Settings, tmp_path: Path) 
     assert [p["partition"] for p in partitions["items"]] == ["2026-01-01", "2026-01-02"]
     assert len(history["items"]) == len(DAYS)
     assert made.status_code == 201, made.text
-    outcomes = [r["outcome"] for r in made.json()["runs"]]
-    assert outcomes == ["created"] * 31 + ["rerun"] * 2
+    actions = [step["action"] for step in made.json()["plan"]]
+    assert actions == ["run"] * 31 + ["redo"] * 2
+    assert len(made.json()["backfill"]["partitions"]) == 33
 
 
 EXAMPLES = 6  # per operation: the whole run stays within seconds

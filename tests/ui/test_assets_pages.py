@@ -105,29 +105,50 @@ def test_a_viewer_may_not_materialize(site: AssetApi) -> None:
     assert not [r for r in site.live.store.list_runs(limit=1000) if r.triggered_by == "ui:vera"]
 
 
+def test_an_operator_materializes_a_partition(site: AssetApi) -> None:
+    form = {"csrf_token": site.live.csrf["otto"], "partition": "2025-10-01", "upstream": "on"}
+    with site.live.client("otto") as operator:
+        page = operator.get("/assets/orders_cleaned")
+        queued = operator.post(
+            "/ui/assets/orders_cleaned/materialize", data=form, headers={"HX-Request": "true"}
+        )
+    assert 'id="materialize-form"' in page.text
+    assert queued.headers["HX-Trigger"] == "asset-runs-queued"
+    assert "<strong>Run queued</strong> for partition" in queued.text
+    (run,) = [r for r in site.live.store.list_runs(limit=1000) if r.triggered_by == "ui:otto"]
+    assert run.partition_key == "2025-10-01"
+    assert run.state == "queued"
+
+
 def test_an_operator_plans_then_backfills_partitions(site: AssetApi) -> None:
     csrf = site.live.csrf["otto"]
-    asked = {"csrf_token": csrf, "first": "2025-11-01", "last": "2025-11-30", "upstream": "on"}
+    asked = {
+        "csrf_token": csrf,
+        "first": "2025-11-01",
+        "last": "2025-11-30",
+        "reprocess": "failed",
+        "max_active_runs": "3",
+        "upstream": "on",
+    }
     with site.live.client("otto") as operator:
         page = operator.get("/assets/orders_cleaned")
         plan = operator.post("/ui/assets/orders_cleaned/backfill/plan", data=asked)
-        before = site.live.store.list_runs(limit=1000)
+        assert site.live.store.list_backfills() == []
         started = operator.post(
-            "/ui/assets/orders_cleaned/materialize",
-            data={"csrf_token": csrf, "partitions": "2025-11-01..2025-11-30", "upstream": "on"},
-            headers={"HX-Request": "true"},
+            "/ui/assets/orders_cleaned/backfill", data=asked, headers={"HX-Request": "true"}
         )
-    assert 'id="materialize-form"' in page.text
     assert 'id="asset-backfill-form"' in page.text
-    assert "would materialize 30 partition(s) (2025-11-01 to 2025-11-30) of 2 asset(s)" in plan.text
-    assert "30 new run(s)" in plan.text
-    assert 'name="partitions" value="2025-11-01..2025-11-30"' in plan.text
+    assert "of 30 partition(s) (2025-11-01 to 2025-11-30) of 2 asset(s)" in plan.text
+    assert "would run 30, redo 0 and skip 0" in plan.text
+    assert '<input type="hidden" name="reprocess" value="failed">' in plan.text
     assert started.headers["HX-Trigger"] == "asset-runs-queued"
-    assert "<strong>30 run(s) queued</strong>" in started.text
-    assert len(before) == len(DAYS) + 2  # the seed's runs: the plan made none
-    queued = site.live.store.list_runs(state="queued", limit=100)
-    assert len(queued) == 30
-    assert {run.triggered_by for run in queued} == {"ui:otto"}
+    assert "recorded</strong> over 30 partition(s)" in started.text
+    (backfill,) = site.live.store.list_backfills()
+    assert backfill.partitions is not None
+    assert len(backfill.partitions) == 30
+    assert backfill.max_active_runs == 3
+    assert backfill.reprocess == "failed"
+    assert backfill.owner is None  # left to a scheduler
 
 
 def test_a_form_that_cannot_be_acted_on_answers_one_line(site: AssetApi) -> None:
@@ -139,10 +160,20 @@ def test_a_form_that_cannot_be_acted_on_answers_one_line(site: AssetApi) -> None
         half = operator.post(
             "/ui/assets/orders_raw/backfill/plan", data={"csrf_token": csrf, "first": "2025-01-01"}
         )
+        many = operator.post(
+            "/ui/assets/orders_raw/backfill/plan",
+            data={
+                "csrf_token": csrf,
+                "first": "2025-01-01",
+                "last": "2025-01-02",
+                "reprocess": "x",
+            },
+        )
         unknown = operator.post("/ui/assets/nope/materialize", data={"csrf_token": csrf})
     assert '<p class="error" role="alert">' in bad.text
     assert "partition key &#39;soon&#39; is not a key of daily" in bad.text
     assert "needs its first and its last partition" in half.text
+    assert "reprocess must be one of missing, failed, all" in many.text
     assert "no asset &#39;nope&#39;" in unknown.text
 
 

@@ -8,7 +8,6 @@ Everything is read from the store; materializing needs the loaded definitions.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
@@ -17,6 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from headwater.asset_status import PartitionStatus
 from headwater.assets.graph import AssetGraph
+from headwater.errors import ConfigError
+from headwater.reporting import backfill_json
+from headwater.scheduling.asset_backfill import AssetReprocess, Redo, step_json
+from headwater.scheduling.backfill import DEFAULT_MAX_ACTIVE_RUNS
 from headwater.server.api.deps import AUTH_ERRORS, Context, Operator, Viewer
 from headwater.server.asset_documents import (
     asset_document,
@@ -30,10 +33,12 @@ from headwater.server.asset_documents import (
 from headwater.server.context import ServerContext
 from headwater.server.materialize import (
     NotLoaded,
+    action_counts,
     loaded_registry,
-    partition_runs,
     plan_materialize,
-    queue_runs,
+    plan_steps,
+    queue_run,
+    record_backfill,
 )
 from headwater.server.paging import CursorQuery, LimitQuery, Page, decode_cursor, page_of
 from headwater.server.problems import ApiProblem, problem_responses
@@ -147,15 +152,26 @@ def list_materializations(
 
 class MaterializeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    partition: str | None = Field(default=None, max_length=250, description="One partition.")
+    partition: str | None = Field(
+        default=None, max_length=250, description="One partition: a run is queued."
+    )
     partitions: str | None = Field(
         default=None,
         max_length=520,
-        description="A range FIRST..LAST (both included; an end left out: the first or "
-        "the last partition so far).",
+        description="A range FIRST..LAST (both included; an end left out: the first or the "
+        "last partition so far): a backfill is recorded.",
     )
     upstream: bool = Field(default=False, description="Also what the asset reads from.")
     downstream: bool = Field(default=False, description="Also what reads it.")
+    reprocess: Redo = Field(
+        default=Redo.ALL,
+        description="For a range: which partitions materialized already to materialize "
+        "again (missing: none; failed: those a blocking check refused; all: every one).",
+    )
+    stale: bool = Field(default=False, description="For a range: stale partitions too.")
+    max_active_runs: int = Field(
+        default=DEFAULT_MAX_ACTIVE_RUNS, ge=1, le=10_000, description="For a range."
+    )
     dry_run: bool = Field(default=False, description="Return the plan; change nothing.")
 
 
@@ -164,8 +180,8 @@ class MaterializeRequest(BaseModel):
     status_code=201,
     responses={
         **problem_responses(*AUTH_ERRORS, 404, 409, 422),
-        200: {"description": "The plan of a dry run."},
-        201: {"description": "The runs queued, one per partition."},
+        200: {"description": "The plan of a dry run: one object per partition."},
+        201: {"description": "The run queued, or the backfill recorded and its plan."},
     },
 )
 def materialize(
@@ -174,11 +190,16 @@ def materialize(
     key: AssetKeyPath,
     request: Annotated[MaterializeRequest | None, Body()] = None,
 ) -> JSONResponse:
-    """Queue a run per partition for a scheduler to drive, as ``headwater materialize``
-    runs them: the asset (and, with ``upstream``/``downstream``, what is above or below
-    it) in one ad hoc pipeline. A time partition's finished run is reset; one queued or
-    running is left alone (``outcome``: created, rerun, active). 409 when the server has
-    not loaded the asset; 422 for partitions the definition does not have."""
+    """Materialize the asset (with ``upstream``/``downstream``, what is above or below it
+    too) as ``headwater materialize`` does, leaving the work to a running scheduler.
+
+    One ``partition`` (or an unpartitioned asset): a run is queued (``run``, with
+    ``outcome`` created; rerun, the finished run of the same time partition reset; or
+    active, one already queued or running). A range of ``partitions``: a backfill of
+    assets is recorded, as ``headwater backfill --asset --detach`` records it, and its
+    plan returned. 409 when the server has not loaded the asset, or a running backfill
+    has those partitions already; 422 for partitions the definition does not have.
+    """
     asked = request or MaterializeRequest()
     store, now = context.store, context.clock.now()
     try:
@@ -195,11 +216,24 @@ def materialize(
         )
     except NotLoaded as exc:
         raise ApiProblem(409, str(exc)) from None
+    reprocess = AssetReprocess(redo=asked.reprocess, stale=asked.stale)
     if asked.dry_run:
-        actions = Counter(step.action for step in partition_runs(store, plan, now))
-        return JSONResponse({**plan.json(), "actions": dict(actions)})
-    queued = queue_runs(store, context.clock, plan, triggered_by=f"api:{who.name}")
-    body = {**plan.json(), "runs": [item.json() for item in queued]}
+        steps = plan_steps(store, plan, reprocess, now)
+        return JSONResponse({**plan.json(), "actions": action_counts(steps), "plan": steps})
+    if not plan.is_range:
+        queued = queue_run(store, context.clock, plan, triggered_by=f"api:{who.name}")
+        return JSONResponse({**plan.json(), "run": queued.json()}, status_code=201)
+    try:
+        record, planned = record_backfill(
+            store, plan, now=now, reprocess=reprocess, max_active_runs=asked.max_active_runs
+        )
+    except ConfigError as exc:  # a running backfill has some of these partitions
+        raise ApiProblem(409, str(exc)) from None
+    body = {
+        **plan.json(),
+        "backfill": backfill_json(record),
+        "plan": [step_json(s) for s in planned],
+    }
     return JSONResponse(body, status_code=201)
 
 

@@ -17,15 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from headwater.store.records import (
-    AssetRecord,
-    CheckResultRecord,
-    MaterializationRecord,
-    RunRecord,
-)
+from headwater.store.records import AssetRecord, CheckResultRecord, MaterializationRecord
 from headwater.store.sql.assets import MATERIALIZED, _asset, _materialization
-from headwater.store.sql.schema import asset_check_results, asset_materializations, assets, runs
-from headwater.store.sql.store import _run_from_row
+from headwater.store.sql.schema import asset_check_results, asset_materializations, assets
 
 _a = assets.c
 _m = asset_materializations.c
@@ -203,22 +197,6 @@ def check_result(row: Any) -> CheckResultRecord:
         metadata=json.loads(row.metadata),
         created_at=row.created_at,
     )
-
-
-def runs_at(
-    connection: Connection, pipeline_id: str, logical_dates: Sequence[datetime]
-) -> dict[datetime, RunRecord]:
-    """The pipeline's runs at ``logical_dates`` (those that have one), by logical date."""
-    found: dict[datetime, RunRecord] = {}
-    for start in range(0, len(logical_dates), _CHUNK):
-        chunk = list(logical_dates[start : start + _CHUNK])
-        query = runs.select().where(
-            runs.c.pipeline_id == pipeline_id, runs.c.logical_date.in_(chunk)
-        )
-        for row in connection.execute(query):
-            run = _run_from_row(row)
-            found[run.logical_date] = run
-    return found
 
 
 def _aware(moment: datetime) -> datetime:

@@ -94,48 +94,6 @@ def create_engine(settings: Settings) -> Engine:
     return engine
 
 
-def _run_values(run: RunRecord) -> dict[str, Any]:
-    """The columns of a new run's row."""
-    return {
-        "run_id": run.run_id,
-        "pipeline_id": run.pipeline_id,
-        "logical_date": run.logical_date,
-        "data_interval_start": run.data_interval_start,
-        "data_interval_end": run.data_interval_end,
-        "params": json.dumps(run.params, sort_keys=True, default=str),
-        "state": run.state,
-        "run_type": run.run_type,
-        "triggered_by": run.triggered_by,
-        "source_file": run.source_file,
-        "created_at": run.created_at,
-        "started_at": run.started_at,
-        "ended_at": run.ended_at,
-        "backfill_id": run.backfill_id,
-        "priority": run.priority,
-        "owner": run.owner,
-        "lease_expires_at": run.lease_expires_at,
-        "lease_generation": run.lease_generation,
-        "partition_key": run.partition_key,
-    }
-
-
-def _instance_rows(
-    run_id: str, instances: Sequence[tuple[str, int, int, int]]
-) -> list[dict[str, Any]]:
-    """The rows of a new run's task instances, from (task, map index, max tries, try)."""
-    return [
-        {
-            "run_id": run_id,
-            "task_id": task_id,
-            "map_index": map_index,
-            "state": "none",
-            "try_number": try_number,
-            "max_tries": max_tries,
-        }
-        for task_id, map_index, max_tries, try_number in instances
-    ]
-
-
 def _run_from_row(row: Any) -> RunRecord:
     return RunRecord(
         run_id=row.run_id,
@@ -266,25 +224,6 @@ class SqlStore(StateStore):
                 run_id=existing.run_id,
             ) from None
 
-    def create_runs(
-        self, items: Sequence[tuple[RunRecord, Sequence[tuple[str, int, int, int]]]]
-    ) -> None:
-        """Insert several new runs and their instances in one transaction (all or none).
-
-        Raises:
-            sqlalchemy.exc.IntegrityError: one of the runs exists already (its pipeline
-                has a run at that logical date); nothing was inserted.
-        """
-        if not items:
-            return
-        with self.engine.begin() as connection:
-            connection.execute(runs.insert(), [_run_values(run) for run, _ in items])
-            rows = [
-                row for run, instances in items for row in _instance_rows(run.run_id, instances)
-            ]
-            if rows:
-                connection.execute(queries.INSERT_INSTANCES, rows)
-
     def record_event(self, pipeline_id: str, event_key: str, now: datetime) -> bool:
         """Note an event that started no run; False if it was already recorded."""
         try:
@@ -334,7 +273,29 @@ class SqlStore(StateStore):
                         run_id=run.run_id,
                     )
                 )
-            connection.execute(runs.insert().values(**_run_values(run)))
+            connection.execute(
+                runs.insert().values(
+                    run_id=run.run_id,
+                    pipeline_id=run.pipeline_id,
+                    logical_date=run.logical_date,
+                    data_interval_start=run.data_interval_start,
+                    data_interval_end=run.data_interval_end,
+                    params=json.dumps(run.params, sort_keys=True, default=str),
+                    state=run.state,
+                    run_type=run.run_type,
+                    triggered_by=run.triggered_by,
+                    source_file=run.source_file,
+                    created_at=run.created_at,
+                    started_at=run.started_at,
+                    ended_at=run.ended_at,
+                    backfill_id=run.backfill_id,
+                    priority=run.priority,
+                    owner=run.owner,
+                    lease_expires_at=run.lease_expires_at,
+                    lease_generation=run.lease_generation,
+                    partition_key=run.partition_key,
+                )
+            )
             self._add_instances(connection, run.run_id, instances)
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -756,4 +717,17 @@ class SqlStore(StateStore):
         connection: Connection, run_id: str, instances: Sequence[tuple[str, int, int, int]]
     ) -> None:
         if instances:
-            connection.execute(queries.INSERT_INSTANCES, _instance_rows(run_id, instances))
+            connection.execute(
+                queries.INSERT_INSTANCES,
+                [
+                    {
+                        "run_id": run_id,
+                        "task_id": task_id,
+                        "map_index": map_index,
+                        "state": "none",
+                        "try_number": try_number,
+                        "max_tries": max_tries,
+                    }
+                    for task_id, map_index, max_tries, try_number in instances
+                ],
+            )
