@@ -157,7 +157,8 @@ class StoreCollector(Collector):
         definitions = _PARTITIONS.read(connection)
         ends = data_ends(connection, definitions)
         return [
-            (key, math.inf if key not in ends else (now - ends[key]).total_seconds())
+            # a partition still in progress (end_offset) ends after now: as fresh as can be
+            (key, math.inf if key not in ends else max(0.0, (now - ends[key]).total_seconds()))
             for key in sorted(definitions.keys() | ends.keys())
         ]
 
