@@ -116,22 +116,8 @@ def _upstream_newer(
     return False
 
 
-def data_time(
-    partitions: PartitionsDefinition | None, record: MaterializationRecord | None
-) -> datetime | None:
-    """How recent an asset's data is: the end of its newest materialized time partition's
-    window (a partition written late is still that day's data), else when it was written."""
-    if record is None:
-        return None
-    if partitions is not None and record.partition_key is not None:
-        window = partitions.time_window(record.partition_key)
-        if window is not None:
-            return window[1]
-    return record.created_at
-
-
 def freshness(newest: datetime | None, limit: timedelta | None, now: datetime) -> dict[str, Any]:
-    """Whether data as recent as ``newest`` (see ``data_time``) is fresh within ``limit``."""
+    """Whether data as recent as ``newest`` (see ``data_end``) is fresh within ``limit``."""
     age = None if newest is None else max(0.0, (now - newest).total_seconds())
     stale = limit is not None and (age is None or age > limit.total_seconds())
     return {

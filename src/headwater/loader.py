@@ -11,7 +11,7 @@ from types import ModuleType
 
 from headwater.assets.catalog import AssetCatalog, FileDefinitions, build_catalog
 from headwater.assets.definition import find_definitions
-from headwater.assets.jobs import AssetJob
+from headwater.assets.jobs import AssetJob, materialize_pipeline
 from headwater.authoring.pipeline import Pipeline
 from headwater.errors import ConfigError, NotFoundError, PipelineLoadError
 from headwater.graph.plan import PipelineRef
@@ -187,3 +187,32 @@ def resolve_pipeline(ref: PipelineRef) -> Pipeline:
             f"pipeline {ref.pipeline_id!r} is no longer defined in {ref.source_file}"
         )
     return pipelines[ref.pipeline_id]
+
+
+def find_recorded(
+    pipeline_id: str, source_file: str, asset_keys: list[str] | None = None
+) -> Pipeline | None:
+    """A pipeline again from where a run recorded it: its file, or a pipelines folder.
+
+    An asset pipeline is compiled against the assets of its file's folder; an ad hoc
+    ``materialize.*`` pipeline (recorded with the folder) is made again from
+    ``asset_keys``, the assets it was made for. None if it is no longer defined.
+    """
+    path = Path(source_file)
+    if path.is_file():
+        found = pipelines_in(import_file(path))
+        if pipeline_id in found:
+            return found[pipeline_id]
+        path = path.parent
+    if not path.is_dir():
+        return None
+    _, catalog = load_folder(path)
+    if pipeline_id in catalog.pipelines:
+        return catalog.pipelines[pipeline_id]
+    if not asset_keys:
+        return None
+    keys = [tuple(name.split("/")) for name in asset_keys]
+    if any(key not in catalog.graph.assets for key in keys):
+        return None
+    rebuilt = materialize_pipeline(catalog.graph, keys, source_file=str(path.resolve()))
+    return rebuilt if rebuilt.pipeline_id == pipeline_id else None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from headwater.authoring.pipeline import Pipeline
@@ -17,10 +16,9 @@ from headwater.engine.ownership import new_owner_id
 from headwater.engine.results import ResultStore
 from headwater.engine.run_loop import Listener, RunEngine
 from headwater.engine.runs import create_run, prepare_clear, prepare_rerun, prepare_retry
-from headwater.errors import PipelineLoadError, RunExistsError
+from headwater.errors import NotFoundError, PipelineLoadError, RunExistsError
 from headwater.executors.factory import create_executor
-from headwater.loader import pipelines_in
-from headwater.modules import import_file
+from headwater.loader import find_recorded
 from headwater.private_files import make_private_dir
 from headwater.reporting import run_document
 from headwater.schedules.timetables import DataInterval
@@ -140,20 +138,24 @@ class Runtime:
         return self.engine(pipeline, executor=executor, listener=listener).drive(run.run_id)
 
     def pipeline_of(self, run_id: str) -> Pipeline:
-        """Import the file a run's pipeline came from and return that pipeline."""
+        """Import the file (or folder, for assets) a run's pipeline came from, and return it."""
         run = self.store.get_run(run_id)
         if run.source_file is None:
             raise PipelineLoadError(
                 f"run {run_id!r} has no recorded pipeline file", path="<unknown>"
             )
-        pipelines = pipelines_in(import_file(Path(run.source_file)))
-        if run.pipeline_id not in pipelines:
+        try:
+            recorded = self.store.get_pipeline(run.pipeline_id).graph.get("assets")
+        except NotFoundError:
+            recorded = None
+        found = find_recorded(run.pipeline_id, run.source_file, recorded)
+        if found is None:
             raise PipelineLoadError(
                 f"{run.source_file}: pipeline {run.pipeline_id!r} of run {run_id!r} is no "
                 "longer defined there",
                 path=run.source_file,
             )
-        return pipelines[run.pipeline_id]
+        return found
 
     def resume(self, run_id: str, pipeline: Pipeline | None = None, **options: Any) -> RunRecord:
         """Continue a run from the store: what succeeded is not run again."""

@@ -118,3 +118,21 @@ def test_a_broken_file_is_reported_and_the_other_assets_still_run(
     assert made.code == 0, made.stderr
     assert "broken.py" in made.stderr
     assert "nowhere_to_be_found" in made.stderr
+
+
+def test_a_failed_materialize_run_is_retried_from_the_command_line(
+    headwater: Headwater, folder: Path
+) -> None:
+    args = ("--pipelines", str(folder))
+    (folder / "sales.py").write_text(
+        textwrap.dedent(SALES).replace('row["amount"] > 0]', 'row["amount"] > 100]')
+    )  # a bug keeps no order: orders_cleaned is empty, not_empty refuses it
+    failed = headwater(
+        "materialize", "+orders_cleaned", "--partition", "2026-01-03", "--json", *args
+    )
+    assert failed.code == 1, failed.stderr
+    run_id = failed.json()["runs"][0]["run_id"]
+    (folder / "sales.py").write_text(textwrap.dedent(SALES))  # fixed
+    retried = headwater("retry", run_id, "--json")
+    assert retried.code == 0, retried.stderr
+    assert retried.json()["state"] == "success"

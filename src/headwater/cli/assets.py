@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 from rich.tree import Tree
 
-from headwater.asset_status import PartitionStatus, data_time, freshness, partition_statuses
+from headwater.asset_status import PartitionStatus, data_ends, freshness, partition_statuses
 from headwater.assets.graph import AssetGraph
 from headwater.assets.keys import AssetKey, key_string
 from headwater.assets.selection import select
@@ -48,9 +48,11 @@ def list_command(json_output: bool, pipelines_dir: Path) -> int:
     try:
         now = runtime.clock.now()
         runtime.store.upsert_assets(asset_records(graph, now))
+        names = [key_string(k) for k in graph.order]
         with runtime.store.asset_connection() as connection:
-            newest = asset_queries.newest_materialized(
-                connection, [key_string(k) for k in graph.order]
+            newest = asset_queries.newest_materialized(connection, names)
+            ends = data_ends(
+                connection, {graph.assets[k].name: graph.assets[k].partitions for k in graph.order}
             )
     finally:
         runtime.close()
@@ -59,7 +61,7 @@ def list_command(json_output: bool, pipelines_dir: Path) -> int:
         item = graph.assets[key]
         record = newest.get(item.name)
         at = record.created_at if record else None
-        data_at = data_time(item.partitions, record)
+        data_at = ends.get(item.name)
         rows.append(
             {
                 "key": item.name,
