@@ -21,8 +21,10 @@ from datetime import timedelta
 
 from headwater.alerts.config import AlertsConfig
 from headwater.alerts.service import AlertService
+from headwater.assets.catalog import AssetCatalog
 from headwater.clock import Clock
 from headwater.config_file import PoolConfig
+from headwater.engine.assets import asset_records
 from headwater.engine.host import EngineHost
 from headwater.engine.ownership import DEFAULT_LEASE
 from headwater.engine.runs import record_pipeline
@@ -71,6 +73,7 @@ class RegistryLoader:
         self.store = store
         self.clock = clock
         self._recorded: dict[str, int] = {}  # pipeline id -> id() of the object recorded
+        self._recorded_catalog: AssetCatalog | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -96,6 +99,15 @@ class RegistryLoader:
     def _record(self) -> None:
         if self.store is None or self.clock is None:
             return
+        catalog = self.registry.catalog
+        if self._recorded_catalog is not catalog:
+            # the assets' definitions, for the watchers (freshness) and processes without
+            # the code (the server, the CLI)
+            try:
+                self.store.upsert_assets(asset_records(catalog.graph, self.clock.now()))
+                self._recorded_catalog = catalog
+            except Exception:
+                logger.exception("the assets of %s could not be recorded", self.registry.folder)
         for pipeline_id, pipeline in self.registry.pipelines.items():
             if self._recorded.get(pipeline_id) == id(pipeline):
                 continue
