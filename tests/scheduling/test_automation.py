@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from headwater.cli.materialize import create_partition_run
 from headwater.clock import FakeClock
 from headwater.config import Settings
 from headwater.engine.runs import record_pipeline
+from headwater.loader import load_folder
 from headwater.runtime import Runtime
 from headwater.scheduling.automation import RUNS_PER_ASSET, automation_pipelines
 from headwater.scheduling.scheduler import Scheduler
@@ -24,6 +26,11 @@ from headwater.store.records import RunRecord
 from headwater.store.sql import assets as asset_queries
 from headwater.store.sql.schema import asset_materializations
 from headwater.store.sql.store import SqlStore
+from tests.cli.conftest import store_of
+from tests.cli.test_scheduler import SchedulerProcess
+from tests.waiting import wait_until
+
+__all__ = ["store_of"]  # the fixture
 
 DAILY = DailyPartitions(start="2026-01-01", timezone="UTC")
 REGIONS = StaticPartitions(["eu", "us"])
@@ -308,3 +315,48 @@ def test_two_schedulers_ticking_at_once_start_each_decision_once(
     ]
     stored = runtime.store.list_runs("materialize.cleaned", limit=100)
     assert len(stored) == 9
+
+
+# end to end: a real scheduler process
+
+UPSTREAM_AND_AUTOMATED = """\
+from headwater import asset
+
+@asset
+def readings() -> list[int]:
+    return [1, 2, 3]
+
+@asset(automation="on_upstream_update")
+def readings_total(readings: list[int]) -> int:
+    return sum(readings)
+"""
+
+
+def test_a_scheduler_process_materializes_an_asset_after_its_upstream_changes(
+    tmp_path: Path, store_of: Callable[[], SqlStore]
+) -> None:
+    # Given a scheduler watching a folder with an automated asset
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "readings.py").write_text(UPSTREAM_AND_AUTOMATED)
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    process = SchedulerProcess(home, pipelines, tmp_path)
+    store = store_of()
+    try:
+        # When its upstream is materialized by hand
+        _, catalog = load_folder(pipelines)
+        pipeline = materialize_pipeline(catalog.graph, [("readings",)], source_file=str(pipelines))
+        runtime = Runtime(Settings.for_home(home))
+        try:
+            run = runtime.create_run(pipeline)
+            assert runtime.engine(pipeline).drive(run.run_id).state == "success"
+        finally:
+            runtime.close()
+        # Then the scheduler materializes the asset that reads it, once
+        wait_until(lambda: bool(store.newest_materializations("readings_total")), timeout=30)
+    finally:
+        process.stop()
+    (made,) = store.newest_materializations("readings_total")
+    (automated,) = store.list_runs("materialize.readings_total")
+    assert (automated.run_id, automated.run_type) == (made.run_id, "automation")
