@@ -56,6 +56,16 @@ def sales_total(sales: dict[str, int]) -> int:
     return sum(sales.values())
 
 
+@asset(partitions=DailyPartitions(start="2026-01-01", end_offset=1))
+def live(ctx: Context) -> str:  # lists today's partition too
+    return ctx.partition_key or ""
+
+
+@asset(partitions=DAILY, automation="on_upstream_update")
+def live_daily(live: str) -> str:
+    return live
+
+
 @asset(partitions=DAILY, automation=cron("0 6 * * *"))
 def report(ctx: Context) -> str:
     return ctx.partition_key or ""
@@ -67,7 +77,7 @@ def snapshot() -> int:
 
 
 _INDEX = itertools.count()  # materializations by hand at one instant, a microsecond apart
-GRAPH = AssetGraph([raw, cleaned, sales, sales_total, report, snapshot])
+GRAPH = AssetGraph([raw, cleaned, sales, sales_total, live, live_daily, report, snapshot])
 AUTOMATED = automation_pipelines(GRAPH, source_file=__file__)
 
 
@@ -210,6 +220,19 @@ def test_a_partition_waits_until_every_upstream_partition_it_reads_exists(
     materialize(runtime, "sales", "eu")
     assert partitions_of(ticker.tick(clock.now()).created) == [None]
     assert ticker.tick(clock.now()).created == []
+
+
+def test_a_partition_that_completes_with_time_alone_is_not_forgotten(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    # Given today's partition of live materialized while the day is in progress
+    record_materializations(runtime, "live", ["2026-01-10"])
+    ticker = scheduler(runtime.store, clock, "live_daily", owner=runtime.owner)
+    assert ticker.tick(clock.now()).created == []  # Jan 10 is not a partition of it yet
+    # When the day ends, with nothing materialized since
+    clock.advance(timedelta(days=1))
+    # Then its partition of Jan 10 is due
+    assert partitions_of(ticker.tick(clock.now()).created) == ["2026-01-10"]
 
 
 @pytest.mark.postgres

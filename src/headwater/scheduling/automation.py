@@ -54,6 +54,7 @@ RUNS_PER_ASSET = 4  # new runs per automated asset and tick
 RUNS_PER_TICK = 32  # new runs per tick, all automated assets together
 SEEN_BATCH = 100  # decisions checked against the recorded events at once
 ACTIVE_LOOKUP = 500  # queued and running runs read per automation pipeline
+RECHECK = timedelta(minutes=1)  # a settled asset is looked at again after this
 MAX_SAME_INSTANT = 10_000  # runs given logical dates at one instant, a microsecond apart
 
 
@@ -102,14 +103,18 @@ class Automator:
 
     It remembers, per pipeline object (a reloaded file makes new ones), what it already
     settled: the newest materialization id at which an ``on_upstream_update`` asset had
-    nothing left to start, and the last cron fire carried out. A tick that finds no new
-    materialization and no new fire time then costs one query.
+    nothing left to start (and when), and the last cron fire carried out. A tick that
+    finds no new materialization and no new fire time then costs one query. Settled
+    assets are looked at again after RECHECK all the same: time alone completes
+    partitions (a day's partition is listed once the day has ended).
     """
 
     def __init__(self, store: StateStore, clock: Clock) -> None:
         self.store = store
         self.clock = clock
-        self._settled: weakref.WeakKeyDictionary[Pipeline, int] = weakref.WeakKeyDictionary()
+        self._settled: weakref.WeakKeyDictionary[Pipeline, tuple[int, datetime]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._fired: weakref.WeakKeyDictionary[Pipeline, datetime] = weakref.WeakKeyDictionary()
 
     def create_runs(
@@ -158,12 +163,13 @@ class Automator:
         assert item is not None
         automation = item.automation
         if isinstance(automation, OnUpstreamUpdate):
-            if self._settled.get(pipeline) == newest:
+            settled = self._settled.get(pipeline)
+            if settled is not None and settled[0] == newest and now - settled[1] < RECHECK:
                 return []
             decisions, waiting = self._upstream_decisions(pipeline, item, now)
             runs, done = self._start(pipeline, decisions, now, budget)
             if done and not waiting:
-                self._settled[pipeline] = newest
+                self._settled[pipeline] = (newest, now)
             return runs
         if isinstance(automation, CronAutomation):
             fire = latest_fire(automation, now)

@@ -57,14 +57,17 @@ class DbtRelation(IOManager):
         return f"dbt ({self.relation or 'no relation'})"
 
 
-def _build(project_dir: Path, profiles_dir: Path | None, target: str | None, node: DbtNode,
-           project: DbtProject) -> Callable[..., DbtBuildResult]:
+def _build(
+    project_dir: Path,
+    profiles_dir: Path | None,
+    target: str | None,
+    node: DbtNode,
+    project: DbtProject,
+) -> Callable[..., DbtBuildResult]:
     selection = select_arguments(project, [node.unique_id])
 
     def materialize(ctx: Context) -> DbtBuildResult:
-        result = dbt_build(
-            project_dir, profiles_dir, selection, target=target, log=ctx.log.info
-        )
+        result = dbt_build(project_dir, profiles_dir, selection, target=target, log=ctx.log.info)
         own = result.results.get(node.unique_id)
         if own is None or own.status not in PASSED:
             message = own.message if own is not None else "no result (skipped?)"
