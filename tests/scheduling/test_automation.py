@@ -6,12 +6,12 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from headwater import Context, DailyPartitions, StaticPartitions, asset, cron
+from headwater import Context, DailyPartitions, MultiPartitions, StaticPartitions, asset, cron
 from headwater.assets.graph import AssetGraph
 from headwater.assets.jobs import AssetPipeline, materialize_pipeline
 from headwater.cli.materialize import create_partition_run
@@ -21,6 +21,7 @@ from headwater.engine.runs import record_pipeline
 from headwater.loader import load_folder
 from headwater.runtime import Runtime
 from headwater.scheduling.automation import RUNS_PER_ASSET, automation_pipelines
+from headwater.scheduling.automation_rules import cron_partitions
 from headwater.scheduling.scheduler import Scheduler
 from headwater.store.records import RunRecord
 from headwater.store.sql import assets as asset_queries
@@ -276,6 +277,15 @@ def test_a_cron_automation_materializes_the_newest_complete_partition_at_each_fi
     assert partitions_of(ticker.tick(clock.now()).created) == ["2026-01-09"]
     restarted = scheduler(runtime.store, clock, "report", owner=runtime.owner)
     assert restarted.tick(clock.now()).created == []
+
+
+def test_a_cron_fire_materializes_the_newest_complete_time_partition_of_each_kind() -> None:
+    fire = datetime(2026, 1, 5, 6, tzinfo=UTC)
+    assert cron_partitions(None, fire) == [None]
+    assert cron_partitions(DAILY, fire) == ["2026-01-04"]
+    assert cron_partitions(REGIONS, fire) == ["eu", "us"]
+    by_day_and_region = MultiPartitions({"day": DAILY, "region": REGIONS})
+    assert cron_partitions(by_day_and_region, fire) == ["2026-01-04|eu", "2026-01-04|us"]
 
 
 def test_a_cron_automation_of_an_unpartitioned_asset_runs_it_whole_once_per_fire(
