@@ -152,6 +152,19 @@ class AlertsConfig:
             names.update(pipeline_alerts)
         return {name for name in names if name in self.channels}
 
+    def asset_channels_for(self, event: str, asset_alerts: tuple[str, ...] = ()) -> set[str]:
+        """The declared channels an asset's ``event`` goes to: those of the rules for
+        every pipeline (``pipelines = ["*"]``) and those of ``@asset(alerts=[...])``."""
+        names = {
+            name
+            for rule in self.rules
+            if event in rule.events and "*" in rule.pipelines
+            for name in rule.channels
+        }
+        if event in PIPELINE_EVENTS:
+            names.update(asset_alerts)
+        return {name for name in names if name in self.channels}
+
     def link_base(self) -> str:
         """Where the UI is, for links in messages."""
         base = os.environ.get("HEADWATER_BASE_URL") or self.base_url or DEFAULT_BASE_URL

@@ -70,12 +70,17 @@ def build_message(
     """The message of ``event`` with stored ``facts``; links point under ``base_url``."""
     pipeline = facts.get("pipeline_id")
     run_id = facts.get("run_id")
+    asset_key = facts.get("asset_key")
     link = f"{base_url}/runs/{run_id}" if run_id else None
+    if link is None and asset_key:
+        link = f"{base_url}/assets/{asset_key}"
     if link is None and pipeline:
         link = f"{base_url}/pipelines/{pipeline}"
     if link is None and base_url:
         link = base_url
     lines: list[str] = []
+    if asset_key:
+        lines.append(f"Asset: {asset_key}")
     if pipeline:
         lines.append(f"Pipeline: {pipeline}")
     if run_id:
@@ -122,6 +127,8 @@ def _title(event: str, facts: dict[str, Any]) -> str:
         )
     if event == "deadline_missed":
         return f"headwater: {pipeline} missed its deadline for {date}"
+    if event == "stale" and facts.get("asset_key"):
+        return f"headwater: asset {facts['asset_key']} is stale"
     if event == "stale":
         return f"headwater: {pipeline} is stale"
     if event == "scheduler_down":

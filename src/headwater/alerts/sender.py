@@ -23,6 +23,7 @@ from headwater.alerts.config import AlertsConfig, ChannelConfig
 from headwater.alerts.message import Message, build_message
 from headwater.clock import Clock
 from headwater.errors import ConfigError
+from headwater.store.sql import assets as asset_queries
 from headwater.store.sql import outbox
 from headwater.store.sql.store import SqlStore
 
@@ -56,6 +57,12 @@ class _RateLimit:
             return self.next_free - monotonic
         self.next_free = monotonic + 1.0 / self.rate
         return 0.0
+
+
+def _asset_alerts(connection: Connection, asset_key: str) -> tuple[str, ...]:
+    """The channels of ``@asset(alerts=...)``, read from the stored definition."""
+    record = asset_queries.get_asset(connection, asset_key)
+    return () if record is None else tuple(record.definition.get("alerts") or ())
 
 
 class AlertSender:
@@ -104,9 +111,15 @@ class AlertSender:
             events = outbox.unrouted_events(connection, ROUTE_LIMIT)
             alerts_of: dict[str, tuple[str, ...]] = {}
             for event in events:
-                channels = self.config.channels_for(
-                    event.event, event.pipeline_id, self._pipeline_alerts(event, alerts_of)
-                )
+                asset_key = event.payload.get("asset_key") if event.pipeline_id is None else None
+                if asset_key:
+                    channels = self.config.asset_channels_for(
+                        event.event, _asset_alerts(connection, asset_key)
+                    )
+                else:
+                    channels = self.config.channels_for(
+                        event.event, event.pipeline_id, self._pipeline_alerts(event, alerts_of)
+                    )
                 channels |= self._resolutions(connection, event)
                 outbox.route(connection, event, channels, now)
         return len(events)

@@ -1,5 +1,7 @@
 """Watchers: alerts when nothing failed (missed deadlines, stale data, no scheduler).
 
+Stale assets are watched in ``asset_freshness`` and run with these.
+
 Each watcher is a function of (store, definitions, now): it reads the store, and for
 each condition that holds and was not yet recorded, records it in ``alert_conditions``
 and writes its alert event in the same transaction. The insert of the condition's key
@@ -20,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from headwater.alerts.asset_freshness import watch_asset_freshness
 from headwater.authoring.pipeline import Pipeline
 from headwater.errors import HeadwaterError
 from headwater.schedules.timetables import DataInterval, Timetable, timetable_for
@@ -94,6 +97,7 @@ def watch_all(
             opened += watch_deadline(store, pipeline, now)
         if pipeline.freshness is not None:
             opened += watch_freshness(store, pipeline, now)
+    opened += watch_asset_freshness(store, now)
     opened += watch_scheduler(store, now, scheduler_down_after)
     return opened
 

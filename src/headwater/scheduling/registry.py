@@ -17,6 +17,7 @@ from headwater.assets.jobs import AssetPipeline, materialize_pipeline
 from headwater.authoring.pipeline import Pipeline
 from headwater.errors import DefinitionError, NotFoundError, PipelineLoadError
 from headwater.loader import find_files, load_file
+from headwater.scheduling.automation import automation_pipelines
 from headwater.store.base import StateStore
 
 logger = logging.getLogger("headwater.scheduler")
@@ -118,6 +119,19 @@ class PipelineRegistry:
                 )
                 continue
             pipelines[pipeline_id] = asset_pipeline
+        # the assets with automation= materialize through pipelines of their own
+        folder = str(self.folder.resolve())
+        for pipeline_id, automated in automation_pipelines(self.catalog.graph, folder).items():
+            if pipeline_id in pipelines:
+                logger.error(
+                    "%s: pipeline %r is also the automation pipeline of asset %s; the "
+                    "asset is not automated",
+                    pipelines[pipeline_id].source_file,
+                    pipeline_id,
+                    automated.asset_keys[0],
+                )
+                continue
+            pipelines[pipeline_id] = automated
         self.pipelines = pipelines
         self._ad_hoc = {}
 

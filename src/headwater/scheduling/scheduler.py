@@ -22,6 +22,7 @@ from headwater.engine.runs import create_run
 from headwater.errors import RunExistsError
 from headwater.schedules.timetables import DataInterval, Timetable
 from headwater.scheduling.asset_backfill_advance import advance_asset_backfills
+from headwater.scheduling.automation import Automator
 from headwater.scheduling.backfill import advance_backfills
 from headwater.scheduling.event_runs import create_event_runs
 from headwater.store.base import StateStore
@@ -72,6 +73,7 @@ class Scheduler:
         self.clock = clock
         self.owner = owner
         self.lease = lease
+        self.automator = Automator(store, clock)
 
     def tick(self, now: datetime, *, capacity: int = 100, busy: Collection[str] = ()) -> TickResult:
         """Create the runs that are due at ``now``, then claim up to ``capacity`` runs.
@@ -102,6 +104,12 @@ class Scheduler:
                 continue
             active[pipeline.pipeline_id] = active.get(pipeline.pipeline_id, 0) + len(events)
             result.created.extend(events)
+        # assets with automation= (their pipelines are among ``pipelines``)
+        result.created.extend(
+            self.automator.create_runs(
+                pipelines.values(), now, active=active, paused=paused, max_active=max_active_runs
+            )
+        )
         result.created.extend(self._advance_backfills(pipelines, now))
         result.claimed = self._claim(pipelines, now, capacity - len(busy), set(busy))
         return result

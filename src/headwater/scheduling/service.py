@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from headwater.alerts.config import AlertsConfig
 from headwater.alerts.service import AlertService
+from headwater.assets.catalog import AssetCatalog
 from headwater.clock import Clock
 from headwater.config_file import PoolConfig
 from headwater.engine.assets import asset_records
@@ -75,7 +76,7 @@ class RegistryLoader:
         self.store = store
         self.clock = clock
         self._recorded: dict[str, int] = {}  # pipeline id -> id() of the object recorded
-        self._recorded_graph: object = None  # the asset graph recorded last
+        self._recorded_catalog: AssetCatalog | None = None  # the assets recorded last
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -101,6 +102,15 @@ class RegistryLoader:
     def _record(self) -> None:
         if self.store is None or self.clock is None:
             return
+        catalog = self.registry.catalog
+        if self._recorded_catalog is not catalog:
+            # the assets' definitions, for the watchers (freshness) and processes without
+            # the code (the server, the CLI)
+            try:
+                self.store.upsert_assets(asset_records(catalog.graph, self.clock.now()))
+                self._recorded_catalog = catalog
+            except Exception:
+                logger.exception("the assets of %s could not be recorded", self.registry.folder)
         for pipeline_id, pipeline in self.registry.pipelines.items():
             if self._recorded.get(pipeline_id) == id(pipeline):
                 continue
@@ -110,15 +120,6 @@ class RegistryLoader:
                 logger.exception("pipeline %s: could not be recorded", pipeline_id)
                 continue
             self._recorded[pipeline_id] = id(pipeline)
-        graph = self.registry.catalog.graph
-        if graph is self._recorded_graph or not graph.assets:
-            return
-        try:
-            self.store.upsert_assets(asset_records(graph, self.clock.now()))
-        except Exception:
-            logger.exception("the assets of %s: could not be recorded", self.registry.folder)
-            return
-        self._recorded_graph = graph
 
 
 class SchedulerService:

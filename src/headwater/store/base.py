@@ -192,6 +192,18 @@ class StateStore(ABC):
     def dynamic_keys(self, names: Sequence[str]) -> dict[str, tuple[str, ...]]:
         """The keys of each dynamic partitions definition, in the order they were added."""
 
+    @abstractmethod
+    def materialized_ids(self, keys: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Per asset, each partition's newest successful materialization id.
+
+        Ids grow with time, so they order materializations. An unpartitioned asset's
+        partition is ``""``; an asset never materialized has no entry.
+        """
+
+    @abstractmethod
+    def newest_materialization_id(self) -> int:
+        """The id of the newest materialization of any asset (0 when there is none)."""
+
     # pools
 
     @abstractmethod

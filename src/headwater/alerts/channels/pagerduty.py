@@ -18,6 +18,8 @@ def dedup_key(message: Message) -> str:
     pipeline = facts.get("pipeline_id")
     if message.event == "scheduler_down":
         return "headwater/scheduler_down"
+    if message.event == "stale" and facts.get("asset_key"):
+        return f"headwater/asset/{facts['asset_key']}/stale"
     if message.event == "stale":
         return f"headwater/{pipeline}/stale"
     if message.event == "test":
@@ -37,7 +39,9 @@ def body_of(message: Message, routing_key: str) -> dict[str, object]:
             "summary": message.title[:1024],
             "source": "headwater",
             "severity": "warning" if message.event in ("stale", "test") else "error",
-            "component": message.facts.get("pipeline_id") or "headwater",
+            "component": message.facts.get("pipeline_id")
+            or message.facts.get("asset_key")
+            or "headwater",
             "custom_details": {"details": list(message.lines), "event": message.event},
         }
         if message.link:

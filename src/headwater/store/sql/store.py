@@ -45,7 +45,16 @@ from headwater.store.records import (
     TaskInstanceRecord,
     TryRecord,
 )
-from headwater.store.sql import assets, backfills, controls, leases, outbox, pools, queries
+from headwater.store.sql import (
+    assets,
+    backfills,
+    controls,
+    leases,
+    materialized,
+    outbox,
+    pools,
+    queries,
+)
 from headwater.store.sql.database_errors import database_error, translate_errors, url_error
 from headwater.store.sql.migrate import ensure_schema
 from headwater.store.sql.schema import events, pipelines, runs, task_instances, task_tries
@@ -575,6 +584,14 @@ class SqlStore(StateStore):
     def dynamic_keys(self, names: Sequence[str]) -> dict[str, tuple[str, ...]]:
         with self.engine.connect() as connection:
             return assets.dynamic_keys(connection, names)
+
+    def materialized_ids(self, keys: Sequence[str]) -> dict[str, dict[str, int]]:
+        with self.engine.connect() as connection:
+            return materialized.success_ids(connection, keys)
+
+    def newest_materialization_id(self) -> int:
+        with self.engine.connect() as connection:
+            return materialized.newest_id(connection)
 
     def apply_many(self, batches: Sequence[Batch]) -> None:
         batches = [batch for batch in batches if batch]

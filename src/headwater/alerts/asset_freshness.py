@@ -1,0 +1,172 @@
+"""The asset freshness watcher: ``stale`` when an asset's newest data is too old.
+
+``@asset(freshness=timedelta(hours=26))``: the asset is stale when its newest data is
+older than that. For an asset partitioned by time, its newest data ends where the window
+of its newest materialized partition ends (so a missing Tuesday is caught, even if
+Monday was materialized again an hour ago); for any other asset, it is its newest
+materialization. An asset never materialized counts from when the watchers first saw it.
+
+Read from the store only (the ``assets`` table holds each asset's definition as the
+scheduler or the CLI last recorded it), so it works while no scheduler runs. Like the
+pipeline watchers: one ``stale`` alert, then nothing until the asset is fresh again (its
+condition is resolved then); the next staleness alerts again. The condition is recorded
+once, with its alert, so any number of watchers may run at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from headwater.assets.freshness import format_duration
+from headwater.assets.partitions import PartitionsDefinition
+from headwater.errors import HeadwaterError
+from headwater.store.records import AssetRecord
+from headwater.store.sql import assets as asset_queries
+from headwater.store.sql import materialized, outbox
+from headwater.store.sql.store import SqlStore
+
+STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewestData:
+    """How new an asset's data is: the moment it reaches, and what says so."""
+
+    reaches: datetime  # the end of the newest partition's window, or the materialization
+    partition: str | None
+    materialized_at: datetime
+
+
+def subject(asset_key: str) -> str:
+    """What the asset's conditions are recorded for (apart from pipelines' ids)."""
+    return f"asset:{asset_key}"
+
+
+def newest_data(
+    partitions: PartitionsDefinition | None, times: Mapping[str, datetime]
+) -> NewestData | None:
+    """The newest data among the materialized partitions ``times`` (partition -> when)."""
+    windows = {}
+    if partitions is not None:
+        for key in times:
+            try:
+                window = partitions.time_window(key)
+            except HeadwaterError:  # a key of an older definition: not a time partition
+                continue
+            if window is not None:
+                windows[key] = window[1]
+    if windows:
+        partition = max(windows, key=lambda k: (windows[k], times[k]))
+        return NewestData(
+            reaches=windows[partition], partition=partition, materialized_at=times[partition]
+        )
+    if not times:
+        return None
+    partition = max(times, key=lambda k: times[k])
+    moment = times[partition]
+    return NewestData(reaches=moment, partition=partition or None, materialized_at=moment)
+
+
+def watch_asset_freshness(store: SqlStore, now: datetime) -> list[str]:
+    """``stale`` once per asset while its newest data is older than its ``freshness``."""
+    with store.engine.connect() as connection:
+        watched = [
+            record
+            for record in asset_queries.list_assets(connection)
+            if record.definition.get("freshness_seconds")
+        ]
+        times = materialized.success_times(connection, [r.asset_key for r in watched])
+    opened = []
+    for record in watched:
+        key = _watch(store, record, times.get(record.asset_key, {}), now)
+        if key is not None:
+            opened.append(key)
+    return opened
+
+
+def _stored_partitions(definition: Mapping[str, Any]) -> PartitionsDefinition | None:
+    stored = definition.get("partitions")
+    if not stored:
+        return None
+    try:
+        return PartitionsDefinition.from_json(stored)
+    except HeadwaterError:  # written by another version: judged by materialization times
+        return None
+
+
+def _watch(
+    store: SqlStore, record: AssetRecord, times: Mapping[str, datetime], now: datetime
+) -> str | None:
+    limit = timedelta(seconds=record.definition["freshness_seconds"])
+    newest = newest_data(_stored_partitions(record.definition), times)
+    watched_as = subject(record.asset_key)
+    with store.engine.begin() as connection:
+        reference = newest.reaches if newest else outbox.first_seen(connection, watched_as, now)
+        age = now - reference
+        if age <= limit:
+            outbox.resolve_conditions(connection, STALE, watched_as, now)
+            return None
+        episodes, open_now = materialized.condition_episodes(connection, STALE, watched_as)
+        if open_now:
+            return None  # alerted already, and not fresh since
+        key = f"stale|{watched_as}|{episodes + 1}"
+        if not outbox.open_condition(connection, key, STALE, watched_as, now):
+            return None  # another watcher opened it just now
+        outbox.insert_events(connection, [_event(key, record, newest, reference, age, limit, now)])
+    return key
+
+
+def _event(
+    key: str,
+    record: AssetRecord,
+    newest: NewestData | None,
+    reference: datetime,
+    age: timedelta,
+    limit: timedelta,
+    now: datetime,
+) -> outbox.AlertEventRow:
+    return outbox.AlertEventRow(
+        event_key=key,
+        event=STALE,
+        pipeline_id=None,
+        run_id=None,
+        logical_date=None,
+        payload={
+            "event": STALE,
+            "asset_key": record.asset_key,
+            "observed_at": now.isoformat(),
+            "details": [describe(newest, reference, age, limit)],
+            "newest_partition": None if newest is None else newest.partition,
+            "newest_materialized_at": None
+            if newest is None
+            else newest.materialized_at.isoformat(),
+            "data_until": reference.isoformat(),
+            "age_seconds": age.total_seconds(),
+            "freshness_seconds": limit.total_seconds(),
+        },
+        created_at=now,
+    )
+
+
+def describe(
+    newest: NewestData | None, reference: datetime, age: timedelta, limit: timedelta
+) -> str:
+    """The sentence an alert says of the asset's freshness."""
+    allowed = f"(allowed: {format_duration(limit)})"
+    if newest is None:
+        return (
+            f"Freshness: never materialized; watched since {reference.isoformat()}, "
+            f"{format_duration(age)} ago {allowed}"
+        )
+    materialized_at = newest.materialized_at.isoformat()
+    if newest.partition is not None and newest.reaches != newest.materialized_at:
+        return (
+            f"Freshness: newest partition {newest.partition}, whose window ended "
+            f"{reference.isoformat()}, {format_duration(age)} ago {allowed}; materialized "
+            f"{materialized_at}"
+        )
+    what = f"partition {newest.partition}" if newest.partition else "materialization"
+    return f"Freshness: newest {what} at {materialized_at}, {format_duration(age)} ago {allowed}"
