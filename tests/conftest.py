@@ -18,6 +18,7 @@ from headwater.config import Settings
 from headwater.store.sql.migrate import upgrade
 from headwater.store.sql.schema import metadata
 from headwater.store.sql.store import SqlStore
+from tests.forked_commands import CommandServer
 
 POSTGRES_ENV = "HEADWATER_TEST_DATABASE_URL"
 
@@ -55,6 +56,14 @@ def _truncate(url: str) -> None:
         names = ", ".join(t.name for t in metadata.sorted_tables)
         connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def command_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CommandServer]:
+    """Forks ``headwater`` commands for this test process (see ``tests/forked_commands.py``)."""
+    server = CommandServer(tmp_path_factory.mktemp("commands"))
+    yield server
+    server.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
