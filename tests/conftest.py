@@ -61,7 +61,7 @@ def _truncate(url: str) -> None:
 @pytest.fixture(scope="session")
 def command_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CommandServer]:
     """Forks ``headwater`` commands for this test process (see ``tests/forked_commands.py``)."""
-    server = CommandServer(tmp_path_factory.mktemp("commands"))
+    server = CommandServer(tmp_path_factory.mktemp("commands") / "server.log")
     yield server
     server.close()
 
