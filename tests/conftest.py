@@ -129,21 +129,39 @@ def store(settings: Settings) -> Iterator[SqlStore]:
     sql_store.close()
 
 
-# The longest tests (real schedulers and killed processes) start first, so that parallel
-# workers do not end the suite waiting on one of them.
+# The files of the longest tests (seconds each: real schedulers and servers, killed
+# processes, a browser) start first, the slowest first, so that the parallel workers
+# do not end the suite waiting on one of them.
 FIRST = (
-    "tests/scenarios/",
+    "tests/scenarios/test_faults.py",
     "tests/cli/test_ownership.py",
-    "tests/cli/test_pools.py",
-    "tests/cli/test_backfill.py",
-    "tests/cli/test_database.py",
-    "tests/cli/test_scheduler.py",
-    "tests/cli/test_controls.py",
+    "tests/scenarios/test_catchup_stampede.py",
     "tests/alerts/test_scheduler_alerts.py",
+    "tests/executors/test_no_crash.py",
+    "tests/cli/test_backfill.py",
+    "tests/server/test_schemathesis.py",
+    "tests/executors/test_processes.py",
+    "tests/cli/test_pools.py",
     "tests/ui/test_browser.py",
+    "tests/metrics/test_scheduler_process.py",
+    "tests/engine/test_try_durations.py",
+    "tests/cli/test_controls.py",
+    "tests/cli/test_scheduler.py",
+    "tests/cli/test_private_files.py",
+    "tests/cli/test_recovery.py",
+    "tests/cli/test_database.py",
+    "tests/cli/test_disk_full.py",
+    "tests/cli/test_users.py",
     "tests/server/",
 )
 
 
+def _start_rank(item: pytest.Item) -> int:
+    for rank, prefix in enumerate(FIRST):
+        if item.nodeid.startswith(prefix):
+            return rank
+    return len(FIRST)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: not item.nodeid.startswith(FIRST))
+    items.sort(key=_start_rank)  # stable: each file keeps its order
