@@ -75,7 +75,7 @@ def mark(text):
 @task
 def long(ctx: Context) -> str:
     mark(f"start {{ctx.try_number}} {{os.getpid()}} {{time.time()}}")
-    time.sleep({seconds})
+    time.sleep({seconds} if ctx.try_number == 1 else {again})
     mark(f"end {{ctx.try_number}} {{time.time()}}")
     return "done"
 
@@ -158,9 +158,9 @@ def test_a_rolling_restart_never_runs_a_try_twice_at_once(
     store_of: Callable[[], SqlStore],
     command_server: CommandServer,
 ) -> None:
-    # Given: scheduler A (1 s of grace) runs an 8 s try; leases last 30 s
+    # Given: scheduler A (1 s of grace) runs an 8 s try (its retry, 0.5 s); leases last 30 s
     marks = tmp_path / "marks.txt"
-    source = LONG_TRY.format(marks=str(marks), seconds=8)
+    source = LONG_TRY.format(marks=str(marks), seconds=8, again=0.5)
     pipelines, run_id = triggered(tmp_path, headwater, "long_try", source)
     home = tmp_path / "home"
     first = SchedulerProcess(command_server, home, pipelines, tmp_path, "30", "--grace", "1")
@@ -195,7 +195,7 @@ def test_a_restarted_scheduler_takes_over_a_killed_ones_run_at_once(
 ) -> None:
     # Given: a scheduler, with 30 s leases, killed while a try runs
     marks = tmp_path / "marks.txt"
-    source = LONG_TRY.format(marks=str(marks), seconds=1)
+    source = LONG_TRY.format(marks=str(marks), seconds=1, again=1)
     pipelines, run_id = triggered(tmp_path, headwater, "long_try", source)
     home = tmp_path / "home"
     first = SchedulerProcess(command_server, home, pipelines, tmp_path, "30")
