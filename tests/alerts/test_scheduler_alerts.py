@@ -18,6 +18,7 @@ from headwater.store.sql.store import SqlStore
 from tests.alerts.receivers import HttpReceiver
 from tests.cli.conftest import store_of
 from tests.cli.test_scheduler import SchedulerProcess
+from tests.forked_commands import CommandServer
 from tests.waiting import wait_until
 
 FAILING_DAILY = """\
@@ -67,11 +68,14 @@ def failures_committed(store: SqlStore) -> int:
 
 
 def test_a_failed_scheduled_run_alerts_the_webhook_within_seconds(
-    tmp_path: Path, receiver: HttpReceiver, store_of: Callable[[], SqlStore]
+    tmp_path: Path,
+    receiver: HttpReceiver,
+    store_of: Callable[[], SqlStore],
+    command_server: CommandServer,
 ) -> None:
     pipelines = setup(tmp_path, receiver)
     started = time.monotonic()
-    scheduler = SchedulerProcess(tmp_path / "home", pipelines, tmp_path)
+    scheduler = SchedulerProcess(command_server, tmp_path / "home", pipelines, tmp_path)
     try:
         wait_until(lambda: len(receiver.received) >= 1, timeout=30)
         elapsed = time.monotonic() - started
@@ -93,11 +97,14 @@ def test_a_failed_scheduled_run_alerts_the_webhook_within_seconds(
 
 
 def test_an_alert_survives_a_scheduler_killed_before_sending_it(
-    tmp_path: Path, receiver: HttpReceiver, store_of: Callable[[], SqlStore]
+    tmp_path: Path,
+    receiver: HttpReceiver,
+    store_of: Callable[[], SqlStore],
+    command_server: CommandServer,
 ) -> None:
     # Given a scheduler whose sender starts late, killed once the failure is committed
     pipelines = setup(tmp_path, receiver, send_delay="1h")
-    first = SchedulerProcess(tmp_path / "home", pipelines, tmp_path)
+    first = SchedulerProcess(command_server, tmp_path / "home", pipelines, tmp_path)
     store = store_of()
     try:
         wait_until(lambda: failures_committed(store) == 1, timeout=30)
@@ -106,7 +113,7 @@ def test_an_alert_survives_a_scheduler_killed_before_sending_it(
     assert receiver.received == []
     # When a scheduler starts again
     setup(tmp_path, receiver, send_delay="0s")
-    second = SchedulerProcess(tmp_path / "home", pipelines, tmp_path)
+    second = SchedulerProcess(command_server, tmp_path / "home", pipelines, tmp_path)
     try:
         wait_until(lambda: [d.state for d in recent_deliveries(store)] == ["sent"], timeout=30)
     finally:

@@ -18,13 +18,13 @@ def log_of(run: TestRun, task_id: str, try_number: int = 1) -> str:
     return path.read_text()
 
 
-def test_the_command_is_templated_and_its_last_line_is_the_result(tmp_path: Path) -> None:
+def test_the_command_is_templated_and_its_last_line_is_the_result(migrated_home: Path) -> None:
     @pipeline(params={"region": "eu"})
     def templated() -> None:
         shell_task("greet", "echo first line; echo day={{ ds }} region={{ params.region }}")
 
     run = run_pipeline_test(
-        templated, date="2026-01-05", params={"region": "us"}, clock=FakeClock(), home=tmp_path
+        templated, date="2026-01-05", params={"region": "us"}, clock=FakeClock(), home=migrated_home
     )
 
     assert run.result("greet") == "day=2026-01-05 region=us"
@@ -53,12 +53,12 @@ def test_env_and_cwd_are_templated_too(tmp_path: Path) -> None:
     assert run.result("where") == "warehouse in work-20260105"
 
 
-def test_a_non_zero_exit_fails_the_try_with_the_output_in_the_log(tmp_path: Path) -> None:
+def test_a_non_zero_exit_fails_the_try_with_the_output_in_the_log(migrated_home: Path) -> None:
     @pipeline
     def failing() -> None:
         shell_task("copy", "echo copying; echo 'disk full' >&2; exit 3")
 
-    run = run_pipeline_test(failing, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(failing, clock=FakeClock(), home=migrated_home)
 
     result = run.tasks["copy"]
     assert result.state == "failed"
@@ -72,7 +72,7 @@ def test_a_non_zero_exit_fails_the_try_with_the_output_in_the_log(tmp_path: Path
     assert run.state == "failed"
 
 
-def test_a_shell_task_takes_task_options_and_links_like_any_task(tmp_path: Path) -> None:
+def test_a_shell_task_takes_task_options_and_links_like_any_task(migrated_home: Path) -> None:
     @task
     def prepare() -> str:
         return "ready"
@@ -83,7 +83,7 @@ def test_a_shell_task_takes_task_options_and_links_like_any_task(tmp_path: Path)
             "attempt", "test {{ try_number }} -ge 2 && echo ok", retries=1, retry_delay=0
         )
 
-    run = run_pipeline_test(linked, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(linked, clock=FakeClock(), home=migrated_home)
 
     assert run.tasks["attempt"].tries == 2
     assert run.result("attempt") == "ok"
@@ -91,12 +91,12 @@ def test_a_shell_task_takes_task_options_and_links_like_any_task(tmp_path: Path)
     assert linked.plan.node("attempt").upstream == (linked.plan.index_by_id["prepare"],)
 
 
-def test_a_shell_task_past_its_timeout_is_killed(tmp_path: Path) -> None:
+def test_a_shell_task_past_its_timeout_is_killed(migrated_home: Path) -> None:
     @pipeline
     def sleepy() -> None:
         shell_task("nap", "echo start; sleep 30; echo never", timeout=0.3)
 
-    run = run_pipeline_test(sleepy, home=tmp_path)  # a real clock: the timeout is real
+    run = run_pipeline_test(sleepy, home=migrated_home)  # a real clock: the timeout is real
 
     result = run.tasks["nap"]
     assert result.state == "failed"
@@ -107,12 +107,12 @@ def test_a_shell_task_past_its_timeout_is_killed(tmp_path: Path) -> None:
     assert "timed out after 0:00:00.300000; the try was stopped" in log
 
 
-def test_an_unknown_template_variable_fails_the_try(tmp_path: Path) -> None:
+def test_an_unknown_template_variable_fails_the_try(migrated_home: Path) -> None:
     @pipeline
     def undefined() -> None:
         shell_task("bad", "echo {{ params.missing }}")
 
-    run = run_pipeline_test(undefined, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(undefined, clock=FakeClock(), home=migrated_home)
 
     error = run.tasks["bad"].error
     assert error is not None
@@ -173,7 +173,7 @@ def test_a_run_param_cannot_inject_a_command(tmp_path: Path, hostile: str) -> No
     assert run.result("hello") == value.splitlines()[-1]
 
 
-def test_safe_values_are_left_as_they_are(tmp_path: Path) -> None:
+def test_safe_values_are_left_as_they_are(migrated_home: Path) -> None:
     @pipeline(params={"table": "orders", "folder": "/data/raw-2026"})
     def safe() -> None:
         shell_task(
@@ -182,30 +182,30 @@ def test_safe_values_are_left_as_they_are(tmp_path: Path) -> None:
             " {{ logical_date }} {{ try_number }}",
         )
 
-    run = run_pipeline_test(safe, date="2026-01-05", clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(safe, date="2026-01-05", clock=FakeClock(), home=migrated_home)
 
     expected = "/data/raw-2026/2026-01-05.csv orders_20260105 2026-01-05T00:00:00+00:00 1"
     assert run.result("paths") == expected
     assert f"running: echo {expected}" in log_of(run, "paths")
 
 
-def test_a_quoted_value_stays_one_word_inside_a_larger_word(tmp_path: Path) -> None:
+def test_a_quoted_value_stays_one_word_inside_a_larger_word(migrated_home: Path) -> None:
     @pipeline(params={"name": "my file; rm -rf x"})
     def inside() -> None:
         shell_task("path", "printf '[%s]\\n' /data/{{ params.name }}.csv")
 
-    run = run_pipeline_test(inside, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(inside, clock=FakeClock(), home=migrated_home)
 
     assert run.result("path") == "[/data/my file; rm -rf x.csv]"
     assert "running: printf '[%s]\\n' /data/'my file; rm -rf x'.csv" in log_of(run, "path")
 
 
-def test_the_unquoted_filter_passes_a_value_to_the_shell_as_it_is(tmp_path: Path) -> None:
+def test_the_unquoted_filter_passes_a_value_to_the_shell_as_it_is(migrated_home: Path) -> None:
     @pipeline(params={"flags": "-n -e", "words": "two words"})
     def opted_out() -> None:
         shell_task("flags", "printf '[%s]' {{ params.flags | unquoted }} {{ params.words }}")
 
-    run = run_pipeline_test(opted_out, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(opted_out, clock=FakeClock(), home=migrated_home)
 
     assert run.result("flags") == "[-n][-e][two words]"
 
@@ -226,13 +226,13 @@ def test_the_unquoted_filter_passes_a_value_to_the_shell_as_it_is(tmp_path: Path
     ],
 )
 def test_a_value_the_command_quotes_itself_is_refused(
-    tmp_path: Path, command: str, where: str
+    migrated_home: Path, command: str, where: str
 ) -> None:
     @pipeline(params={"name": "world"})
     def quoted() -> None:
         shell_task("hello", command)
 
-    run = run_pipeline_test(quoted, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(quoted, clock=FakeClock(), home=migrated_home)
 
     error = run.tasks["hello"].error
     assert error is not None
@@ -256,12 +256,14 @@ def test_a_value_the_command_quotes_itself_is_refused(
         "echo \\' {{ params.name }}",
     ],
 )
-def test_values_outside_the_commands_own_quotes_are_quoted(tmp_path: Path, command: str) -> None:
+def test_values_outside_the_commands_own_quotes_are_quoted(
+    migrated_home: Path, command: str
+) -> None:
     @pipeline(params={"name": "a; b"})
     def outside() -> None:
         shell_task("hello", command)
 
-    run = run_pipeline_test(outside, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(outside, clock=FakeClock(), home=migrated_home)
 
     assert run.succeeded, run.tasks["hello"].error
     assert "a; b" in run.result("hello")

@@ -1,4 +1,8 @@
-"""Running the real ``headwater`` command in a subprocess, against a store in tmp_path."""
+"""Running the real ``headwater`` command in a process, against a store in tmp_path.
+
+``headwater`` forks each command from the command server (see ``tests/forked_commands.py``);
+``headwater_process`` starts ``python -m headwater`` from scratch, as a user's shell does.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.forked_commands import CommandServer
 
 from headwater.config import Settings
 from headwater.store.sql.store import SqlStore
@@ -39,8 +44,24 @@ def command_env(home: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def headwater(tmp_path: Path) -> Headwater:
+def headwater(tmp_path: Path, command_server: CommandServer) -> Headwater:
     """Run ``headwater ARGS`` in tmp_path with HEADWATER_HOME there (plus ``env``)."""
+
+    def run(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> Result:
+        completed = command_server.run(
+            list(args),
+            cwd=tmp_path,
+            env={**command_env(tmp_path / "home"), **(env or {})},
+            timeout=timeout,
+        )
+        return Result(completed.returncode, completed.stdout, completed.stderr)
+
+    return run
+
+
+@pytest.fixture
+def headwater_process(tmp_path: Path) -> Headwater:
+    """``headwater`` as a new ``python -m headwater`` process, imports and all."""
 
     def run(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> Result:
         completed = subprocess.run(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 from tests.cli.conftest import Headwater, command_env
 from tests.cli.test_scheduler import SchedulerProcess, write_pipeline
+from tests.forked_commands import CommandServer
 from tests.waiting import wait_until
 
 from headwater.clock import SystemClock
@@ -67,14 +67,18 @@ def cancelled_as_expected(store: SqlStore, run_id: str, reason: str) -> None:
 
 @pytest.mark.parametrize("executor", ["thread", "process"])
 def test_a_run_driven_by_a_scheduler_is_cancelled_from_another_process(
-    executor: str, tmp_path: Path, headwater: Headwater, store_of: Callable[[], SqlStore]
+    executor: str,
+    tmp_path: Path,
+    headwater: Headwater,
+    store_of: Callable[[], SqlStore],
+    command_server: CommandServer,
 ) -> None:
     pipelines, marks = tmp_path / "pipelines", tmp_path / "started"
     path = write_slow(pipelines, marks)
     store_of().set_pool("warehouse", 1, None, datetime.now(UTC))
     run_id = queue_run(store_of(), path)
     scheduler = SchedulerProcess(
-        tmp_path / "home", pipelines, tmp_path, "5", "--executor", executor
+        command_server, tmp_path / "home", pipelines, tmp_path, "5", "--executor", executor
     )
     try:
         wait_until(marks.exists)
@@ -103,13 +107,16 @@ def test_a_run_driven_by_a_scheduler_is_cancelled_from_another_process(
 
 
 def test_headwater_run_in_one_terminal_is_cancelled_from_another(
-    tmp_path: Path, headwater: Headwater, store_of: Callable[[], SqlStore]
+    tmp_path: Path,
+    headwater: Headwater,
+    store_of: Callable[[], SqlStore],
+    command_server: CommandServer,
 ) -> None:
     marks = tmp_path / "started"
     path = write_slow(tmp_path / "pipelines", marks)
     store_of().set_pool("warehouse", 1, None, datetime.now(UTC))
-    running = subprocess.Popen(
-        [sys.executable, "-m", "headwater", "run", f"{path}:slow_one"],
+    running = command_server.popen(
+        ["run", f"{path}:slow_one"],
         cwd=tmp_path,
         env=command_env(tmp_path / "home"),
         stdout=subprocess.PIPE,
@@ -168,7 +175,10 @@ def test_pipelines_are_listed_and_an_unknown_one_is_named(
 
 
 def test_a_paused_pipeline_gets_no_runs_from_a_real_scheduler_until_unpaused(
-    tmp_path: Path, headwater: Headwater, store_of: Callable[[], SqlStore]
+    tmp_path: Path,
+    headwater: Headwater,
+    store_of: Callable[[], SqlStore],
+    command_server: CommandServer,
 ) -> None:
     pipelines, marks = tmp_path / "pipelines", tmp_path / "marks.txt"
     write_pipeline(pipelines, marks, sleep=0)  # every second, since 2026-01-01, no catchup
@@ -177,7 +187,7 @@ def test_a_paused_pipeline_gets_no_runs_from_a_real_scheduler_until_unpaused(
     paused = headwater("pause", str(pipelines / "every_second.py"))
     assert paused.code == 0, paused.stderr
     assert store_of().get_pipeline("every_second").paused
-    scheduler = SchedulerProcess(tmp_path / "home", pipelines, tmp_path)
+    scheduler = SchedulerProcess(command_server, tmp_path / "home", pipelines, tmp_path)
     try:
         # a manual run of a paused pipeline still runs: proof that ticks went by
         pipeline = load_pipeline(str(pipelines / "every_second.py"))

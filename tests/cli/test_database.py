@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from tests.cli.conftest import Headwater, command_env
+from tests.forked_commands import CommandServer
 
 from headwater.store.sql.migrate import HEAD_REVISION
 
@@ -173,11 +174,13 @@ def fresh_postgres(postgres_url: str) -> Iterator[Callable[[], str]]:
     admin.dispose()
 
 
-def start_at_once(cwd: Path, env: dict[str, str], commands: list[list[str]]) -> list[str]:
+def start_at_once(
+    server: CommandServer, cwd: Path, env: dict[str, str], commands: list[list[str]]
+) -> list[str]:
     """Start every command before waiting for any; the errors of those that failed."""
     processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "headwater", *command],
+        server.popen(
+            command,
             cwd=cwd,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -199,17 +202,19 @@ COMMANDS_AT_ONCE = [["runs", "list"], ["pools", "list"], ["backfills", "list"], 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_commands_started_at_once_on_a_fresh_database_all_succeed(
-    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest, command_server: CommandServer
 ) -> None:
     for attempt in range(2):  # the race is likely, not certain: give it two chances
         env = command_env(tmp_path / f"home-{attempt}")
         if backend == "postgres":
             env["HEADWATER_DATABASE_URL"] = request.getfixturevalue("fresh_postgres")()
-        failures = start_at_once(tmp_path, env, COMMANDS_AT_ONCE)
+        failures = start_at_once(command_server, tmp_path, env, COMMANDS_AT_ONCE)
         assert failures == [], f"attempt {attempt}: " + "\n".join(failures)
 
 
 def test_the_first_scheduler_start_migrates_quietly(tmp_path: Path) -> None:
+    # started from scratch: Alembic's first import is what logs (the command server
+    # has imported it already)
     (tmp_path / "pipelines").mkdir()
     log = tmp_path / "scheduler.log"
     with log.open("w") as output:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from tests.cli.conftest import Headwater, command_env
 from tests.cli.test_scheduler import SchedulerProcess
+from tests.forked_commands import CommandServer
 from tests.waiting import wait_until
 
 from headwater.store.sql.store import SqlStore
@@ -74,7 +75,7 @@ def mark(text):
 @task
 def long(ctx: Context) -> str:
     mark(f"start {{ctx.try_number}} {{os.getpid()}} {{time.time()}}")
-    time.sleep({seconds})
+    time.sleep({seconds} if ctx.try_number == 1 else {again})
     mark(f"end {{ctx.try_number}} {{time.time()}}")
     return "done"
 
@@ -128,7 +129,10 @@ def first_try_started(marks: Path) -> bool:
 
 
 def test_a_result_slower_to_store_than_a_lease_runs_its_task_once(
-    tmp_path: Path, headwater: Headwater, store_of: Callable[[], SqlStore]
+    tmp_path: Path,
+    headwater: Headwater,
+    store_of: Callable[[], SqlStore],
+    command_server: CommandServer,
 ) -> None:
     # Given: a 2 s lease, and an extract whose result takes 4 s to store
     marks = tmp_path / "marks.txt"
@@ -136,7 +140,7 @@ def test_a_result_slower_to_store_than_a_lease_runs_its_task_once(
     pipelines, run_id = triggered(tmp_path, headwater, "slow_result", source)
 
     # When: a scheduler drives the run
-    scheduler = SchedulerProcess(tmp_path / "home", pipelines, tmp_path, "2")
+    scheduler = SchedulerProcess(command_server, tmp_path / "home", pipelines, tmp_path, "2")
     try:
         wait_until(lambda: store_of().get_run(run_id).state in ("success", "failed"), 60)
     finally:
@@ -149,19 +153,22 @@ def test_a_result_slower_to_store_than_a_lease_runs_its_task_once(
 
 
 def test_a_rolling_restart_never_runs_a_try_twice_at_once(
-    tmp_path: Path, headwater: Headwater, store_of: Callable[[], SqlStore]
+    tmp_path: Path,
+    headwater: Headwater,
+    store_of: Callable[[], SqlStore],
+    command_server: CommandServer,
 ) -> None:
-    # Given: scheduler A (1 s of grace) runs an 8 s try; leases last 30 s
+    # Given: scheduler A (1 s of grace) runs an 8 s try (its retry, 0.5 s); leases last 30 s
     marks = tmp_path / "marks.txt"
-    source = LONG_TRY.format(marks=str(marks), seconds=8)
+    source = LONG_TRY.format(marks=str(marks), seconds=8, again=0.5)
     pipelines, run_id = triggered(tmp_path, headwater, "long_try", source)
     home = tmp_path / "home"
-    first = SchedulerProcess(home, pipelines, tmp_path, "30", "--grace", "1")
+    first = SchedulerProcess(command_server, home, pipelines, tmp_path, "30", "--grace", "1")
     wait_until(lambda: first_try_started(marks))
 
     # When: A is told to stop and B starts at once (a rolling restart)
     first.process.send_signal(signal.SIGTERM)
-    second = SchedulerProcess(home, pipelines, tmp_path, "30")
+    second = SchedulerProcess(command_server, home, pipelines, tmp_path, "30")
     try:
         assert first.process.wait(timeout=30) == 0
         exited = time.time()
@@ -181,20 +188,23 @@ def test_a_rolling_restart_never_runs_a_try_twice_at_once(
 
 
 def test_a_restarted_scheduler_takes_over_a_killed_ones_run_at_once(
-    tmp_path: Path, headwater: Headwater, store_of: Callable[[], SqlStore]
+    tmp_path: Path,
+    headwater: Headwater,
+    store_of: Callable[[], SqlStore],
+    command_server: CommandServer,
 ) -> None:
     # Given: a scheduler, with 30 s leases, killed while a try runs
     marks = tmp_path / "marks.txt"
-    source = LONG_TRY.format(marks=str(marks), seconds=1)
+    source = LONG_TRY.format(marks=str(marks), seconds=1, again=1)
     pipelines, run_id = triggered(tmp_path, headwater, "long_try", source)
     home = tmp_path / "home"
-    first = SchedulerProcess(home, pipelines, tmp_path, "30")
+    first = SchedulerProcess(command_server, home, pipelines, tmp_path, "30")
     wait_until(lambda: first_try_started(marks))
     first.stop(signal.SIGKILL)
     killed = time.monotonic()
 
     # When: a new scheduler starts on the same host
-    second = SchedulerProcess(home, pipelines, tmp_path, "30")
+    second = SchedulerProcess(command_server, home, pipelines, tmp_path, "30")
     try:
         wait_until(lambda: store_of().get_run(run_id).state == "success", 60)
         took = time.monotonic() - killed
@@ -211,6 +221,8 @@ def test_a_restarted_scheduler_takes_over_a_killed_ones_run_at_once(
 
 
 def start_run(tmp_path: Path, source: Path) -> subprocess.Popen[str]:
+    # a process started from scratch: these tests look for crashes at the interpreter's
+    # exit, which a forked command skips (see tests/forked_commands.py)
     return subprocess.Popen(
         [sys.executable, "-m", "headwater", "run", str(source), "--json"],
         cwd=tmp_path,

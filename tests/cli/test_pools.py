@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from tests.cli.conftest import Headwater, command_env
+from tests.forked_commands import CommandServer
 
 from headwater.config import Settings
 from headwater.store.sql.store import SqlStore
@@ -140,7 +140,10 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def test_the_slot_of_a_killed_scheduler_comes_back_and_its_run_finishes(
-    headwater: Headwater, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+    headwater: Headwater,
+    tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+    command_server: CommandServer,
 ) -> None:
     home, pipelines = tmp_path / "home", tmp_path / "pipelines"
     home.mkdir()
@@ -158,8 +161,8 @@ def test_the_slot_of_a_killed_scheduler_comes_back_and_its_run_finishes(
         env = {**command_env(home), "HEADWATER_LEASE_SECONDS": lease}
         command = ["scheduler", "--pipelines", str(pipelines), "--tick", "0.1", *extra]
         with (tmp_path / f"scheduler-{len(processes)}.log").open("w") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "headwater", *command],
+            process = command_server.popen(
+                command,
                 cwd=tmp_path,
                 env=env,
                 stdout=log,

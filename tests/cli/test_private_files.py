@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from tests.cli.conftest import command_env
+from tests.forked_commands import CommandServer
 
 from headwater.config import Settings
 from headwater.store.sql.store import SqlStore
@@ -36,22 +36,25 @@ def mode(path: Path) -> int:
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o000])
-def test_home_database_results_and_key_are_private(tmp_path: Path, umask: int) -> None:
+def test_home_database_results_and_key_are_private(
+    tmp_path: Path, umask: int, command_server: CommandServer
+) -> None:
     source = tmp_path / "pickled.py"
     source.write_text(PIPELINE)
     home = tmp_path / "home"
 
-    completed = subprocess.run(
-        [sys.executable, "-m", "headwater", "run", str(source)],
+    with command_server.popen(
+        ["run", str(source)],
         cwd=tmp_path,
         env=command_env(home),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=60,
         umask=umask,
-    )
+    ) as process:
+        _, stderr = process.communicate(timeout=60)
 
-    assert completed.returncode == 0, completed.stderr
+    assert process.returncode == 0, stderr
     [run_folder] = (home / "results").iterdir()
     folders = [home, home / "results", run_folder]
     files = [home / "headwater.db", home / "secret_key", run_folder / "make.pickle"]

@@ -6,7 +6,6 @@ import itertools
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from tests.cli.conftest import Headwater, command_env
+from tests.forked_commands import CommandServer
 
 from headwater.store.records import RunRecord
 from headwater.store.sql.store import SqlStore
@@ -63,17 +63,20 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
 
 class SchedulerProcess:
     def __init__(
-        self, home: Path, pipelines: Path, cwd: Path, lease: str = "1", *extra: str
+        self,
+        server: CommandServer,
+        home: Path,
+        pipelines: Path,
+        cwd: Path,
+        lease: str = "1",
+        *extra: str,
     ) -> None:
         env = command_env(home)
         env["HEADWATER_LEASE_SECONDS"] = lease
         self.log = cwd / f"scheduler-{time.monotonic_ns()}.log"
         self._output = self.log.open("w")
-        self.process = subprocess.Popen(
+        self.process = server.popen(
             [
-                sys.executable,
-                "-m",
-                "headwater",
                 "scheduler",
                 "--pipelines",
                 str(pipelines),
@@ -111,11 +114,11 @@ def write_pipeline(folder: Path, marks: Path, sleep: float) -> None:
 
 
 def test_sigterm_lets_running_tries_finish_and_exits_cleanly(
-    tmp_path: Path, store_of: Callable[[], SqlStore]
+    tmp_path: Path, store_of: Callable[[], SqlStore], command_server: CommandServer
 ) -> None:
     pipelines, marks = tmp_path / "pipelines", tmp_path / "marks.txt"
     write_pipeline(pipelines, marks, sleep=0.5)
-    scheduler = SchedulerProcess(tmp_path / "home", pipelines, tmp_path)
+    scheduler = SchedulerProcess(command_server, tmp_path / "home", pipelines, tmp_path)
     wait_until(lambda: marks.exists() and len(marks.read_text().splitlines()) >= 2)
     assert scheduler.stop(signal.SIGTERM) == 0
     store = store_of()
@@ -126,16 +129,16 @@ def test_sigterm_lets_running_tries_finish_and_exits_cleanly(
 
 
 def test_a_killed_scheduler_restarts_without_skipping_or_repeating_intervals(
-    tmp_path: Path, store_of: Callable[[], SqlStore]
+    tmp_path: Path, store_of: Callable[[], SqlStore], command_server: CommandServer
 ) -> None:
     pipelines, marks = tmp_path / "pipelines", tmp_path / "marks.txt"
     write_pipeline(pipelines, marks, sleep=0.3)
-    first = SchedulerProcess(tmp_path / "home", pipelines, tmp_path)
+    first = SchedulerProcess(command_server, tmp_path / "home", pipelines, tmp_path)
     wait_until(lambda: marks.exists() and len(marks.read_text().splitlines()) >= 3)
     first.stop(signal.SIGKILL)
     stuck = [r for r in store_of().list_runs("every_second", limit=100) if r.state == "running"]
 
-    second = SchedulerProcess(tmp_path / "home", pipelines, tmp_path)
+    second = SchedulerProcess(command_server, tmp_path / "home", pipelines, tmp_path)
     wait_until(
         lambda: all(store_of().get_run(run.run_id).state == "success" for run in stuck),
         timeout=30,
@@ -154,7 +157,10 @@ def test_a_killed_scheduler_restarts_without_skipping_or_repeating_intervals(
 
 
 def test_trigger_queues_a_run_that_the_scheduler_starts_and_refuses_a_second(
-    tmp_path: Path, headwater: Headwater, store_of: Callable[[], SqlStore]
+    tmp_path: Path,
+    headwater: Headwater,
+    store_of: Callable[[], SqlStore],
+    command_server: CommandServer,
 ) -> None:
     pipelines = tmp_path / "pipelines"
     pipelines.mkdir()
@@ -169,19 +175,19 @@ def test_trigger_queues_a_run_that_the_scheduler_starts_and_refuses_a_second(
     assert run_id in again.stderr
     assert "already has a run" in again.stderr
 
-    scheduler = SchedulerProcess(tmp_path / "home", pipelines, tmp_path)
+    scheduler = SchedulerProcess(command_server, tmp_path / "home", pipelines, tmp_path)
     wait_until(lambda: store_of().get_run(run_id).state == "success")
     assert scheduler.stop() == 0
     assert json.loads(json.dumps(queued.json()))["state"] == "queued"
 
 
 def test_a_broken_pipeline_file_does_not_stop_the_others(
-    tmp_path: Path, store_of: Callable[[], SqlStore]
+    tmp_path: Path, store_of: Callable[[], SqlStore], command_server: CommandServer
 ) -> None:
     pipelines, marks = tmp_path / "pipelines", tmp_path / "marks.txt"
     write_pipeline(pipelines, marks, sleep=0)
     (pipelines / "broken.py").write_text("raise RuntimeError('broken on purpose')\n")
-    scheduler = SchedulerProcess(tmp_path / "home", pipelines, tmp_path)
+    scheduler = SchedulerProcess(command_server, tmp_path / "home", pipelines, tmp_path)
     wait_until(lambda: marks.exists() and len(marks.read_text().splitlines()) >= 2)
     assert scheduler.stop() == 0
     log = scheduler.log.read_text()

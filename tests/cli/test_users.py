@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from tests.cli.conftest import Result, command_env
+from tests.forked_commands import CommandServer
 
 from headwater import accounts
 from headwater.clock import SystemClock
@@ -23,18 +24,12 @@ Headwater = Callable[..., Result]
 
 
 @pytest.fixture
-def headwater(tmp_path: Path) -> Headwater:
+def headwater(tmp_path: Path, command_server: CommandServer) -> Headwater:
     """``headwater ARGS`` in tmp_path, with ``stdin`` as its standard input (never a tty)."""
 
     def run(*args: str, stdin: str = "") -> Result:
-        completed = subprocess.run(
-            [sys.executable, "-m", "headwater", *args],
-            cwd=tmp_path,
-            env=command_env(tmp_path / "home"),
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
+        completed = command_server.run(
+            list(args), cwd=tmp_path, env=command_env(tmp_path / "home"), stdin=stdin
         )
         return Result(completed.returncode, completed.stdout, completed.stderr)
 

@@ -129,7 +129,7 @@ def test_the_branch_error_is_written_to_the_try_log(tmp_path: Path) -> None:
     assert "returned 'nowhere', which is not one of its direct downstream" in logs[0].read_text()
 
 
-def test_a_failed_branch_is_retried_like_any_task(tmp_path: Path) -> None:
+def test_a_failed_branch_is_retried_like_any_task(migrated_home: Path) -> None:
     @task.branch(retries=1, retry_delay=0)
     def wrong() -> str:
         return "nowhere"
@@ -138,14 +138,14 @@ def test_a_failed_branch_is_retried_like_any_task(tmp_path: Path) -> None:
     def retried() -> None:
         wrong() >> left()
 
-    run = run_pipeline_test(retried, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(retried, clock=FakeClock(), home=migrated_home)
 
     assert run.tasks["wrong"].state == "failed"
     assert run.tasks["wrong"].tries == 2
 
 
 def test_a_branch_in_a_group_may_return_the_ids_without_the_group_prefix(
-    tmp_path: Path,
+    migrated_home: Path,
 ) -> None:
     @task.branch
     def pick() -> str:
@@ -156,13 +156,13 @@ def test_a_branch_in_a_group_may_return_the_ids_without_the_group_prefix(
         with task_group("g"):
             pick() >> [left(), right()]
 
-    run = run_pipeline_test(grouped, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(grouped, clock=FakeClock(), home=migrated_home)
 
     assert run.state_of("g.left") == "skipped"
     assert run.result("g.right") == "right ran"
 
 
-def test_an_exact_id_is_preferred_over_a_base_id(tmp_path: Path) -> None:
+def test_an_exact_id_is_preferred_over_a_base_id(migrated_home: Path) -> None:
     # Given: two calls of "left"; the branch names the second by its full id
     @task.branch
     def pick() -> str:
@@ -172,14 +172,14 @@ def test_an_exact_id_is_preferred_over_a_base_id(tmp_path: Path) -> None:
     def twice() -> None:
         pick() >> [left(), left(), right()]
 
-    run = run_pipeline_test(twice, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(twice, clock=FakeClock(), home=migrated_home)
 
     assert run.state_of("left") == "skipped"
     assert run.state_of("left__1") == "success"
     assert run.state_of("right") == "skipped"
 
 
-def test_a_base_id_selects_every_call_of_that_task_in_a_group(tmp_path: Path) -> None:
+def test_a_base_id_selects_every_call_of_that_task_in_a_group(migrated_home: Path) -> None:
     @task.branch
     def pick() -> str:
         return "left"
@@ -189,7 +189,7 @@ def test_a_base_id_selects_every_call_of_that_task_in_a_group(tmp_path: Path) ->
         with task_group("g"):
             pick() >> [left(), left(), right()]
 
-    run = run_pipeline_test(twice, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(twice, clock=FakeClock(), home=migrated_home)
 
     assert run.state_of("g.left") == "success"
     assert run.state_of("g.left__1") == "success"
@@ -233,10 +233,10 @@ def enrich_and_join(choice: str) -> Pipeline:
     return diamond
 
 
-def test_a_task_below_the_chosen_path_runs_even_as_a_direct_downstream(tmp_path: Path) -> None:
+def test_a_task_below_the_chosen_path_runs_even_as_a_direct_downstream(migrated_home: Path) -> None:
     # As in Airflow: the branch picks enrich; join_all is downstream of both the branch
     # and enrich, so it is not skipped, and its all_success rule runs it
-    run = run_pipeline_test(enrich_and_join("enrich"), clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(enrich_and_join("enrich"), clock=FakeClock(), home=migrated_home)
 
     assert run.result("enrich") == "enriched"
     assert run.result("join_all") == "joined"
@@ -244,8 +244,8 @@ def test_a_task_below_the_chosen_path_runs_even_as_a_direct_downstream(tmp_path:
     assert run.succeeded
 
 
-def test_a_direct_downstream_off_the_chosen_path_is_skipped(tmp_path: Path) -> None:
-    run = run_pipeline_test(enrich_and_join("right"), clock=FakeClock(), home=tmp_path)
+def test_a_direct_downstream_off_the_chosen_path_is_skipped(migrated_home: Path) -> None:
+    run = run_pipeline_test(enrich_and_join("right"), clock=FakeClock(), home=migrated_home)
 
     assert run.state_of("enrich") == "skipped"
     assert run.state_of("join_all") == "skipped"

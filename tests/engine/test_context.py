@@ -50,9 +50,9 @@ def daily() -> None:
     describe(upstream_ok()) << bad
 
 
-def test_context_describes_the_run_the_interval_and_the_upstream(tmp_path: Path) -> None:
+def test_context_describes_the_run_the_interval_and_the_upstream(migrated_home: Path) -> None:
     run = run_pipeline_test(
-        daily, date="2026-01-05", params={"limit": 5}, clock=FakeClock(), home=tmp_path
+        daily, date="2026-01-05", params={"limit": 5}, clock=FakeClock(), home=migrated_home
     )
 
     assert run.result("describe") == {
@@ -81,7 +81,7 @@ def test_the_run_record_keeps_the_interval_and_params(runtime: Runtime) -> None:
     assert run.params == {"region": "us", "limit": 10}
 
 
-def test_an_hourly_interval_lasts_an_hour(tmp_path: Path) -> None:
+def test_an_hourly_interval_lasts_an_hour(migrated_home: Path) -> None:
     @task
     def interval(ctx: Context) -> float:
         return (ctx.data_interval_end - ctx.data_interval_start).total_seconds()
@@ -91,24 +91,24 @@ def test_an_hourly_interval_lasts_an_hour(tmp_path: Path) -> None:
         interval()
 
     run = run_pipeline_test(
-        hourly, date="2026-01-05T03:00:00+00:00", clock=FakeClock(), home=tmp_path
+        hourly, date="2026-01-05T03:00:00+00:00", clock=FakeClock(), home=migrated_home
     )
 
     assert run.result("interval") == 3600.0
     assert run.logical_date == datetime(2026, 1, 5, 3, tzinfo=UTC)
 
 
-def test_without_a_date_a_run_covers_one_period_ending_now(tmp_path: Path) -> None:
+def test_without_a_date_a_run_covers_one_period_ending_now(migrated_home: Path) -> None:
     clock = FakeClock("2026-03-10T12:30:00+00:00")
 
-    run = run_pipeline_test(daily, clock=clock, home=tmp_path)
+    run = run_pipeline_test(daily, clock=clock, home=migrated_home)
 
     assert run.data_interval_end == clock.now()
     assert run.data_interval_start == clock.now() - timedelta(days=1)
 
 
-def test_the_context_logger_writes_to_the_try_log(tmp_path: Path) -> None:
-    run = run_pipeline_test(daily, date="2026-01-05", clock=FakeClock(), home=tmp_path)
+def test_the_context_logger_writes_to_the_try_log(tmp_path: Path, migrated_home: Path) -> None:
+    run = run_pipeline_test(daily, date="2026-01-05", clock=FakeClock(), home=migrated_home)
 
     log = tmp_path / "logs" / "daily" / run.run_id / "describe" / "try-2.log"
     assert "INFO described describe" in log.read_text()
@@ -116,7 +116,7 @@ def test_the_context_logger_writes_to_the_try_log(tmp_path: Path) -> None:
     assert "RuntimeError: first try fails, to show try_number" in first
 
 
-def test_a_task_may_name_its_context_parameter_freely(tmp_path: Path) -> None:
+def test_a_task_may_name_its_context_parameter_freely(migrated_home: Path) -> None:
     @task
     def named(context: Context, n: int) -> str:
         return f"{context.task_id}:{n}"
@@ -125,7 +125,7 @@ def test_a_task_may_name_its_context_parameter_freely(tmp_path: Path) -> None:
     def free_name() -> None:
         named(n=4)
 
-    run = run_pipeline_test(free_name, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(free_name, clock=FakeClock(), home=migrated_home)
 
     assert run.result("named") == "named:4"
 

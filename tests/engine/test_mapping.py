@@ -30,12 +30,12 @@ def count_them(sizes: list[dict[str, Any]]) -> int:
     return len(sizes)
 
 
-def test_a_mapped_task_runs_once_per_item_of_its_upstream_list(tmp_path: Path) -> None:
+def test_a_mapped_task_runs_once_per_item_of_its_upstream_list(migrated_home: Path) -> None:
     @pipeline
     def mapped() -> None:
         collect(size.map(files(3), scale=2))
 
-    run = run_pipeline_test(mapped, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(mapped, clock=FakeClock(), home=migrated_home)
 
     assert [key for key in run.tasks if key.startswith("size")] == ["size[0]", "size[1]", "size[2]"]
     assert run.result("size") == [
@@ -48,7 +48,7 @@ def test_a_mapped_task_runs_once_per_item_of_its_upstream_list(tmp_path: Path) -
     assert run.succeeded
 
 
-def test_a_task_can_map_over_a_literal_list_by_keyword(tmp_path: Path) -> None:
+def test_a_task_can_map_over_a_literal_list_by_keyword(migrated_home: Path) -> None:
     @task
     def shout(word: str) -> str:
         return word.upper()
@@ -61,12 +61,12 @@ def test_a_task_can_map_over_a_literal_list_by_keyword(tmp_path: Path) -> None:
     def literal() -> None:
         join(shout.map(word=["a", "b", "c"]))
 
-    run = run_pipeline_test(literal, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(literal, clock=FakeClock(), home=migrated_home)
 
     assert run.result("join") == "A B C"
 
 
-def test_an_empty_list_skips_the_mapped_task_and_its_downstream(tmp_path: Path) -> None:
+def test_an_empty_list_skips_the_mapped_task_and_its_downstream(migrated_home: Path) -> None:
     @task(trigger_rule="all_done")
     def report() -> str:
         return "reported"
@@ -77,7 +77,7 @@ def test_an_empty_list_skips_the_mapped_task_and_its_downstream(tmp_path: Path) 
         count_them(sizes)
         sizes >> report()
 
-    run = run_pipeline_test(empty, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(empty, clock=FakeClock(), home=migrated_home)
 
     assert run.tasks["size"].state == "skipped"
     assert run.tasks["size"].error == "mapped over an empty list"
@@ -87,7 +87,7 @@ def test_an_empty_list_skips_the_mapped_task_and_its_downstream(tmp_path: Path) 
     assert run.succeeded
 
 
-def test_a_failing_item_fails_the_mapped_task_not_its_siblings(tmp_path: Path) -> None:
+def test_a_failing_item_fails_the_mapped_task_not_its_siblings(migrated_home: Path) -> None:
     @task
     def check(n: int) -> int:
         if n == 2:
@@ -104,7 +104,7 @@ def test_a_failing_item_fails_the_mapped_task_not_its_siblings(tmp_path: Path) -
         count_them(checked)
         summary(checked)
 
-    run = run_pipeline_test(partly, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(partly, clock=FakeClock(), home=migrated_home)
 
     assert [run.state_of(f"check[{i}]") for i in range(3)] == ["success", "failed", "success"]
     assert run.state_of("count_them") == "upstream_failed"
@@ -133,7 +133,7 @@ def test_each_mapped_item_retries_on_its_own(runtime: Runtime, clock: FakeClock)
     assert run.state == "success"
 
 
-def test_a_mapped_task_can_feed_another_mapped_task(tmp_path: Path) -> None:
+def test_a_mapped_task_can_feed_another_mapped_task(migrated_home: Path) -> None:
     @task
     def numbers() -> list[int]:
         return [1, 2, 3]
@@ -150,13 +150,13 @@ def test_a_mapped_task_can_feed_another_mapped_task(tmp_path: Path) -> None:
     def chained() -> None:
         total(double.map(double.map(numbers())))
 
-    run = run_pipeline_test(chained, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(chained, clock=FakeClock(), home=migrated_home)
 
     assert run.result("double__1") == [4, 8, 12]
     assert run.result("total") == 24
 
 
-def test_mapping_over_something_that_is_not_a_list_fails_the_task(tmp_path: Path) -> None:
+def test_mapping_over_something_that_is_not_a_list_fails_the_task(migrated_home: Path) -> None:
     @task
     def not_a_list() -> dict[str, int]:
         return {"a": 1}
@@ -169,7 +169,7 @@ def test_mapping_over_something_that_is_not_a_list_fails_the_task(tmp_path: Path
     def wrong() -> None:
         each.map(not_a_list())
 
-    run = run_pipeline_test(wrong, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(wrong, clock=FakeClock(), home=migrated_home)
 
     assert run.tasks["each"].state == "failed"
     assert run.tasks["each"].error == (
@@ -179,7 +179,7 @@ def test_mapping_over_something_that_is_not_a_list_fails_the_task(tmp_path: Path
     assert run.state == "failed"
 
 
-def test_map_index_is_minus_one_for_a_task_that_is_not_mapped(tmp_path: Path) -> None:
+def test_map_index_is_minus_one_for_a_task_that_is_not_mapped(migrated_home: Path) -> None:
     @task
     def where(ctx: Context) -> int:
         return ctx.map_index
@@ -188,6 +188,6 @@ def test_map_index_is_minus_one_for_a_task_that_is_not_mapped(tmp_path: Path) ->
     def unmapped() -> None:
         where()
 
-    run = run_pipeline_test(unmapped, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(unmapped, clock=FakeClock(), home=migrated_home)
 
     assert run.result("where") == -1

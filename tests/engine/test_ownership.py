@@ -55,8 +55,8 @@ def second() -> None:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    runtime = Runtime(Settings.for_home(tmp_path))
+def runtime(migrated_home: Path) -> Iterator[Runtime]:
+    runtime = Runtime(Settings.for_home(migrated_home))
     yield runtime
     runtime.close()
 

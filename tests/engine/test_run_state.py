@@ -40,7 +40,7 @@ def notify() -> str:
     return "sent"
 
 
-def test_an_all_done_leaf_runs_after_a_failure_and_the_run_is_failed(tmp_path: Path) -> None:
+def test_an_all_done_leaf_runs_after_a_failure_and_the_run_is_failed(migrated_home: Path) -> None:
     # Given: extract >> transform (fails) >> load, and a notify leaf that waits for all
     @pipeline
     def etl() -> None:
@@ -49,7 +49,7 @@ def test_an_all_done_leaf_runs_after_a_failure_and_the_run_is_failed(tmp_path: P
         load(cleaned)
         [rows, cleaned] >> notify()
 
-    run = run_pipeline_test(etl, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(etl, clock=FakeClock(), home=migrated_home)
 
     # Then: notify ran, but load (a leaf) is upstream_failed, so the run failed
     assert run.state_of("transform") == "failed"
@@ -59,26 +59,26 @@ def test_an_all_done_leaf_runs_after_a_failure_and_the_run_is_failed(tmp_path: P
     assert not run.succeeded
 
 
-def test_a_failed_leaf_fails_the_run_even_when_other_leaves_succeed(tmp_path: Path) -> None:
+def test_a_failed_leaf_fails_the_run_even_when_other_leaves_succeed(migrated_home: Path) -> None:
     @pipeline
     def fan_out() -> None:
         rows = extract()
         load(rows)
         transform(rows)
 
-    run = run_pipeline_test(fan_out, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(fan_out, clock=FakeClock(), home=migrated_home)
 
     assert run.state_of("load") == "success"
     assert run.state == "failed"
 
 
-def test_a_failure_upstream_of_an_all_done_leaf_fails_the_run(tmp_path: Path) -> None:
+def test_a_failure_upstream_of_an_all_done_leaf_fails_the_run(migrated_home: Path) -> None:
     # Given: the only leaf is an all_done notifier, which runs and succeeds
     @pipeline
     def notified() -> None:
         transform(extract()) >> notify()
 
-    run = run_pipeline_test(notified, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(notified, clock=FakeClock(), home=migrated_home)
 
     # Then: transform failed for good, so the run failed (Airflow would say success)
     assert run.state_of("transform") == "failed"
@@ -86,7 +86,7 @@ def test_a_failure_upstream_of_an_all_done_leaf_fails_the_run(tmp_path: Path) ->
     assert run.state == "failed"
 
 
-def test_a_task_allowed_to_fail_does_not_fail_the_run(tmp_path: Path) -> None:
+def test_a_task_allowed_to_fail_does_not_fail_the_run(migrated_home: Path) -> None:
     seen: dict[str, str] = {}
 
     @task(allow_failure=True)
@@ -103,7 +103,7 @@ def test_a_task_allowed_to_fail_does_not_fail_the_run(tmp_path: Path) -> None:
         rows = extract()
         [load(rows), optional_enrichment(rows)] >> report()
 
-    run = run_pipeline_test(tolerant, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(tolerant, clock=FakeClock(), home=migrated_home)
 
     # Then: its failure is recorded, and trigger rules still see it as failed
     assert run.state_of("optional_enrichment") == "failed"
@@ -112,7 +112,7 @@ def test_a_task_allowed_to_fail_does_not_fail_the_run(tmp_path: Path) -> None:
     assert run.state == "success"
 
 
-def test_allow_failure_does_not_excuse_the_tasks_it_blocks(tmp_path: Path) -> None:
+def test_allow_failure_does_not_excuse_the_tasks_it_blocks(migrated_home: Path) -> None:
     @task(allow_failure=True)
     def optional() -> list[int]:
         raise RuntimeError("no data")
@@ -121,13 +121,13 @@ def test_allow_failure_does_not_excuse_the_tasks_it_blocks(tmp_path: Path) -> No
     def blocked() -> None:
         load(optional())
 
-    run = run_pipeline_test(blocked, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(blocked, clock=FakeClock(), home=migrated_home)
 
     assert run.state_of("load") == "upstream_failed"
     assert run.state == "failed"  # a leaf that could not run fails the run
 
 
-def test_a_failed_mapped_item_fails_the_run(tmp_path: Path) -> None:
+def test_a_failed_mapped_item_fails_the_run(migrated_home: Path) -> None:
     @task
     def check(n: int) -> int:
         if n == 2:
@@ -142,13 +142,13 @@ def test_a_failed_mapped_item_fails_the_run(tmp_path: Path) -> None:
     def items() -> None:
         summary(check.map([1, 2, 3]))
 
-    run = run_pipeline_test(items, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(items, clock=FakeClock(), home=migrated_home)
 
     assert run.state_of("summary") == "success"
     assert run.state == "failed"
 
 
-def test_a_skip_never_hides_a_failure_that_ends_later(tmp_path: Path) -> None:
+def test_a_skip_never_hides_a_failure_that_ends_later(migrated_home: Path) -> None:
     # Given: pick (a branch) skips maybe at once; slow_bad fails half a second later;
     # both feed report (all_success)
     @task.branch
@@ -175,7 +175,7 @@ def test_a_skip_never_hides_a_failure_that_ends_later(tmp_path: Path) -> None:
         chosen >> optional
         [optional, slow_bad()] >> report()
 
-    run = run_pipeline_test(racing, home=tmp_path)
+    run = run_pipeline_test(racing, home=migrated_home)
 
     # Then: report is upstream_failed (a failed upstream), never skipped, and the run failed
     assert run.state_of("maybe") == "skipped"
@@ -184,7 +184,7 @@ def test_a_skip_never_hides_a_failure_that_ends_later(tmp_path: Path) -> None:
     assert run.state == "failed"
 
 
-def test_skipped_leaves_do_not_fail_a_run(tmp_path: Path) -> None:
+def test_skipped_leaves_do_not_fail_a_run(migrated_home: Path) -> None:
     @task.branch
     def nothing_to_do() -> None:
         return None
@@ -193,7 +193,7 @@ def test_skipped_leaves_do_not_fail_a_run(tmp_path: Path) -> None:
     def quiet() -> None:
         nothing_to_do() >> load(extract())
 
-    run = run_pipeline_test(quiet, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(quiet, clock=FakeClock(), home=migrated_home)
 
     assert run.state_of("load") == "skipped"
     assert run.state == "success"

@@ -343,7 +343,7 @@ def test_a_chain_of_mapped_tasks_goes_item_by_item(runtime: Runtime) -> None:
     assert run.state == "failed"
 
 
-def test_an_item_starts_as_soon_as_its_own_upstream_item_ends(tmp_path: Path) -> None:
+def test_an_item_starts_as_soon_as_its_own_upstream_item_ends(migrated_home: Path) -> None:
     # Given: item 0 of the first mapped task is slow; item 1 of the second must not wait
     # for it
     slow_done = threading.Event()
@@ -364,7 +364,7 @@ def test_an_item_starts_as_soon_as_its_own_upstream_item_ends(tmp_path: Path) ->
     def overlapping() -> None:
         second.map(first.map([0, 1]))
 
-    run = run_pipeline_test(overlapping, home=tmp_path)
+    run = run_pipeline_test(overlapping, home=migrated_home)
     assert run.succeeded
 
 

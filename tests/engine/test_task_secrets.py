@@ -37,13 +37,13 @@ def test_no_try_is_handed_the_store_url() -> None:
 
 
 def test_worker_processes_and_shell_commands_start_without_the_store_credentials(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    migrated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given: the engine's environment names the store, with its password, and the key
     monkeypatch.setenv("HEADWATER_DATABASE_URL", SECRET_URL)
     monkeypatch.setenv("HEADWATER_SECRET_KEY", "k" * 64)
 
-    run = run_pipeline_test(curious, executor="process", home=tmp_path)
+    run = run_pipeline_test(curious, executor="process", home=migrated_home)
 
     assert run.succeeded
     seen = run.result("look_around")

@@ -310,7 +310,7 @@ def test_a_task_a_branch_did_not_choose_waits_for_its_other_upstream(runtime: Ru
     assert runtime.summary(run.run_id)["tasks"]["target"]["state"] == UPSTREAM_FAILED
 
 
-def test_a_failure_propagates_as_upstream_failed_down_a_chain(tmp_path: Path) -> None:
+def test_a_failure_propagates_as_upstream_failed_down_a_chain(migrated_home: Path) -> None:
     @task(trigger_rule="all_done")
     def cleanup() -> str:
         return "cleaned"
@@ -320,7 +320,7 @@ def test_a_failure_propagates_as_upstream_failed_down_a_chain(tmp_path: Path) ->
         a, b, c = (succeed.override(task_id=name)() for name in "abc")
         fail() >> a >> b >> c >> cleanup()
 
-    run = run_pipeline_test(chain, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(chain, clock=FakeClock(), home=migrated_home)
 
     assert run.state_of("fail") == "failed"
     assert [run.state_of(t) for t in "abc"] == ["upstream_failed"] * 3
@@ -328,7 +328,7 @@ def test_a_failure_propagates_as_upstream_failed_down_a_chain(tmp_path: Path) ->
     assert run.state_of("cleanup") == "success"
 
 
-def test_a_skip_propagates_down_a_chain_until_a_none_failed_task(tmp_path: Path) -> None:
+def test_a_skip_propagates_down_a_chain_until_a_none_failed_task(migrated_home: Path) -> None:
     @task(trigger_rule="none_failed")
     def join() -> str:
         return "joined"
@@ -338,7 +338,7 @@ def test_a_skip_propagates_down_a_chain_until_a_none_failed_task(tmp_path: Path)
         a, b, c = (succeed.override(task_id=name)() for name in "abc")
         skip_all() >> a >> b >> c >> join() >> succeed.override(task_id="after")()
 
-    run = run_pipeline_test(chain, clock=FakeClock(), home=tmp_path)
+    run = run_pipeline_test(chain, clock=FakeClock(), home=migrated_home)
 
     assert [run.state_of(t) for t in "abc"] == ["skipped"] * 3
     assert run.state_of("join") == "success"
@@ -346,7 +346,7 @@ def test_a_skip_propagates_down_a_chain_until_a_none_failed_task(tmp_path: Path)
     assert run.succeeded
 
 
-def test_one_success_starts_while_another_upstream_is_still_running(tmp_path: Path) -> None:
+def test_one_success_starts_while_another_upstream_is_still_running(migrated_home: Path) -> None:
     # Given: "slow" ends only once the one_success task has started
     started = threading.Event()
 
@@ -364,6 +364,6 @@ def test_one_success_starts_while_another_upstream_is_still_running(tmp_path: Pa
         [succeed.override(task_id="fast")(), slow()] >> first_one()
 
     # When / Then: first_one ran after "fast" alone, so "slow" saw it start
-    run = run_pipeline_test(race, home=tmp_path)
+    run = run_pipeline_test(race, home=migrated_home)
     assert run.result("first_one") == "first"
     assert run.result("slow") is True

@@ -66,9 +66,9 @@ def test_the_run_carries_on_after_workers_crash(crashed: TestRun) -> None:
     assert crashed.state == "failed"
 
 
-def test_a_try_past_its_timeout_has_its_worker_killed(tmp_path: Path) -> None:
+def test_a_try_past_its_timeout_has_its_worker_killed(migrated_home: Path) -> None:
     # When: the first try sleeps 60 s under a timeout of 1 s, the second returns at once
-    run = run_pipeline_test(slow_worker, executor="process", home=tmp_path)
+    run = run_pipeline_test(slow_worker, executor="process", home=migrated_home)
 
     # Then: the first try failed on its timeout and the retry succeeded in another worker
     result = run.tasks["sleeps_once"]
@@ -82,8 +82,8 @@ def test_a_try_past_its_timeout_has_its_worker_killed(tmp_path: Path) -> None:
         os.kill(killed_pid, 0)
 
 
-def test_results_cross_the_process_boundary(tmp_path: Path) -> None:
-    run = run_pipeline_test(process_results, executor="process", home=tmp_path)
+def test_results_cross_the_process_boundary(migrated_home: Path) -> None:
+    run = run_pipeline_test(process_results, executor="process", home=migrated_home)
 
     assert run.result("small") == {"rows": 3}
     assert run.result("pair") == (1, "one")
@@ -97,8 +97,8 @@ def test_results_cross_the_process_boundary(tmp_path: Path) -> None:
     )
 
 
-def test_print_output_in_a_worker_goes_to_the_try_log(tmp_path: Path) -> None:
-    run = run_pipeline_test(printing, executor="process", home=tmp_path)
+def test_print_output_in_a_worker_goes_to_the_try_log(migrated_home: Path) -> None:
+    run = run_pipeline_test(printing, executor="process", home=migrated_home)
 
     log = log_of(run, "chatty", 1)
     assert "printed from the task\n" in log

@@ -27,7 +27,9 @@ from tests.executors.requests import try_request
 from tests.resources.executors.log_trouble import log_trouble
 
 
-def test_a_task_running_past_its_timeout_fails_and_is_retried(tmp_path: Path) -> None:
+def test_a_task_running_past_its_timeout_fails_and_is_retried(
+    tmp_path: Path, migrated_home: Path
+) -> None:
     # Given: a first try that would run for 30 s, with a timeout of 0.3 s and one retry
     stopped = threading.Event()
     finished_loop: list[int] = []
@@ -48,7 +50,7 @@ def test_a_task_running_past_its_timeout_fails_and_is_retried(tmp_path: Path) ->
         slow()
 
     # When
-    run = run_pipeline_test(timed, home=tmp_path)
+    run = run_pipeline_test(timed, home=migrated_home)
 
     # Then: the first try failed on its timeout, the retry succeeded
     assert run.tasks["slow"].state == "success"
@@ -63,7 +65,7 @@ def test_a_task_running_past_its_timeout_fails_and_is_retried(tmp_path: Path) ->
     assert "TaskTimeoutError" in text
 
 
-def test_a_timeout_without_retries_fails_the_task(tmp_path: Path) -> None:
+def test_a_timeout_without_retries_fails_the_task(migrated_home: Path) -> None:
     release = threading.Event()
 
     @task(timeout=0.2)
@@ -84,7 +86,7 @@ def test_a_timeout_without_retries_fails_the_task(tmp_path: Path) -> None:
         stuck() >> after()
         unrelated()
 
-    run = run_pipeline_test(timed_out, home=tmp_path)
+    run = run_pipeline_test(timed_out, home=migrated_home)
     release.set()
 
     assert run.tasks["stuck"].state == "failed"
@@ -96,7 +98,7 @@ def test_a_timeout_without_retries_fails_the_task(tmp_path: Path) -> None:
     assert run.state == "failed"
 
 
-def test_a_try_blocked_in_a_c_call_is_failed_on_time(tmp_path: Path) -> None:
+def test_a_try_blocked_in_a_c_call_is_failed_on_time(migrated_home: Path) -> None:
     # Given: a try blocked in a lock wait, which no exception can interrupt
     release = threading.Event()
 
@@ -111,7 +113,7 @@ def test_a_try_blocked_in_a_c_call_is_failed_on_time(tmp_path: Path) -> None:
     # When
     started = time.monotonic()
     try:
-        run = run_pipeline_test(waiting, home=tmp_path)
+        run = run_pipeline_test(waiting, home=migrated_home)
         elapsed = time.monotonic() - started
     finally:
         release.set()  # lets the abandoned thread end
@@ -125,7 +127,7 @@ def test_a_try_blocked_in_a_c_call_is_failed_on_time(tmp_path: Path) -> None:
 
 
 def test_print_output_goes_to_the_try_log(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, migrated_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     @task
     def chatty(ctx: Context) -> None:
@@ -135,7 +137,7 @@ def test_print_output_goes_to_the_try_log(
     def printing() -> None:
         chatty()
 
-    run = run_pipeline_test(printing, home=tmp_path)
+    run = run_pipeline_test(printing, home=migrated_home)
 
     log = tmp_path / "logs" / "printing" / run.run_id / "chatty" / "try-1.log"
     assert log.read_text() == "hello from chatty\n"

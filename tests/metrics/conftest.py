@@ -48,8 +48,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, clock: FakeClock) -> Iterator[Runtime]:
+def runtime(migrated_home: Path, clock: FakeClock) -> Iterator[Runtime]:
     """A Runtime whose store, logs and results live in tmp_path."""
-    runtime = Runtime(Settings.for_home(tmp_path), clock=clock)
+    runtime = Runtime(Settings.for_home(migrated_home), clock=clock)
     yield runtime
     runtime.close()

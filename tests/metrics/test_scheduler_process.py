@@ -6,7 +6,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from headwater.metrics.instruments import DURATION_BUCKETS
 from tests.cli.conftest import Headwater, command_env
 from tests.cli.conftest import headwater as headwater  # the fixture
+from tests.forked_commands import CommandServer
 from tests.metrics.conftest import BOUNDED_LABELS, label_sets, parse, value
 from tests.waiting import wait_until
 
@@ -60,12 +60,12 @@ TASKS = {"ok", "flaky", "boom", "after"}
 
 
 class Scheduler:
-    def __init__(self, tmp_path: Path, pipelines: Path) -> None:
+    def __init__(self, server: CommandServer, tmp_path: Path, pipelines: Path) -> None:
         self.log = tmp_path / "scheduler.log"
         self._output = self.log.open("w")
-        self.process = subprocess.Popen(
+        self.process = server.popen(
             [
-                *(sys.executable, "-m", "headwater", "scheduler", "--pipelines", str(pipelines)),
+                *("scheduler", "--pipelines", str(pipelines)),
                 *("--tick", "0.1", "--metrics-port", "0"),
             ],
             cwd=tmp_path,
@@ -100,12 +100,12 @@ class Scheduler:
 
 
 @pytest.fixture
-def scheduler(tmp_path: Path) -> Iterator[Scheduler]:
+def scheduler(tmp_path: Path, command_server: CommandServer) -> Iterator[Scheduler]:
     pipelines = tmp_path / "pipelines"
     pipelines.mkdir()
     (pipelines / "daily.py").write_text(DAILY)
     (pipelines / "manual.py").write_text(MANUAL)
-    process = Scheduler(tmp_path, pipelines)
+    process = Scheduler(command_server, tmp_path, pipelines)
     yield process
     process.close()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from pathlib import Path
 from headwater.config import Settings
 from headwater.store.sql.store import SqlStore
 from tests.cli.conftest import Headwater, command_env
+from tests.forked_commands import CommandServer
 
 PIPELINE = """\
 import time
@@ -49,13 +49,12 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.1)
 
 
-def start_scheduler(tmp_path: Path, pipelines: Path) -> subprocess.Popen[bytes]:
+def start_scheduler(
+    server: CommandServer, tmp_path: Path, pipelines: Path
+) -> subprocess.Popen[bytes]:
     with (tmp_path / "scheduler.log").open("w") as log:
-        return subprocess.Popen(
+        return server.popen(
             [
-                sys.executable,
-                "-m",
-                "headwater",
                 "scheduler",
                 "--pipelines",
                 str(pipelines),
@@ -84,12 +83,14 @@ def max_overlap(intervals: list[tuple[datetime, datetime]]) -> int:
     return peak
 
 
-def test_defaults_create_exactly_one_run(tmp_path: Path, headwater: Headwater) -> None:
+def test_defaults_create_exactly_one_run(
+    tmp_path: Path, headwater: Headwater, command_server: CommandServer
+) -> None:
     pipelines = tmp_path / "pipelines"
     pipelines.mkdir()
     (pipelines / "orders.py").write_text(PIPELINE.replace(", OPTIONS", ""))
     assert headwater("pools", "set", "source_db", "2").code == 0
-    scheduler = start_scheduler(tmp_path, pipelines)
+    scheduler = start_scheduler(command_server, tmp_path, pipelines)
     store = SqlStore.from_settings(Settings.for_home(tmp_path / "home"))
     try:
         wait_until(lambda: any(r.state == "success" for r in store.list_runs("orders")), 60)
@@ -104,14 +105,14 @@ def test_defaults_create_exactly_one_run(tmp_path: Path, headwater: Headwater) -
 
 
 def test_catchup_in_a_pool_of_two_never_opens_more_than_two_connections(
-    tmp_path: Path, headwater: Headwater
+    tmp_path: Path, headwater: Headwater, command_server: CommandServer
 ) -> None:
     pipelines = tmp_path / "pipelines"
     pipelines.mkdir()
     source = PIPELINE.replace("OPTIONS", "catchup=True, max_active_runs=16")
     (pipelines / "orders.py").write_text(source)
     assert headwater("pools", "set", "source_db", "2").code == 0
-    scheduler = start_scheduler(tmp_path, pipelines)
+    scheduler = start_scheduler(command_server, tmp_path, pipelines)
     store = SqlStore.from_settings(Settings.for_home(tmp_path / "home"))
     try:
 

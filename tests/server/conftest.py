@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from headwater.accounts import Role, create_token, create_user
 from headwater.config import Settings
 from headwater.loader import load_pipeline
 from headwater.runtime import Runtime
+from tests.forked_commands import CommandServer
 from tests.waiting import wait_until
 
 DEMO = """\
@@ -76,11 +76,13 @@ def server_env(home: Path) -> dict[str, str]:
     return env
 
 
-def start_server(home: Path, pipelines: Path, cwd: Path, *extra: str) -> tuple[Any, str, Path]:
+def start_server(
+    commands: CommandServer, home: Path, pipelines: Path, cwd: Path, *extra: str
+) -> tuple[Any, str, Path]:
     log = cwd / f"server-{time.monotonic_ns()}.log"
-    command = [sys.executable, "-m", "headwater", "server", "--port", "0"]
+    command = ["server", "--port", "0"]
     with log.open("w") as output:  # the child keeps its own copy of the file
-        process = subprocess.Popen(
+        process = commands.popen(
             [*command, "--pipelines", str(pipelines), *extra],
             cwd=cwd,
             env=server_env(home),
@@ -119,7 +121,9 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, command_server: CommandServer
+) -> Iterator[Server]:
     """A server over a store with users of each role and two finished runs of ``demo``."""
     root = tmp_path_factory.mktemp("api")
     home, pipelines, flag = root / "home", root / "pipelines", root / "fail.flag"
@@ -141,7 +145,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     flag.unlink()
     runtime.close()
     assert (ok.state, failed.state) == ("success", "failed")
-    process, url, log = start_server(home, pipelines, root)
+    process, url, log = start_server(command_server, home, pipelines, root)
     yield Server(
         url=url,
         home=home,

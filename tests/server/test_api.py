@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +11,7 @@ import httpx
 
 from headwater.store.records import HeartbeatRecord
 from headwater.store.sql.store import SqlStore
+from tests.forked_commands import CommandServer
 from tests.server.conftest import Server, server_env
 
 PROBLEM = "application/problem+json"
@@ -134,17 +133,16 @@ def test_runs_are_paged_and_filtered(server: Server) -> None:
     assert [run["run_id"] for run in dated] == [server.runs["success"]]
 
 
-def test_a_run_is_the_document_of_runs_show_json(server: Server) -> None:
+def test_a_run_is_the_document_of_runs_show_json(
+    server: Server, command_server: CommandServer
+) -> None:
     run_id = server.runs["failed"]
     with server.client("viewer") as client:
         document = client.get(f"/api/v1/runs/{run_id}").json()
-    shown = subprocess.run(
-        [sys.executable, "-m", "headwater", "runs", "show", run_id, "--json"],
-        env=server_env(server.home),
-        capture_output=True,
-        text=True,
-        check=True,
+    shown = command_server.run(
+        ["runs", "show", run_id, "--json"], env=server_env(server.home), cwd=server.home.parent
     )
+    assert shown.returncode == 0, shown.stderr
     assert document == json.loads(shown.stdout)
     assert document["tasks"]["load"]["state"] == "failed"
 

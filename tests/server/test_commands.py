@@ -5,26 +5,25 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
+from tests.forked_commands import CommandServer
 from tests.server.conftest import DEMO, server_env
 from tests.waiting import wait_until
 
 
-def test_dev_serves_the_api_beside_its_scheduler_and_prints_a_login_url(tmp_path: Path) -> None:
+def test_dev_serves_the_api_beside_its_scheduler_and_prints_a_login_url(
+    tmp_path: Path, command_server: CommandServer
+) -> None:
     pipelines = tmp_path / "pipelines"
     pipelines.mkdir()
     (pipelines / "demo.py").write_text(DEMO.replace("FLAG", str(tmp_path / "flag")))
     log = tmp_path / "dev.log"
     with log.open("w") as output:
-        process = subprocess.Popen(
+        process = command_server.popen(
             [
-                sys.executable,
-                "-m",
-                "headwater",
                 "dev",
                 "--port",
                 "0",
@@ -66,14 +65,13 @@ def test_dev_serves_the_api_beside_its_scheduler_and_prints_a_login_url(tmp_path
         assert process.wait(timeout=30) == 0
 
 
-def test_a_server_reachable_from_other_machines_needs_users(tmp_path: Path) -> None:
+def test_a_server_reachable_from_other_machines_needs_users(
+    tmp_path: Path, command_server: CommandServer
+) -> None:
     for command in ("dev",):  # server shares the check
-        result = subprocess.run(
-            [sys.executable, "-m", "headwater", command, "--host", "0.0.0.0", "--port", "0"],
+        result = command_server.run(
+            [command, "--host", "0.0.0.0", "--port", "0"],
             env=server_env(tmp_path / "home"),
-            capture_output=True,
-            text=True,
-            timeout=60,
             cwd=tmp_path,
         )
         assert result.returncode == 2, result.stderr

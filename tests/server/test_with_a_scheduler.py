@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
+from tests.forked_commands import CommandServer
 from tests.server.conftest import Server, server_env, stop_server
 from tests.waiting import wait_until
 
 
 @pytest.fixture
-def scheduler(server: Server) -> Iterator[subprocess.Popen[bytes]]:
+def scheduler(server: Server, command_server: CommandServer) -> Iterator[subprocess.Popen[bytes]]:
     log = server.home.parent / "scheduler.log"
     with log.open("w") as output:
-        process = subprocess.Popen(
+        process = command_server.popen(
             [
-                sys.executable,
-                "-m",
-                "headwater",
                 "scheduler",
                 "--pipelines",
                 str(server.pipelines),

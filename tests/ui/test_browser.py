@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 
 from headwater.engine.runs import record_pipeline
 from tests.alerts.receivers import HttpReceiver
+from tests.forked_commands import CommandServer
 from tests.ui.conftest import PIPELINES
 from tests.ui.live import LiveServer
 from tests.waiting import wait_until
@@ -61,15 +61,14 @@ def marker(home: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def scheduler(live: LiveServer, home: Path, marker: Path) -> Iterator[subprocess.Popen[bytes]]:
+def scheduler(
+    live: LiveServer, home: Path, marker: Path, command_server: CommandServer
+) -> Iterator[subprocess.Popen[bytes]]:
     """A real ``headwater scheduler`` process over the server's store."""
     env = {**os.environ, "HEADWATER_HOME": str(home), "UI_TEST_MARKER": str(marker)}
     with (home / "scheduler.log").open("wb") as log:
-        process = subprocess.Popen(
+        process = command_server.popen(
             [
-                sys.executable,
-                "-m",
-                "headwater",
                 "scheduler",
                 "--pipelines",
                 str(PIPELINES),
