@@ -30,6 +30,7 @@ from headwater.testing import FakeClock
 from tests.alerts.receivers import HttpReceiver
 from tests.cli.conftest import store_of
 from tests.cli.test_scheduler import SchedulerProcess
+from tests.forked_commands import CommandServer
 from tests.waiting import wait_until
 
 __all__ = ["store_of"]  # the fixture
@@ -262,7 +263,10 @@ def inventory() -> int:
 
 
 def test_a_scheduler_alerts_the_webhook_of_an_asset_materialized_too_long_ago(
-    tmp_path: Path, receiver: HttpReceiver, store_of: Callable[[], SqlStore]
+    tmp_path: Path,
+    receiver: HttpReceiver,
+    store_of: Callable[[], SqlStore],
+    command_server: CommandServer,
 ) -> None:
     # Given an asset last materialized two hours ago
     pipelines = tmp_path / "pipelines"
@@ -288,7 +292,7 @@ def test_a_scheduler_alerts_the_webhook_of_an_asset_materialized_too_long_ago(
             )
         )
     # When a scheduler starts
-    scheduler = SchedulerProcess(home, pipelines, tmp_path)
+    scheduler = SchedulerProcess(command_server, home, pipelines, tmp_path)
     try:
         wait_until(lambda: len(receiver.received) >= 1, timeout=30)
     finally:

@@ -139,7 +139,8 @@ def test_values_json_would_change_are_pickled(place: Place, value: Any) -> None:
     assert metadata["format"] == "pickle"
     loaded = manager.load_input(input_of())
     assert type(loaded) is type(value)
-    assert repr(loaded) == repr(value)
+    # a set's order is not kept (nor compared); NaN is compared by its repr
+    assert loaded == value if isinstance(value, set) else repr(loaded) == repr(value)
 
 
 def test_a_value_of_another_type_replaces_the_previous_file(place: Place) -> None:

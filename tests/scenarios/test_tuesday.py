@@ -26,6 +26,7 @@ from headwater.store.sql.store import SqlStore
 from tests.alerts.receivers import HttpReceiver, http_receiver
 from tests.cli.conftest import Headwater, store_of
 from tests.cli.test_scheduler import SchedulerProcess
+from tests.forked_commands import CommandServer
 from tests.waiting import wait_until
 
 EXAMPLE = Path(__file__).parent.parent.parent / "examples" / "tuesday"
@@ -77,6 +78,7 @@ def test_the_tuesday_incident_is_caught_and_repaired(
     headwater: Headwater,
     store_of: Callable[[], SqlStore],
     monkeypatch: pytest.MonkeyPatch,
+    command_server: CommandServer,
 ) -> None:
     monday, tuesday = days()
     pipelines = tmp_path / "pipelines"
@@ -102,7 +104,7 @@ def test_the_tuesday_incident_is_caught_and_repaired(
     # Tuesday: the API fails, the extract hands over Monday's file
     api.failing.add(tuesday)
     started = time.monotonic()
-    scheduler = SchedulerProcess(home, pipelines, tmp_path)
+    scheduler = SchedulerProcess(command_server, home, pipelines, tmp_path)
     try:
         wait_until(lambda: len(receiver.received) >= 1, timeout=60)
         elapsed = time.monotonic() - started

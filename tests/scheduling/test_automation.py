@@ -29,6 +29,7 @@ from headwater.store.sql.schema import asset_materializations
 from headwater.store.sql.store import SqlStore
 from tests.cli.conftest import store_of
 from tests.cli.test_scheduler import SchedulerProcess
+from tests.forked_commands import CommandServer
 from tests.waiting import wait_until
 
 __all__ = ["store_of"]  # the fixture
@@ -366,7 +367,9 @@ def readings_total(readings: list[int]) -> int:
 
 
 def test_a_scheduler_process_materializes_an_asset_after_its_upstream_changes(
-    tmp_path: Path, store_of: Callable[[], SqlStore]
+    tmp_path: Path,
+    store_of: Callable[[], SqlStore],
+    command_server: CommandServer,
 ) -> None:
     # Given a scheduler watching a folder with an automated asset
     pipelines = tmp_path / "pipelines"
@@ -374,7 +377,7 @@ def test_a_scheduler_process_materializes_an_asset_after_its_upstream_changes(
     (pipelines / "readings.py").write_text(UPSTREAM_AND_AUTOMATED)
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
-    process = SchedulerProcess(home, pipelines, tmp_path)
+    process = SchedulerProcess(command_server, home, pipelines, tmp_path)
     store = store_of()
     try:
         # When its upstream is materialized by hand
