@@ -6,7 +6,8 @@ import time
 from headwater import Context, pipeline, task
 
 
-@task(timeout=1, retries=1, retry_delay=0)
+# 3 s: the first try's worker may still be starting when it is sent (on a busy machine)
+@task(timeout=3, retries=1, retry_delay=0)
 def sleeps_once(ctx: Context) -> int:
     print(f"pid={os.getpid()}")
     if ctx.try_number == 1:
