@@ -190,6 +190,33 @@ def test_an_asset_never_materialized_counts_from_when_it_was_first_watched(
     ]
 
 
+def test_an_asset_removed_from_the_code_is_no_longer_watched_until_defined_again(
+    recorded: Runtime, clock: FakeClock
+) -> None:
+    runtime = recorded
+    record(runtime, "finance/ledger")
+    clock.advance(timedelta(hours=3))
+    assert watch(runtime) == ["stale|asset:finance/ledger|1"]
+    # When the loader finds ledger's file without it
+    kept = [r for r in asset_records(GRAPH, clock.now()) if r.asset_key != "finance/ledger"]
+    gone = runtime.store.upsert_assets(kept, removed=lambda _: True, now=clock.now())
+    assert gone == ["finance/ledger"]
+    # Then it is not watched (a day later, still no alert) and its condition is closed
+    clock.advance(timedelta(days=1))
+    assert watch(runtime) == []
+    with runtime.store.engine.connect() as connection:
+        conditions = connection.execute(
+            sa.select(alert_conditions.c.resolved_at).where(
+                alert_conditions.c.condition_key == "stale|asset:finance/ledger|1"
+            )
+        ).all()
+    assert conditions == [(clock.now(),)]
+    # And defined again, it is watched again: still stale, so one new alert
+    runtime.store.upsert_assets(asset_records(GRAPH, clock.now()))
+    assert watch(runtime) == ["stale|asset:finance/ledger|2"]
+    assert len(stale_events(runtime, "finance/ledger")) == 2
+
+
 def test_the_alert_goes_to_the_assets_channels_and_the_rules_for_every_pipeline(
     recorded: Runtime, clock: FakeClock, receiver: HttpReceiver
 ) -> None:

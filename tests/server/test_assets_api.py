@@ -16,6 +16,7 @@ from schemathesis.specs.openapi.checks import status_code_conformance
 
 from headwater.config import Settings
 from headwater.store.records import AssetRecord
+from headwater.store.sql.assets import list_assets
 from tests.server.asset_seed import DAYS, EMPTY_DAY, PARTITIONS, AssetApi, asset_server
 
 PROBLEM = "application/problem+json"
@@ -323,6 +324,32 @@ def test_a_server_without_the_folder_still_answers(tmp_path: Path) -> None:
     assert cleaned["partitions_status"]["counts"]["stale"] == 0
     assert cleaned["partitions_status"]["counts"]["materialized"] == 3
     assert "started without a pipelines folder" in refused["detail"]
+
+
+def test_an_asset_removed_from_the_code_is_no_longer_listed_but_still_shown(
+    tmp_path: Path,
+) -> None:
+    with asset_server(Settings.for_home(tmp_path / "home"), tmp_path, loaded=False) as alone:
+        store, now = alone.live.store, alone.clock.now()
+        # the loader found regions' file without it
+        with store.asset_connection() as connection:
+            kept = [r for r in list_assets(connection) if r.asset_key != "regions"]
+        assert store.upsert_assets(kept, removed=lambda _: True, now=now) == ["regions"]
+        with alone.client("vera") as client:
+            page = client.get("/api/v1/assets").json()
+            shown = client.get("/api/v1/assets/regions").json()
+            html = client.get("/assets/regions").text
+            metrics = client.get("/metrics").text
+    assert [item["key"] for item in page["items"]] == [
+        "finance/summary",
+        "orders_cleaned",
+        "orders_raw",
+    ]
+    assert shown["removed_at"] == now.isoformat()
+    assert "Removed from the code on" in html
+    # its freshness is no longer a gauge
+    assert 'asset="orders_raw"' in metrics
+    assert 'asset="regions"' not in metrics
 
 
 @pytest.mark.postgres

@@ -71,7 +71,12 @@ def newest_data(
 
 
 def watch_asset_freshness(store: SqlStore, now: datetime) -> list[str]:
-    """``stale`` once per asset while its newest data is older than its ``freshness``."""
+    """``stale`` once per asset while its newest data is older than its ``freshness``.
+
+    An asset removed from the code is not watched, and its open condition is closed (so
+    that, defined again, it alerts again when stale)."""
+    with store.engine.begin() as connection:
+        asset_queries.resolve_conditions_of_removed(connection, STALE, subject(""), now)
     with store.engine.connect() as connection:
         watched = [
             record

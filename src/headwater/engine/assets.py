@@ -162,6 +162,7 @@ def asset_definition(graph: AssetGraph, key: AssetKey) -> dict[str, Any]:
         "metadata": {k: str(v) for k, v in item.metadata.items()},
         "source_file": item.source_file,
         "line": item.line,
+        "module_file": item.module_file,  # the file that defines it (dbt's: the caller's)
     }
 
 

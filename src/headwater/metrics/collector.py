@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from headwater.asset_status import PartitionsByAsset, data_ends
 from headwater.clock import Clock
 from headwater.errors import StoreError
+from headwater.store.sql import asset_reads
 from headwater.store.sql.pools import list_pools
 from headwater.store.sql.schema import (
     alert_outbox,
@@ -153,13 +154,15 @@ class StoreCollector(Collector):
 
     @staticmethod
     def _asset_ages(connection: Connection, now: datetime) -> list[tuple[str, float]]:
-        """Each asset's freshness: the registry's assets, and any other materialized."""
+        """Each asset's freshness: the registry's assets, and any other materialized (a
+        task's outlet), but not those removed from the code."""
         definitions = _PARTITIONS.read(connection)
         ends = data_ends(connection, definitions)
+        shown = (definitions.keys() | ends.keys()) - asset_reads.removed_keys(connection)
         return [
             # a partition still in progress (end_offset) ends after now: as fresh as can be
             (key, math.inf if key not in ends else max(0.0, (now - ends[key]).total_seconds()))
-            for key in sorted(definitions.keys() | ends.keys())
+            for key in sorted(shown)
         ]
 
     def _pools(self, connection: Connection, now: datetime) -> Iterator[Metric]:

@@ -19,6 +19,7 @@ from headwater.errors import DefinitionError, NotFoundError, PipelineLoadError
 from headwater.loader import find_files, load_file
 from headwater.scheduling.automation import automation_pipelines
 from headwater.store.base import StateStore
+from headwater.store.records import AssetRecord
 
 logger = logging.getLogger("headwater.scheduler")
 
@@ -89,6 +90,21 @@ class PipelineRegistry:
                 new_errors.append(error)
         self.asset_errors = dict(self.catalog.errors)
         return new_errors
+
+    def no_longer_defines(self, record: AssetRecord) -> bool:
+        """Whether the folder, as last read, no longer defines this recorded asset, absent
+        from the catalog: its file is under the folder and was deleted, or imported without
+        it. A file that fails to import, or breaks the graph, removes nothing."""
+        where = record.definition.get("module_file") or record.source_file
+        if not where:
+            return False
+        path = Path(where).resolve()
+        if not path.is_relative_to(self.folder.resolve()):
+            return False  # another folder's (another scheduler's), or an installed package's
+        state = self._files.get(path)
+        if state is None:
+            return not path.exists()  # deleted (a module imported but never listed: kept)
+        return state.error is None and path not in self.catalog.errors
 
     def _rebuild(self) -> None:
         pipelines: dict[str, Pipeline] = {}

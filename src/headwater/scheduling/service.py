@@ -93,11 +93,15 @@ class RegistryLoader:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            try:
-                self.registry.refresh()
-            except Exception:
-                logger.exception("could not read the pipelines folder %s", self.registry.folder)
-            self._record()
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Read the folder again and record what changed (what the thread does)."""
+        try:
+            self.registry.refresh()
+        except Exception:
+            logger.exception("could not read the pipelines folder %s", self.registry.folder)
+        self._record()
 
     def _record(self) -> None:
         if self.store is None or self.clock is None:
@@ -106,9 +110,16 @@ class RegistryLoader:
         if self._recorded_catalog is not catalog:
             # the assets' definitions, for the watchers (freshness) and processes without
             # the code (the server, the CLI)
+            now = self.clock.now()
             try:
-                self.store.upsert_assets(asset_records(catalog.graph, self.clock.now()))
+                removed = self.store.upsert_assets(
+                    asset_records(catalog.graph, now),
+                    removed=self.registry.no_longer_defines,
+                    now=now,
+                )
                 self._recorded_catalog = catalog
+                if removed:
+                    logger.info("assets removed from the code: %s", ", ".join(removed))
             except Exception:
                 logger.exception("the assets of %s could not be recorded", self.registry.folder)
         for pipeline_id, pipeline in self.registry.pipelines.items():

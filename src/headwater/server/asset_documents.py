@@ -258,6 +258,7 @@ def asset_document(
         **definition,
         "source_file": record.source_file,
         "updated_at": iso_or_none(record.updated_at),
+        "removed_at": iso_or_none(record.removed_at),
         "partitions": record.definition.get("partitions_description"),
         "partitions_definition": record.definition.get("partitions"),
         "partitions_status": {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -177,8 +177,16 @@ class StateStore(ABC):
     # assets
 
     @abstractmethod
-    def upsert_assets(self, records: Sequence[AssetRecord]) -> None:
-        """Record the assets' definitions as the loader saw them."""
+    def upsert_assets(
+        self,
+        records: Sequence[AssetRecord],
+        *,
+        removed: Callable[[AssetRecord], bool] | None = None,
+        now: datetime | None = None,
+    ) -> list[str]:
+        """Record the assets' definitions as the loader saw them; with ``removed`` (from a
+        loader that read a whole folder), mark the recorded assets it says the code no
+        longer defines as removed at ``now``. Returns the keys marked removed."""
 
     @abstractmethod
     def previous_metadata(self, key: str, partition_key: str | None) -> dict[str, Any] | None:

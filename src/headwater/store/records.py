@@ -390,6 +390,7 @@ class AssetRecord:
     source_file: str | None
     definition: dict[str, Any]
     updated_at: datetime
+    removed_at: datetime | None = None  # when its file was found without it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -25,6 +25,7 @@ _a = assets.c
 _m = asset_materializations.c
 _c = asset_check_results.c
 _CHUNK = 500  # values per IN list
+_DEFINED = _a.removed_at.is_(None)  # the assets the code defines (not removed from it)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,7 +54,7 @@ def assets_page(
 ) -> list[AssetRecord]:
     """Assets by key, strictly after ``after``; ``search`` is found in the key or the
     description (any case), ``group`` names one group."""
-    query = assets.select().order_by(_a.asset_key).limit(limit)
+    query = assets.select().where(_DEFINED).order_by(_a.asset_key).limit(limit)
     if after is not None:
         query = query.where(_a.asset_key > after)
     if search:
@@ -71,7 +72,10 @@ def assets_page(
 def group_counts(connection: Connection) -> list[tuple[str, int]]:
     """Each group of the registry with its number of assets, by name."""
     query = (
-        sa.select(_a.group_name, sa.func.count()).group_by(_a.group_name).order_by(_a.group_name)
+        sa.select(_a.group_name, sa.func.count())
+        .where(_DEFINED)
+        .group_by(_a.group_name)
+        .order_by(_a.group_name)
     )
     return [(name, count) for name, count in connection.execute(query)]
 
@@ -141,7 +145,8 @@ def materialized_partitions(connection: Connection, keys: Sequence[str]) -> dict
 
 
 def asset_count(connection: Connection) -> int:
-    return int(connection.execute(sa.select(sa.func.count()).select_from(assets)).scalar_one())
+    query = sa.select(sa.func.count()).select_from(assets).where(_DEFINED)
+    return int(connection.execute(query).scalar_one())
 
 
 def definitions_of(connection: Connection, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -158,14 +163,23 @@ def definitions_of(connection: Connection, keys: Sequence[str]) -> dict[str, dic
 
 def all_definitions(connection: Connection) -> dict[str, dict[str, Any]]:
     """Every recorded definition, by key (for a small registry: see ``asset_count``)."""
-    rows = connection.execute(sa.select(_a.asset_key, _a.definition).order_by(_a.asset_key))
+    rows = connection.execute(
+        sa.select(_a.asset_key, _a.definition).where(_DEFINED).order_by(_a.asset_key)
+    )
     return {key: json.loads(text) for key, text in rows}
 
 
 def asset_versions(connection: Connection) -> dict[str, datetime]:
     """Every asset of the registry with when its definition was last recorded, by key."""
-    rows = connection.execute(sa.select(_a.asset_key, _a.updated_at))
+    rows = connection.execute(sa.select(_a.asset_key, _a.updated_at).where(_DEFINED))
     return {key: _aware(at) for key, at in rows}
+
+
+def removed_keys(connection: Connection) -> set[str]:
+    """The assets recorded once and since removed from the code."""
+    return set(
+        connection.execute(sa.select(_a.asset_key).where(_a.removed_at.is_not(None))).scalars()
+    )
 
 
 def latest_checks(connection: Connection, keys: Sequence[str]) -> list[CheckResultRecord]:

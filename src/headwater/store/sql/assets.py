@@ -8,7 +8,7 @@ written by a try it does not count as successful.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from headwater.store.records import (
     RecordMaterialization,
 )
 from headwater.store.sql.schema import (
+    alert_conditions,
     asset_check_results,
     asset_materializations,
     assets,
@@ -32,6 +33,7 @@ from headwater.store.sql.schema import (
 _m = asset_materializations.c
 _c = asset_check_results.c
 MATERIALIZED = "materialized"
+_CHUNK = 500  # keys per IN (...), well under SQLite's bound on parameters
 
 
 def _json(value: Any) -> str:
@@ -114,15 +116,28 @@ def dynamic_keys(connection: Connection, names: Iterable[str]) -> dict[str, tupl
     return {name: tuple(keys) for name, keys in found.items()}
 
 
-def upsert_assets(connection: Connection, records: Sequence[AssetRecord]) -> None:
-    """Record the assets' definitions as the loader last saw them (one statement each)."""
-    if not records:
-        return
+def upsert_assets(
+    connection: Connection,
+    records: Sequence[AssetRecord],
+    *,
+    removed: Callable[[AssetRecord], bool] | None = None,
+    now: datetime | None = None,
+) -> list[str]:
+    """Record the assets' definitions as the loader last saw them (one statement each).
+
+    ``removed``, given by a loader that read a whole folder, says of a recorded asset
+    missing from ``records`` whether the code no longer defines it (its file is gone, or
+    imported without it); those are marked removed at ``now``, and returned. An asset
+    recorded again is defined again.
+    """
     keys = [r.asset_key for r in records]
-    known = {
-        row.asset_key: (row.definition, row.group_name, row.description, row.source_file)
-        for row in connection.execute(assets.select().where(assets.c.asset_key.in_(keys)))
-    }
+    known: dict[str, tuple[Any, ...]] = {}
+    for start in range(0, len(keys), _CHUNK):
+        query = assets.select().where(assets.c.asset_key.in_(keys[start : start + _CHUNK]))
+        for row in connection.execute(query):
+            # a removed asset recorded again is updated, even with the same definition
+            same = (row.definition, row.group_name, row.description, row.source_file)
+            known[row.asset_key] = same if row.removed_at is None else (*same, "removed")
     for record in records:
         values = {
             "group_name": record.group_name,
@@ -130,6 +145,7 @@ def upsert_assets(connection: Connection, records: Sequence[AssetRecord]) -> Non
             "source_file": record.source_file,
             "definition": _json(record.definition),
             "updated_at": record.updated_at,
+            "removed_at": None,
         }
         before = known.get(record.asset_key)
         if before is None:
@@ -143,6 +159,44 @@ def upsert_assets(connection: Connection, records: Sequence[AssetRecord]) -> Non
             connection.execute(
                 assets.update().where(assets.c.asset_key == record.asset_key).values(values)
             )
+    if removed is None:
+        return []
+    present = set(keys)
+    defined = connection.execute(assets.select().where(assets.c.removed_at.is_(None)))
+    gone = [
+        row.asset_key for row in defined if row.asset_key not in present and removed(_asset(row))
+    ]
+    for start in range(0, len(gone), _CHUNK):
+        connection.execute(
+            assets.update()
+            .where(assets.c.asset_key.in_(gone[start : start + _CHUNK]))
+            .values(removed_at=now)
+        )
+    return gone
+
+
+def _conditions_of_removed(event: str, subject_prefix: str) -> Any:
+    removed = sa.select(sa.literal(subject_prefix) + assets.c.asset_key).where(
+        assets.c.removed_at.is_not(None)
+    )
+    return sa.and_(
+        alert_conditions.c.event == event,
+        alert_conditions.c.resolved_at.is_(None),
+        alert_conditions.c.pipeline_id.in_(removed),
+    )
+
+
+def resolve_conditions_of_removed(
+    connection: Connection, event: str, subject_prefix: str, now: datetime
+) -> int:
+    """Close the open ``event`` conditions of removed assets (subject prefix + key); reads
+    first, so that a round with none writes nothing."""
+    where = _conditions_of_removed(event, subject_prefix)
+    if connection.execute(sa.select(alert_conditions.c.condition_key).where(where)).first() is None:
+        return 0
+    return connection.execute(
+        alert_conditions.update().where(where).values(resolved_at=now)
+    ).rowcount
 
 
 def _asset(row: Any) -> AssetRecord:
@@ -153,11 +207,14 @@ def _asset(row: Any) -> AssetRecord:
         source_file=row.source_file,
         definition=json.loads(row.definition),
         updated_at=row.updated_at,
+        removed_at=row.removed_at,
     )
 
 
 def list_assets(connection: Connection) -> list[AssetRecord]:
-    return [_asset(row) for row in connection.execute(assets.select().order_by(assets.c.asset_key))]
+    """The assets the code defines (not those removed from it), by key."""
+    query = assets.select().where(assets.c.removed_at.is_(None)).order_by(assets.c.asset_key)
+    return [_asset(row) for row in connection.execute(query)]
 
 
 def get_asset(connection: Connection, key: str) -> AssetRecord | None:

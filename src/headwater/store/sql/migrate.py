@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from headwater.errors import StoreError
 
-HEAD_REVISION = "0006"  # kept equal to the newest file in migrations/versions (tested)
+HEAD_REVISION = "0007"  # kept equal to the newest file in migrations/versions (tested)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # pg_advisory_xact_lock key of the migration: any fixed 64-bit number, "headwtr" in ASCII
 ADVISORY_LOCK_KEY = 0x68656164777472

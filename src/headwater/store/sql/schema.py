@@ -304,6 +304,8 @@ assets = sa.Table(
     sa.Column("source_file", sa.Text),
     sa.Column("definition", sa.Text, nullable=False),  # JSON: deps, partitions, checks...
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # when the loader found the asset's file without it (migration 0007); NULL while defined
+    sa.Column("removed_at", UTCDateTime),
 )
 
 asset_materializations = sa.Table(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import groupby
 from pathlib import Path
@@ -561,9 +561,15 @@ class SqlStore(StateStore):
 
     # assets
 
-    def upsert_assets(self, records: Sequence[AssetRecord]) -> None:
+    def upsert_assets(
+        self,
+        records: Sequence[AssetRecord],
+        *,
+        removed: Callable[[AssetRecord], bool] | None = None,
+        now: datetime | None = None,
+    ) -> list[str]:
         with self.engine.begin() as connection:
-            assets.upsert_assets(connection, records)
+            return assets.upsert_assets(connection, records, removed=removed, now=now)
 
     def asset_connection(self) -> Any:
         """A connection for the read queries of ``store.sql.assets`` (a context manager)."""

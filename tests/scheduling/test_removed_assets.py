@@ -1,0 +1,128 @@
+"""An asset taken out of the code is marked removed by the loader that reads the folder,
+and only then: a file that fails to import, or breaks the asset graph, removes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from headwater.scheduling.registry import PipelineRegistry
+from headwater.scheduling.service import RegistryLoader
+from headwater.store.sql import asset_reads
+from headwater.store.sql import assets as asset_queries
+from headwater.store.sql.store import SqlStore
+from headwater.testing import FakeClock
+from tests.scheduling.test_registry import write
+
+pytestmark = pytest.mark.postgres
+
+ASSETS = """\
+from datetime import timedelta
+from headwater import asset
+{body}
+"""
+
+
+def assets_of(*names: str) -> str:
+    return ASSETS.format(
+        body="".join(
+            f"\n@asset(freshness=timedelta(hours=1))\ndef {name}() -> int:\n    return 1\n"
+            for name in names
+        )
+    )
+
+
+def defined(store: SqlStore) -> list[str]:
+    with store.engine.connect() as connection:
+        return [record.asset_key for record in asset_queries.list_assets(connection)]
+
+
+def removed_at(store: SqlStore, key: str) -> object:
+    with store.engine.connect() as connection:
+        record = asset_queries.get_asset(connection, key)
+    assert record is not None
+    return record.removed_at
+
+
+def loader_of(folder: Path, store: SqlStore, clock: FakeClock) -> RegistryLoader:
+    loader = RegistryLoader(PipelineRegistry(folder), 60, store, clock)
+    loader.refresh()
+    return loader
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    found = tmp_path / "pipelines"
+    found.mkdir()
+    write(found / "sales.py", assets_of("orders", "refunds"))
+    write(found / "finance.py", assets_of("ledger"))
+    return found
+
+
+def test_an_asset_taken_out_of_its_file_is_removed_and_defined_again_when_back(
+    folder: Path, store: SqlStore
+) -> None:
+    clock = FakeClock("2026-01-05T06:00:00+00:00")
+    loader = loader_of(folder, store, clock)
+    assert defined(store) == ["ledger", "orders", "refunds"]
+
+    # When refunds is taken out of sales.py
+    clock.advance(60)
+    write(folder / "sales.py", assets_of("orders"), bump=1)
+    loader.refresh()
+
+    # Then it is removed (kept, with its history, but not listed), the others stay
+    assert defined(store) == ["ledger", "orders"]
+    assert removed_at(store, "refunds") == clock.now()
+    with store.engine.connect() as connection:
+        assert asset_reads.removed_keys(connection) == {"refunds"}
+        assert asset_reads.asset_count(connection) == 2
+        assert [r.asset_key for r in asset_reads.assets_page(connection, limit=10)] == [
+            "ledger",
+            "orders",
+        ]
+
+    # And put back, it is defined again
+    write(folder / "sales.py", assets_of("orders", "refunds"), bump=2)
+    loader.refresh()
+    assert defined(store) == ["ledger", "orders", "refunds"]
+    assert removed_at(store, "refunds") is None
+
+
+def test_a_deleted_file_removes_its_assets(folder: Path, store: SqlStore) -> None:
+    clock = FakeClock("2026-01-05T06:00:00+00:00")
+    loader = loader_of(folder, store, clock)
+    (folder / "finance.py").unlink()
+    loader.refresh()
+    assert defined(store) == ["orders", "refunds"]
+    assert removed_at(store, "ledger") == clock.now()
+
+
+def test_a_file_that_fails_to_import_or_breaks_the_graph_removes_nothing(
+    folder: Path, store: SqlStore
+) -> None:
+    clock = FakeClock("2026-01-05T06:00:00+00:00")
+    loader_of(folder, store, clock)
+    # When a new process starts while sales.py fails to import and finance.py defines a
+    # key another file defines too (the graph leaves finance.py out)
+    write(folder / "sales.py", "raise RuntimeError('broken on purpose')\n", bump=1)
+    write(folder / "other.py", assets_of("ledger"), bump=1)
+    restarted = loader_of(folder, store, clock)
+    assert sorted(restarted.registry.errors) == [(folder / "sales.py").resolve()]
+    assert restarted.registry.catalog.errors  # a duplicate key: one file left out
+
+    # Then nothing is removed: a broken file is not an empty one
+    assert defined(store) == ["ledger", "orders", "refunds"]
+
+
+def test_another_folders_assets_are_left_alone(
+    folder: Path, tmp_path: Path, store: SqlStore
+) -> None:
+    clock = FakeClock("2026-01-05T06:00:00+00:00")
+    loader_of(folder, store, clock)
+    elsewhere = tmp_path / "other-team"
+    elsewhere.mkdir()
+    write(elsewhere / "team.py", assets_of("events"))
+    loader_of(elsewhere, store, clock)
+    assert defined(store) == ["events", "ledger", "orders", "refunds"]
