@@ -58,7 +58,11 @@ NEWEST_SUCCESS = (
     .where(_r.state == "success")
     .group_by(_r.pipeline_id)
 )
-PIPELINES = sa.select(pipelines.c.pipeline_id, pipelines.c.paused)
+# the pipelines the code defines: one removed from it has no freshness or paused gauge
+PIPELINES = sa.select(pipelines.c.pipeline_id, pipelines.c.paused).where(
+    pipelines.c.removed_at.is_(None)
+)
+REMOVED_PIPELINES = sa.select(pipelines.c.pipeline_id).where(pipelines.c.removed_at.is_not(None))
 OUTBOX = sa.select(_o.channel, _o.state, sa.func.count(), sa.func.min(_o.created_at)).group_by(
     _o.channel, _o.state
 )
@@ -136,7 +140,8 @@ class StoreCollector(Collector):
             "the newest materialized partition's window).",
             labels=["pipeline"],
         )
-        for pipeline_id in sorted(newest.keys() | paused.keys()):
+        removed = set(connection.execute(REMOVED_PIPELINES).scalars())
+        for pipeline_id in sorted((newest.keys() | paused.keys()) - removed):
             end = newest.get(pipeline_id)
             age = math.inf if end is None else (now - _aware(end)).total_seconds()
             freshness.add_metric([pipeline_id], age)

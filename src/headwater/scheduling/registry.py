@@ -19,7 +19,7 @@ from headwater.errors import DefinitionError, NotFoundError, PipelineLoadError
 from headwater.loader import find_files, load_file
 from headwater.scheduling.automation import automation_pipelines
 from headwater.store.base import StateStore
-from headwater.store.records import AssetRecord
+from headwater.store.records import AssetRecord, PipelineRecord
 
 logger = logging.getLogger("headwater.scheduler")
 
@@ -95,7 +95,13 @@ class PipelineRegistry:
         """Whether the folder, as last read, no longer defines this recorded asset, absent
         from the catalog: its file is under the folder and was deleted, or imported without
         it. A file that fails to import, or breaks the graph, removes nothing."""
-        where = record.definition.get("module_file") or record.source_file
+        return self._read_without(record.definition.get("module_file") or record.source_file)
+
+    def no_longer_defines_pipeline(self, record: PipelineRecord) -> bool:
+        """The same for a recorded pipeline this registry does not have."""
+        return record.pipeline_id not in self.pipelines and self._read_without(record.source_file)
+
+    def _read_without(self, where: str | None) -> bool:
         if not where:
             return False
         path = Path(where).resolve()

@@ -22,6 +22,7 @@ from datetime import timedelta
 from headwater.alerts.config import AlertsConfig
 from headwater.alerts.service import AlertService
 from headwater.assets.catalog import AssetCatalog
+from headwater.authoring.pipeline import Pipeline
 from headwater.clock import Clock
 from headwater.config_file import PoolConfig
 from headwater.engine.assets import asset_records
@@ -77,6 +78,7 @@ class RegistryLoader:
         self.clock = clock
         self._recorded: dict[str, int] = {}  # pipeline id -> id() of the object recorded
         self._recorded_catalog: AssetCatalog | None = None  # the assets recorded last
+        self._recorded_pipelines: dict[str, Pipeline] | None = None  # removals, as of these
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -122,7 +124,8 @@ class RegistryLoader:
                     logger.info("assets removed from the code: %s", ", ".join(removed))
             except Exception:
                 logger.exception("the assets of %s could not be recorded", self.registry.folder)
-        for pipeline_id, pipeline in self.registry.pipelines.items():
+        defined = self.registry.pipelines
+        for pipeline_id, pipeline in defined.items():
             if self._recorded.get(pipeline_id) == id(pipeline):
                 continue
             try:
@@ -131,6 +134,18 @@ class RegistryLoader:
                 logger.exception("pipeline %s: could not be recorded", pipeline_id)
                 continue
             self._recorded[pipeline_id] = id(pipeline)
+        if self._recorded_pipelines is not defined:
+            try:
+                removed = self.store.remove_pipelines(
+                    self.registry.no_longer_defines_pipeline, self.clock.now()
+                )
+                self._recorded_pipelines = defined
+                if removed:
+                    logger.info("pipelines removed from the code: %s", ", ".join(removed))
+            except Exception:
+                logger.exception(
+                    "the removed pipelines of %s could not be recorded", self.registry.folder
+                )
 
 
 class SchedulerService:

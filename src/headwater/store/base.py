@@ -43,8 +43,16 @@ class StateStore(ABC):
         """Raises NotFoundError when no such pipeline was recorded."""
 
     @abstractmethod
-    def list_pipelines(self) -> list[PipelineRecord]:
-        """Every recorded pipeline, by id."""
+    def list_pipelines(self, *, removed: bool = False) -> list[PipelineRecord]:
+        """Every recorded pipeline the code defines, by id (with ``removed``, also those
+        removed from it)."""
+
+    @abstractmethod
+    def remove_pipelines(
+        self, removed: Callable[[PipelineRecord], bool], now: datetime
+    ) -> list[str]:
+        """Mark the recorded pipelines ``removed`` says the code no longer defines (a loader
+        that read a whole folder says so) as removed at ``now``; returns their ids."""
 
     @abstractmethod
     def set_paused(self, pipeline_id: str, paused: bool) -> None:

@@ -17,6 +17,7 @@ class PipelineRecord:
     graph: dict[str, Any]
     updated_at: datetime
     paused: bool = False  # a paused pipeline gets no scheduled runs
+    removed_at: datetime | None = None  # when its file was found without it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -140,6 +140,7 @@ def pipeline_document(context: ServerContext, pipeline_id: str) -> dict[str, Any
         {
             "source_file": record.source_file,
             "updated_at": iso_or_none(record.updated_at),
+            "removed_at": iso_or_none(record.removed_at),
             "tasks": len(record.graph.get("tasks", [])),
             "params": None if loaded is None else jsonable_encoder(loaded.params),
             "max_active_runs": None if loaded is None else loaded.max_active_runs,

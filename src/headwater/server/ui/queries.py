@@ -95,7 +95,7 @@ def pipeline_rows(
         )
     if after is not None:
         query = query.where(c.pipeline_id > after)
-    query = query.order_by(c.pipeline_id).limit(min(limit, MAX_LIMIT))
+    query = query.where(c.removed_at.is_(None)).order_by(c.pipeline_id).limit(min(limit, MAX_LIMIT))
     return [
         PipelineRow(
             pipeline_id=row.pipeline_id,

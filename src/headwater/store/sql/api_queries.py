@@ -156,7 +156,8 @@ def task_states(connection: Connection, run_ids: Sequence[str]) -> list[Any]:
 
 
 def pipelines_page(connection: Connection, *, limit: int, after: str | None = None) -> list[Any]:
-    """Pipelines by id, strictly after ``after``, without their (large) graphs.
+    """Pipelines by id, strictly after ``after``, without their (large) graphs, nor those
+    removed from the code.
 
     Rows of (pipeline_id, source_file, description, schedule, timezone, updated_at, paused).
     """
@@ -170,6 +171,7 @@ def pipelines_page(connection: Connection, *, limit: int, after: str | None = No
             _p.updated_at,
             _p.paused,
         )
+        .where(_p.removed_at.is_(None))  # the code no longer defines those
         .order_by(_p.pipeline_id)
         .limit(limit)
     )

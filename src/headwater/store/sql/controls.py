@@ -4,7 +4,7 @@ cancelling a run, listing pipelines, and the heartbeats of scheduler processes."
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,12 +36,28 @@ def pipeline_from_row(row: Any) -> PipelineRecord:
         graph=json.loads(row.graph),
         updated_at=row.updated_at,
         paused=bool(row.paused),
+        removed_at=row.removed_at,
     )
 
 
-def list_pipelines(connection: Connection) -> list[PipelineRecord]:
-    rows = connection.execute(pipelines.select().order_by(pipelines.c.pipeline_id))
-    return [pipeline_from_row(row) for row in rows]
+def list_pipelines(connection: Connection, *, removed: bool = False) -> list[PipelineRecord]:
+    """The pipelines the code defines, by id; with ``removed``, those removed from it too."""
+    query = pipelines.select().order_by(pipelines.c.pipeline_id)
+    if not removed:
+        query = query.where(pipelines.c.removed_at.is_(None))
+    return [pipeline_from_row(row) for row in connection.execute(query)]
+
+
+def remove_pipelines(
+    connection: Connection, removed: Callable[[PipelineRecord], bool], now: datetime
+) -> list[str]:
+    """Mark the pipelines ``removed`` says the code no longer defines as removed at ``now``."""
+    gone = [record.pipeline_id for record in list_pipelines(connection) if removed(record)]
+    if gone:
+        connection.execute(
+            pipelines.update().where(pipelines.c.pipeline_id.in_(gone)).values(removed_at=now)
+        )
+    return gone
 
 
 def set_paused(connection: Connection, pipeline_id: str, paused: bool) -> None:

@@ -45,6 +45,8 @@ pipelines = sa.Table(
     sa.Column("graph", sa.Text, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("paused", sa.Boolean, nullable=False, server_default=sa.false()),
+    # when the loader found its file without it (migration 0007); NULL while defined
+    sa.Column("removed_at", UTCDateTime),
 )
 
 runs = sa.Table(

@@ -178,6 +178,7 @@ class SqlStore(StateStore):
             "timezone": record.timezone,
             "graph": json.dumps(record.graph, sort_keys=True),
             "updated_at": record.updated_at,
+            "removed_at": None,  # recorded again: defined again
         }
         update = pipelines.update().where(pipelines.c.pipeline_id == record.pipeline_id)
         with self.engine.begin() as connection:
@@ -200,9 +201,15 @@ class SqlStore(StateStore):
             raise NotFoundError(f"no pipeline {pipeline_id!r} in the metadata store")
         return controls.pipeline_from_row(row)
 
-    def list_pipelines(self) -> list[PipelineRecord]:
+    def list_pipelines(self, *, removed: bool = False) -> list[PipelineRecord]:
         with self.engine.connect() as connection:
-            return controls.list_pipelines(connection)
+            return controls.list_pipelines(connection, removed=removed)
+
+    def remove_pipelines(
+        self, removed: Callable[[PipelineRecord], bool], now: datetime
+    ) -> list[str]:
+        with self.engine.begin() as connection:
+            return controls.remove_pipelines(connection, removed, now)
 
     def set_paused(self, pipeline_id: str, paused: bool) -> None:
         with self.engine.begin() as connection:

@@ -1,12 +1,16 @@
-"""An asset taken out of the code is marked removed by the loader that reads the folder,
-and only then: a file that fails to import, or breaks the asset graph, removes nothing."""
+"""A pipeline or an asset taken out of the code is marked removed by the loader that reads
+the folder, and only then: a file that fails to import, or breaks the asset graph, removes
+nothing. A removed pipeline is not listed, gauged nor watched; defined again, it is back."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from headwater.alerts.watchers import watch_all
+from headwater.metrics.collector import StoreCollector
 from headwater.scheduling.registry import PipelineRegistry
 from headwater.scheduling.service import RegistryLoader
 from headwater.store.sql import asset_reads
@@ -22,6 +26,27 @@ from datetime import timedelta
 from headwater import asset
 {body}
 """
+
+
+PIPELINES = """\
+from datetime import timedelta
+from headwater import pipeline, task
+
+@task
+def step() -> None:
+    pass
+{body}
+"""
+
+
+def pipelines_of(*names: str) -> str:
+    return PIPELINES.format(
+        body="".join(
+            f"\n@pipeline(schedule='@hourly', start='2026-01-01', deadline=timedelta(minutes=5),"
+            f" freshness=timedelta(hours=1))\ndef {name}() -> None:\n    step()\n"
+            for name in names
+        )
+    )
 
 
 def assets_of(*names: str) -> str:
@@ -57,7 +82,12 @@ def folder(tmp_path: Path) -> Path:
     found.mkdir()
     write(found / "sales.py", assets_of("orders", "refunds"))
     write(found / "finance.py", assets_of("ledger"))
+    write(found / "jobs.py", pipelines_of("hourly_orders", "hourly_refunds"))
     return found
+
+
+def pipeline_ids(store: SqlStore) -> list[str]:
+    return [record.pipeline_id for record in store.list_pipelines()]
 
 
 def test_an_asset_taken_out_of_its_file_is_removed_and_defined_again_when_back(
@@ -126,3 +156,52 @@ def test_another_folders_assets_are_left_alone(
     write(elsewhere / "team.py", assets_of("events"))
     loader_of(elsewhere, store, clock)
     assert defined(store) == ["events", "ledger", "orders", "refunds"]
+
+
+def test_a_pipeline_taken_out_of_its_file_is_removed_and_no_longer_watched(
+    folder: Path, store: SqlStore
+) -> None:
+    clock = FakeClock("2026-01-05T06:00:00+00:00")
+    loader = loader_of(folder, store, clock)
+    assert pipeline_ids(store) == ["hourly_orders", "hourly_refunds"]
+
+    # When hourly_refunds is taken out of jobs.py
+    write(folder / "jobs.py", pipelines_of("hourly_orders"), bump=1)
+    loader.refresh()
+
+    # Then it is removed: kept (with its runs), but neither listed, gauged nor watched
+    assert pipeline_ids(store) == ["hourly_orders"]
+    assert store.get_pipeline("hourly_refunds").removed_at == clock.now()
+    assert [r.pipeline_id for r in store.list_pipelines(removed=True)] == [
+        "hourly_orders",
+        "hourly_refunds",
+    ]
+    clock.advance(timedelta(days=1))  # both far past their deadline and freshness
+    opened = watch_all(store, {}, clock.now(), scheduler_down_after=timedelta(days=9))
+    assert opened and all("hourly_refunds" not in key for key in opened)
+    assert any("hourly_orders" in key for key in opened)
+    gauges = {
+        (family.name, sample.labels.get("pipeline"))
+        for family in StoreCollector(store, clock).collect()
+        for sample in family.samples
+    }
+    assert ("headwater_pipeline_paused", "hourly_orders") in gauges
+    assert ("headwater_pipeline_paused", "hourly_refunds") not in gauges
+
+    # And put back, it is defined again
+    write(folder / "jobs.py", pipelines_of("hourly_orders", "hourly_refunds"), bump=2)
+    loader.refresh()
+    assert pipeline_ids(store) == ["hourly_orders", "hourly_refunds"]
+    assert store.get_pipeline("hourly_refunds").removed_at is None
+
+
+def test_a_pipeline_of_a_file_that_fails_to_import_is_kept(folder: Path, store: SqlStore) -> None:
+    clock = FakeClock("2026-01-05T06:00:00+00:00")
+    loader = loader_of(folder, store, clock)
+    write(folder / "jobs.py", "raise RuntimeError('broken on purpose')\n", bump=1)
+    loader.refresh()
+    assert "hourly_orders" not in loader.registry.pipelines  # no new runs while it fails
+    assert pipeline_ids(store) == ["hourly_orders", "hourly_refunds"]
+    (folder / "jobs.py").unlink()
+    loader.refresh()
+    assert pipeline_ids(store) == []
