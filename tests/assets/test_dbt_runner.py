@@ -7,6 +7,7 @@ cannot start. Each builds in its own copy of the parsed project, DuckDB file inc
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -180,6 +181,31 @@ def test_a_build_that_cannot_start_is_an_error_with_dbt_s_words(
 def test_a_build_past_its_timeout_is_killed(project: Path, shop_project: DbtProject) -> None:
     with pytest.raises(TaskTimeoutError, match=r"ran longer than its timeout of 0.2 s"):
         dbt_build(project, None, select_arguments(shop_project, [RAW_ORDERS]), timeout=0.2)
+    assert runs_left(project) == []
+
+
+def test_a_duckdb_project_builds_one_at_a_time(project: Path, shop_project: DbtProject) -> None:
+    # (two builds at once, each taking its turn, are in test_dbt_assets.py)
+    assert shop_project.adapter_type == "duckdb"
+    assert shop_project.single_writer
+    lines: list[str] = []
+    # Given another build of the project holding its turn (as a build in another process)
+    with open(project / "target" / ".headwater-build.lock", "a+b") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        # Then a build waits for it, says so, and its timeout counts the wait
+        with pytest.raises(TaskTimeoutError, match=r"waited for another build of the project"):
+            dbt_build(
+                project,
+                None,
+                select_arguments(shop_project, [RAW_ORDERS]),
+                timeout=0.3,
+                log=lines.append,
+                one_at_a_time=True,
+            )
+    assert lines == [
+        "waiting for another dbt build of this project to end (its database file has one "
+        "writer at a time)"
+    ]
     assert runs_left(project) == []
 
 

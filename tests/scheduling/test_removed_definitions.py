@@ -178,7 +178,8 @@ def test_a_pipeline_taken_out_of_its_file_is_removed_and_no_longer_watched(
     ]
     clock.advance(timedelta(days=1))  # both far past their deadline and freshness
     opened = watch_all(store, {}, clock.now(), scheduler_down_after=timedelta(days=9))
-    assert opened and all("hourly_refunds" not in key for key in opened)
+    assert opened
+    assert all("hourly_refunds" not in key for key in opened)
     assert any("hourly_orders" in key for key in opened)
     gauges = {
         (family.name, sample.labels.get("pipeline"))

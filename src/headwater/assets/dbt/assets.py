@@ -76,6 +76,7 @@ def _build(
             target=target,
             log=ctx.log.info,
             indirect_selection="cautious",
+            one_at_a_time=project.single_writer,
         )
         own = result.results.get(node.unique_id)
         if own is None or own.status not in PASSED:
@@ -101,8 +102,11 @@ def _test_check(test_id: str, name: str, blocking: bool, others: Sequence[str]) 
         if result is None:
             # with --indirect-selection cautious, dbt leaves out only the tests that also
             # read a node outside this build (a relationships test)
-            reads = f" ({', '.join(others)})" if others else ""
-            return True, f"dbt test {name} not run: it also reads another node{reads}"
+            reads = ", ".join(others) or "another node"
+            return True, (
+                f"dbt test {name} not run: it also reads {reads}, which this build did not "
+                "make (a dbt build of both runs it)"
+            )
         failures = f" ({result.failures} failing rows)" if result.failures else ""
         return result.status in PASSED, f"dbt test {name}: {result.status}{failures}"
 
@@ -151,7 +155,7 @@ def dbt_assets(
                         t.unique_id,
                         t.name,
                         t.blocking,
-                        [manifest.nodes[o].name for o in t.attached_to if o != node.unique_id],
+                        [manifest.nodes[o].name for o in t.reads if o != node.unique_id],
                     )
                     for t in node.tests
                 ],

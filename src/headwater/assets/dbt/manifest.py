@@ -38,6 +38,8 @@ from headwater.errors import ConfigError
 
 # The node types that become assets; tests become their checks.
 ASSET_RESOURCE_TYPES = frozenset({"model", "seed", "snapshot"})
+# Adapters whose database is a file with one writer at a time.
+SINGLE_WRITER_ADAPTERS = frozenset({"duckdb", "sqlite"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,6 +52,8 @@ class DbtTest:
         column: the column a generic test was declared on, if any.
         severity: ``"error"`` (a blocking check) or ``"warn"`` (a non-blocking one).
         attached_to: unique ids of the models, seeds and snapshots it checks.
+        reads: unique ids of the models, seeds and snapshots it reads (a ``relationships``
+            test reads a second model).
     """
 
     unique_id: str
@@ -57,6 +61,7 @@ class DbtTest:
     column: str | None
     severity: str
     attached_to: tuple[str, ...]
+    reads: tuple[str, ...] = ()
 
     @property
     def blocking(self) -> bool:
@@ -113,11 +118,20 @@ class DbtProject:
         nodes: every model, seed and snapshot, by unique id.
         project_name: the root project's name (``name:`` in ``dbt_project.yml``).
         manifest_path: the manifest they were read from.
+        adapter_type: the adapter of the target it was parsed for (``duckdb``,
+            ``postgres``...), or "" when the manifest does not say.
     """
 
     nodes: dict[str, DbtNode]
     project_name: str
     manifest_path: Path
+    adapter_type: str = ""
+
+    @property
+    def single_writer(self) -> bool:
+        """Whether its warehouse is a file one process writes at a time (DuckDB, SQLite):
+        two builds at once would fail on its lock, so they take turns."""
+        return self.adapter_type in SINGLE_WRITER_ADAPTERS
 
     def by_key(self) -> dict[tuple[str, ...], DbtNode]:
         """The nodes by asset key."""
@@ -155,7 +169,13 @@ def read_manifest(path: Path, *, key_prefix: tuple[str, ...] = ()) -> DbtProject
         for uid, raw in assets.items()
     }
     _check_unique_keys(nodes, path)
-    return DbtProject(nodes=nodes, project_name=project_name, manifest_path=path)
+    adapter = manifest.get("metadata", {}).get("adapter_type")
+    return DbtProject(
+        nodes=nodes,
+        project_name=project_name,
+        manifest_path=path,
+        adapter_type=adapter if isinstance(adapter, str) else "",
+    )
 
 
 def select_arguments(project: DbtProject, unique_ids: Iterable[str]) -> list[str]:
@@ -270,8 +290,9 @@ def _tests(
         if _type(raw) != "test":
             continue
         attached = raw.get("attached_node")
-        parents = [attached] if attached else raw.get("depends_on", {}).get("nodes", [])
-        targets = [source_seeds.get(parent) or parent for parent in parents]
+        read = [source_seeds.get(p) or p for p in raw.get("depends_on", {}).get("nodes", [])]
+        reads = tuple(dict.fromkeys(t for t in read if t in assets))
+        targets = [source_seeds.get(attached) or attached] if attached else reads
         attached_to = tuple(dict.fromkeys(t for t in targets if t in assets))
         if not attached_to:
             continue
@@ -282,6 +303,7 @@ def _tests(
             column=raw.get("column_name") or None,
             severity="warn" if severity == "warn" else "error",
             attached_to=attached_to,
+            reads=reads,
         )
         for target in attached_to:
             by_node[target].append(test)

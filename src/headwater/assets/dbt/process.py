@@ -40,14 +40,16 @@ def run_dbt(
     *,
     log: Callable[[str], None] | None,
     timeout: float | None,
+    waited: float = 0.0,
 ) -> Finished:
     """Run dbt in its own process group, pass each output line to ``log``, wait for its end.
 
     It waits in short steps, never in one blocking call: headwater's thread executor stops a
     try that outlives its timeout by raising in the try's thread, which Python delivers only
-    between two instructions; whatever stops the wait kills dbt's whole group.
+    between two instructions; whatever stops the wait kills dbt's whole group. ``waited``
+    seconds of ``timeout`` were spent before (waiting for its turn).
     """
-    deadline = None if timeout is None else _CLOCK.monotonic() + timeout
+    deadline = None if timeout is None else _CLOCK.monotonic() + timeout - waited
     process = subprocess.Popen(
         command,
         cwd=cwd,

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from headwater.assets.dbt.process import run_dbt, with_output
-from headwater.errors import ConfigError, ExecutorError
+from headwater.clock import SystemClock
+from headwater.errors import ConfigError, ExecutorError, TaskTimeoutError
 
 # dbt's own entry point, run by this interpreter: no console script to look for.
 _DBT_ENTRY = "import sys; from dbt.cli.main import cli; sys.exit(cli(prog_name='dbt'))"
@@ -37,6 +38,9 @@ TARGET_DIR = "target"
 RUNS_DIR = "headwater-runs"
 _STAMP = "headwater-parse.json"
 _LOCK = ".headwater-parse.lock"
+_BUILD_LOCK = ".headwater-build.lock"
+_TURN_POLL_SECONDS = 0.1
+_CLOCK = SystemClock()
 _PARTIAL_PARSE = "partial_parse.msgpack"
 # The files dbt parses: a change to one makes the manifest out of date.
 _PROJECT_SUFFIXES = frozenset({".sql", ".yml", ".yaml", ".csv", ".py", ".md", ".jinja"})
@@ -165,6 +169,7 @@ def dbt_build(
     log: Callable[[str], None] | None = None,
     timeout: float | None = None,
     indirect_selection: str | None = None,
+    one_at_a_time: bool = False,
 ) -> DbtBuildResult:
     """Run ``dbt build --select <select>`` and read each node's result.
 
@@ -179,6 +184,9 @@ def dbt_build(
         timeout: seconds before dbt and its children are killed.
         indirect_selection: dbt's ``--indirect-selection`` (``cautious`` runs only the
             tests all of whose nodes are selected), None for dbt's default.
+        one_at_a_time: wait until no other build of the project runs on this machine (a
+            DuckDB file has one writer: ``DbtProject.single_writer``); the wait counts
+            in ``timeout``.
 
     Raises:
         ConfigError: a bad project or profiles directory, an empty selection, or no dbt-core.
@@ -194,6 +202,7 @@ def dbt_build(
         )
     run_dir = project_dir / TARGET_DIR / RUNS_DIR / uuid.uuid4().hex
     run_dir.mkdir(parents=True)
+    started = _CLOCK.monotonic()
     try:
         _copy_partial_parse(project_dir / TARGET_DIR, run_dir)
         command = _dbt_command("build", project_dir, profiles_dir, target, run_dir)
@@ -202,7 +211,10 @@ def dbt_build(
             command += ["--indirect-selection", indirect_selection]
         if vars:
             command += ["--vars", json.dumps(dict(vars))]
-        finished = run_dbt(command, project_dir, log=log, timeout=timeout)
+        turn = _build_turn(project_dir, log, timeout) if one_at_a_time else contextlib.nullcontext()
+        with turn:
+            waited = _CLOCK.monotonic() - started
+            finished = run_dbt(command, project_dir, log=log, timeout=timeout, waited=waited)
         results = _read_run_results(run_dir / "run_results.json")
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -302,6 +314,41 @@ def _parse_lock(target_dir: Path, *, exclusive: bool) -> Iterator[None]:
     """Held by a parse (exclusive) and by a build copying the parse's state (shared)."""
     with open(target_dir / _LOCK, "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _build_turn(
+    project_dir: Path, log: Callable[[str], None] | None, timeout: float | None
+) -> Iterator[None]:
+    """Held while a build runs, by one build of the project at a time (on this machine).
+
+    Taken in short steps, never in one blocking call (as ``run_dbt`` waits), so that a
+    thread executor's timeout can stop the wait.
+    """
+    deadline = None if timeout is None else _CLOCK.monotonic() + timeout
+    with open(project_dir / TARGET_DIR / _BUILD_LOCK, "a+b") as lock:
+        told = False
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not told and log is not None:
+                    log(
+                        "waiting for another dbt build of this project to end (its database "
+                        "file has one writer at a time)"
+                    )
+                    told = True
+                if deadline is not None and _CLOCK.monotonic() > deadline:
+                    raise TaskTimeoutError(
+                        f"dbt build of project {str(project_dir)!r} waited for another build "
+                        f"of the project longer than its timeout of {timeout} s"
+                    ) from None
+                _CLOCK.sleep(_TURN_POLL_SECONDS)
         try:
             yield
         finally:
