@@ -133,7 +133,9 @@ def store(settings: Settings) -> Iterator[SqlStore]:
 # processes, a browser) start first, the slowest first, so that the parallel workers
 # do not end the suite waiting on one of them.
 FIRST = (
+    "tests/assets/test_dbt_assets.py",
     "tests/scenarios/test_faults.py",
+    "tests/assets/test_dbt_runner.py",
     "tests/cli/test_ownership.py",
     "tests/scenarios/test_catchup_stampede.py",
     "tests/alerts/test_scheduler_alerts.py",
