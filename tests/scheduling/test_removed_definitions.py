@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from headwater.alerts.watchers import watch_all
+from headwater.config import Settings
 from headwater.metrics.collector import StoreCollector
 from headwater.scheduling.registry import PipelineRegistry
 from headwater.scheduling.service import RegistryLoader
@@ -17,7 +18,9 @@ from headwater.store.sql import asset_reads
 from headwater.store.sql import assets as asset_queries
 from headwater.store.sql.store import SqlStore
 from headwater.testing import FakeClock
+from tests.conftest import copy_migrated
 from tests.scheduling.test_registry import write
+from tests.ui.live import serve
 
 pytestmark = pytest.mark.postgres
 
@@ -206,3 +209,27 @@ def test_a_pipeline_of_a_file_that_fails_to_import_is_kept(folder: Path, store: 
     (folder / "jobs.py").unlink()
     loader.refresh()
     assert pipeline_ids(store) == []
+
+
+def test_the_server_lists_a_removed_pipeline_no_more_and_says_when_it_was_removed(
+    folder: Path, tmp_path: Path, migrated_sqlite: bytes
+) -> None:
+    settings = Settings.for_home(copy_migrated(tmp_path / "home", migrated_sqlite))
+    store = SqlStore.from_settings(settings)
+    try:
+        clock = FakeClock("2026-01-05T06:00:00+00:00")
+        loader = loader_of(folder, store, clock)
+        write(folder / "jobs.py", pipelines_of("hourly_orders"), bump=1)
+        loader.refresh()
+    finally:
+        store.close()
+    with serve(settings, None) as live, live.client("vera") as client:
+        listed = client.get("/api/v1/pipelines").json()
+        shown = client.get("/api/v1/pipelines/hourly_refunds").json()
+        page = client.get("/").text
+        removed_page = client.get("/pipelines/hourly_refunds").text
+    assert [item["pipeline_id"] for item in listed["items"]] == ["hourly_orders"]
+    assert shown["removed_at"] == "2026-01-05T06:00:00+00:00"
+    assert 'data-pipeline="hourly_orders"' in page
+    assert 'data-pipeline="hourly_refunds"' not in page
+    assert "Removed from the code on" in removed_page
