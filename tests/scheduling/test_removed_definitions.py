@@ -1,21 +1,27 @@
 """A pipeline or an asset taken out of the code is marked removed by the loader that reads
 the folder, and only then: a file that fails to import, or breaks the asset graph, removes
-nothing. A removed pipeline is not listed, gauged nor watched; defined again, it is back."""
+nothing. A removed pipeline is not listed, gauged nor watched; defined again, it is back.
+Processes recording the same definitions at once all succeed."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from headwater.alerts.watchers import watch_all
+from headwater.assets.definition import Asset
+from headwater.assets.graph import AssetGraph
 from headwater.config import Settings
+from headwater.engine.assets import asset_records
 from headwater.metrics.collector import StoreCollector
 from headwater.scheduling.registry import PipelineRegistry
 from headwater.scheduling.service import RegistryLoader
 from headwater.store.sql import asset_reads
 from headwater.store.sql import assets as asset_queries
+from headwater.store.sql.schema import assets as assets_table
 from headwater.store.sql.store import SqlStore
 from headwater.testing import FakeClock
 from tests.conftest import copy_migrated
@@ -233,3 +239,30 @@ def test_the_server_lists_a_removed_pipeline_no_more_and_says_when_it_was_remove
     assert 'data-pipeline="hourly_orders"' in page
     assert 'data-pipeline="hourly_refunds"' not in page
     assert "Removed from the code on" in removed_page
+
+
+def test_processes_recording_the_same_new_assets_at_once_all_succeed(store: SqlStore) -> None:
+    # a scheduler and a server starting at once on one folder: both find the assets new
+    clock = FakeClock("2026-01-05T06:00:00+00:00")
+    graph = AssetGraph([Asset(lambda: 1, key=f"k{i}") for i in range(50)])
+    records = asset_records(graph, clock.now())
+    for round_ in range(5):
+        start = threading.Barrier(3)
+        errors: list[BaseException] = []
+
+        def record(start: threading.Barrier = start, errors: list[BaseException] = errors) -> None:
+            start.wait()
+            try:
+                store.upsert_assets(records)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=record) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [], f"round {round_}"
+        assert len(defined(store)) == 50
+        with store.engine.begin() as connection:  # new again for the next round
+            connection.execute(assets_table.delete())

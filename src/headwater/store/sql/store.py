@@ -129,6 +129,10 @@ def _run_from_row(row: Any) -> RunRecord:
     )
 
 
+# tries of a write that another process may race by inserting the same rows first
+_RACED_WRITE_ATTEMPTS = 3
+
+
 class SqlStore(StateStore):
     """The metadata store on a SQLAlchemy engine."""
 
@@ -575,8 +579,17 @@ class SqlStore(StateStore):
         removed: Callable[[AssetRecord], bool] | None = None,
         now: datetime | None = None,
     ) -> list[str]:
-        with self.engine.begin() as connection:
-            return assets.upsert_assets(connection, records, removed=removed, now=now)
+        attempt = 1
+        while True:
+            try:
+                with self.engine.begin() as connection:
+                    return assets.upsert_assets(connection, records, removed=removed, now=now)
+            except sa.exc.IntegrityError:
+                # another process inserted one of them meanwhile (a scheduler and a server
+                # starting at once): read again, and update what is there now
+                if attempt == _RACED_WRITE_ATTEMPTS:
+                    raise
+                attempt += 1
 
     def asset_connection(self) -> Any:
         """A connection for the read queries of ``store.sql.assets`` (a context manager)."""
