@@ -79,6 +79,6 @@ def test_materializing_runs_dbt_and_records_each_node_and_test(
     assert all(check.passed for check in checks)
     # a test of stg_orders that also reads stg_customers is not run by a build of stg_orders
     (relationships,) = [c for c in checks if c.check_name.startswith("relationships_")]
-    assert "not run: it also reads stg_customers, which this build did not make" in (
+    assert "not run: it also reads stg_customers, which is not upstream of this node" in (
         relationships.description
     )

@@ -108,6 +108,7 @@ def test_tests_are_attached_to_their_node_with_their_severity(shop_project: DbtP
     # relationships reads stg_customers too, but is a check of the model that declares it
     relationships = next(test for name, test in orders.items() if name.startswith("relations"))
     assert relationships.attached_to == (STG_ORDERS,)
+    assert relationships.reads == (STG_CUSTOMERS, STG_ORDERS)
     assert relationships.column == "customer_id"
     assert any(name.startswith("accepted_values_stg_orders_status") for name in orders)
     singular = orders["assert_order_amounts_positive"]

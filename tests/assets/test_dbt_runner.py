@@ -1,8 +1,9 @@
 """Running dbt on the example project: parsing only when needed, building chosen nodes.
 
-dbt takes seconds to start, so this module runs it three times, besides the parse it
-shares with the manifest tests: a build that succeeds, one whose tests fail, and one that
-cannot start. Each builds in its own copy of the parsed project, DuckDB file included.
+dbt takes seconds to start, so this module runs it four times, besides the parse it
+shares with the manifest tests: a build that succeeds (then one more node alone), one whose
+tests fail, and one that cannot start. Each builds in its own copy of the parsed project,
+DuckDB file included.
 """
 
 from __future__ import annotations
@@ -101,7 +102,15 @@ def test_a_build_makes_the_chosen_nodes_and_runs_their_tests(
     lines: list[str] = []
     parsed_at = (project / "target" / "manifest.json").stat().st_mtime_ns
 
-    result = dbt_build(project, None, select_arguments(shop_project, chosen), log=lines.append)
+    # (buildable: as the assets build; dbt's default would also run customer_orders'
+    # relationships test, since it reads stg_customers, and fail on the missing table)
+    result = dbt_build(
+        project,
+        None,
+        select_arguments(shop_project, chosen),
+        log=lines.append,
+        indirect_selection="buildable",
+    )
 
     assert result.ok, result.log
     tests = {test.unique_id for node in chosen for test in shop_project.nodes[node].tests}
@@ -118,7 +127,11 @@ def test_a_build_makes_the_chosen_nodes_and_runs_their_tests(
     assert any("Completed successfully" in line for line in lines)
     assert not any("Unable to do partial parsing" in line for line in lines)
     selection = result.command[result.command.index("--select") + 1 :]
-    assert selection == select_arguments(shop_project, chosen)
+    assert selection == [
+        *select_arguments(shop_project, chosen),
+        "--indirect-selection",
+        "buildable",
+    ]
     database = project / "target" / "shop.duckdb"
     revenue = rows(database, "main.daily_revenue")
     assert [(str(day), count) for day, count, _ in revenue] == [
@@ -135,6 +148,21 @@ def test_a_build_makes_the_chosen_nodes_and_runs_their_tests(
     assert (project / "target" / "manifest.json").stat().st_mtime_ns == parsed_at
     assert manifest_is_fresh(project, None)
     assert runs_left(project) == []
+
+    # When customer_orders is built alone: its test that also reads stg_customers (upstream
+    # of it) runs with it
+    alone = dbt_build(
+        project,
+        None,
+        select_arguments(shop_project, [CUSTOMER_ORDERS]),
+        indirect_selection="buildable",
+    )
+    assert alone.ok, alone.log
+    own = {test.unique_id for test in shop_project.nodes[CUSTOMER_ORDERS].tests}
+    assert set(alone.results) == {CUSTOMER_ORDERS, *own}
+    (relationships,) = [t for t in own if ".relationships_" in t]
+    assert alone.results[relationships].status == "pass"
+    assert len(rows(database, "main.customer_orders")) == 4
 
 
 def test_a_failing_test_is_reported_with_its_failures(

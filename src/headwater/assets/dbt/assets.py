@@ -67,15 +67,16 @@ def _build(
     selection = select_arguments(project, [node.unique_id])
 
     def materialize(ctx: Context) -> DbtBuildResult:
-        # a test that also reads another node runs once that node is built with it, not
-        # when this node is built alone: its check then passes as "not run"
+        # a test that also reads another node runs with this one when that node is
+        # upstream of it (built before it, in any run), not otherwise: its check then
+        # passes as "not run"
         result = dbt_build(
             project_dir,
             profiles_dir,
             selection,
             target=target,
             log=ctx.log.info,
-            indirect_selection="cautious",
+            indirect_selection="buildable",
             one_at_a_time=project.single_writer,
         )
         own = result.results.get(node.unique_id)
@@ -100,12 +101,12 @@ def _test_check(test_id: str, name: str, blocking: bool, others: Sequence[str]) 
             return False, "the dbt build gave no results"
         result = value.results.get(test_id)
         if result is None:
-            # with --indirect-selection cautious, dbt leaves out only the tests that also
-            # read a node outside this build (a relationships test)
+            # with --indirect-selection buildable, dbt leaves out only the tests that also
+            # read a node neither built nor upstream (a relationships test)
             reads = ", ".join(others) or "another node"
             return True, (
-                f"dbt test {name} not run: it also reads {reads}, which this build did not "
-                "make (a dbt build of both runs it)"
+                f"dbt test {name} not run: it also reads {reads}, which is not upstream of "
+                "this node (a dbt build of both runs it)"
             )
         failures = f" ({result.failures} failing rows)" if result.failures else ""
         return result.status in PASSED, f"dbt test {name}: {result.status}{failures}"
