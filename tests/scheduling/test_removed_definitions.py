@@ -138,6 +138,16 @@ def test_a_deleted_file_removes_its_assets(folder: Path, store: SqlStore) -> Non
     assert removed_at(store, "ledger") == clock.now()
 
 
+def test_a_missing_folder_removes_nothing(folder: Path, store: SqlStore) -> None:
+    # a folder unmounted, or being replaced by a deployment, is not code without definitions
+    loader = loader_of(folder, store, FakeClock("2026-01-05T06:00:00+00:00"))
+    folder.rename(folder.with_name("elsewhere"))
+    loader.refresh()
+    assert loader.registry.pipelines == {}
+    assert defined(store) == ["ledger", "orders", "refunds"]
+    assert pipeline_ids(store) == ["hourly_orders", "hourly_refunds"]
+
+
 def test_a_file_that_fails_to_import_or_breaks_the_graph_removes_nothing(
     folder: Path, store: SqlStore
 ) -> None:

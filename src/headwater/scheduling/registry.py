@@ -102,8 +102,8 @@ class PipelineRegistry:
         return record.pipeline_id not in self.pipelines and self._read_without(record.source_file)
 
     def _read_without(self, where: str | None) -> bool:
-        if not where:
-            return False
+        if not where or not self.folder.is_dir():
+            return False  # a folder missing (unmounted, being replaced) removes nothing
         path = Path(where).resolve()
         if not path.is_relative_to(self.folder.resolve()):
             return False  # another folder's (another scheduler's), or an installed package's
