@@ -9,6 +9,7 @@ materialized again since).
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from typing import Any
 
 from headwater.assets.graph import AssetGraph
 from headwater.assets.keys import AssetKey, key_string
-from headwater.assets.partitions import PartitionsDefinition
+from headwater.assets.partitions import PartitionsDefinition, window_end
 from headwater.errors import HeadwaterError
 from headwater.store.records import MaterializationRecord
 from headwater.store.sql import asset_reads
@@ -163,6 +164,49 @@ class PartitionsByAsset:
         return {key: known[key][1] for key in versions if key in known}
 
 
+class NewestByAsset:
+    """Each asset's newest successful data, kept between reads: a read takes only the
+    materializations recorded since the last one (a row is never changed once written).
+
+    The rows of the last ``SETTLE`` are read again each time, so that a row committed
+    after rows of greater ids (PostgreSQL hands ids out before the commit) is not missed;
+    and everything is read again every ``FULL_EVERY``.
+    """
+
+    SETTLE = timedelta(minutes=10)
+    FULL_EVERY = timedelta(hours=1)
+
+    def __init__(self) -> None:
+        self._after = 0
+        self._newest: dict[str, asset_reads.NewestData] = {}
+        self._full_at: datetime | None = None
+        self._lock = threading.Lock()  # scrapes at once (each gets its own copy)
+
+    def read(self, connection: Any, now: datetime) -> dict[str, asset_reads.NewestData]:
+        with self._lock:
+            return dict(self._read(connection, now))
+
+    def _read(self, connection: Any, now: datetime) -> dict[str, asset_reads.NewestData]:
+        if self._full_at is None or now - self._full_at >= self.FULL_EVERY or now < self._full_at:
+            self._after, self._newest, self._full_at = 0, {}, now
+        found, settled = asset_reads.newest_data_after(connection, self._after, now - self.SETTLE)
+        known = self._newest
+        for key, data in found.items():
+            before = known.get(key)
+            if before is None:
+                known[key] = data
+                continue
+            partitions = [p for p in (before.greatest_partition, data.greatest_partition) if p]
+            known[key] = asset_reads.NewestData(
+                asset_key=key,
+                materialized_at=max(before.materialized_at, data.materialized_at),
+                greatest_partition=max(partitions) if partitions else None,
+            )
+        if settled is not None:
+            self._after = max(self._after, settled)
+        return known
+
+
 def data_end(
     newest: asset_reads.NewestData,
     partitions: PartitionsDefinition | None,
@@ -183,25 +227,18 @@ def data_end(
     return max(ends) if ends else newest.materialized_at
 
 
-@lru_cache(maxsize=4096)  # assets of one definition share their newest partition, mostly
-def window_end(partitions: PartitionsDefinition, key: str) -> datetime | None:
-    """The end of the window of partition ``key``; None when it covers no time, or is not
-    a key of ``partitions`` (one of an earlier definition)."""
-    try:
-        window = partitions.time_window(key)
-    except HeadwaterError:
-        return None
-    return None if window is None else window[1]
-
-
 def data_ends(
     connection: Any,
     definitions: Mapping[str, PartitionsDefinition | None],
     keys: Sequence[str] | None = None,
+    *,
+    newest: Mapping[str, asset_reads.NewestData] | None = None,
 ) -> dict[str, datetime]:
     """``data_end`` of each asset of ``keys`` (of every asset with None) that was ever
-    materialized; ``definitions`` gives their partitions. Two grouped queries at most."""
-    newest = asset_reads.newest_data(connection, keys)
+    materialized; ``definitions`` gives their partitions, ``newest`` (of every asset) the
+    newest data when known already. Two grouped queries at most."""
+    if newest is None:
+        newest = asset_reads.newest_data(connection, keys)
     split = [
         key
         for key, data in newest.items()

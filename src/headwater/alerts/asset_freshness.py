@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from headwater.assets.freshness import format_duration
-from headwater.assets.partitions import PartitionsDefinition
+from headwater.assets.partitions import PartitionsDefinition, window_end
 from headwater.errors import HeadwaterError
 from headwater.store.records import AssetRecord
 from headwater.store.sql import assets as asset_queries
@@ -52,12 +52,9 @@ def newest_data(
     windows = {}
     if partitions is not None:
         for key in times:
-            try:
-                window = partitions.time_window(key)
-            except HeadwaterError:  # a key of an older definition: not a time partition
-                continue
-            if window is not None:
-                windows[key] = window[1]
+            # None: a key that covers no time, or one of an older definition
+            if (end := window_end(partitions, key)) is not None:
+                windows[key] = end
     if windows:
         partition = max(windows, key=lambda k: (windows[k], times[k]))
         return NewestData(
@@ -84,9 +81,22 @@ def watch_asset_freshness(store: SqlStore, now: datetime) -> list[str]:
             if record.definition.get("freshness_seconds")
         ]
         times = materialized.success_times(connection, [r.asset_key for r in watched])
+        stale_now = outbox.open_subjects(connection, STALE)
     opened = []
     for record in watched:
-        key = _watch(store, record, times.get(record.asset_key, {}), now)
+        found = times.get(record.asset_key, {})
+        newest = newest_data(_stored_partitions(record.definition), found)
+        limit = timedelta(seconds=record.definition["freshness_seconds"])
+        watched_as = subject(record.asset_key)
+        if newest is not None and now - newest.reaches <= limit:
+            # fresh: nothing to write, unless it was stale until now
+            if watched_as in stale_now:
+                with store.engine.begin() as connection:
+                    outbox.resolve_conditions(connection, STALE, watched_as, now)
+            continue
+        if newest is not None and watched_as in stale_now:
+            continue  # stale, and alerted already
+        key = _watch(store, record, newest, limit, now)
         if key is not None:
             opened.append(key)
     return opened
@@ -103,10 +113,13 @@ def _stored_partitions(definition: Mapping[str, Any]) -> PartitionsDefinition | 
 
 
 def _watch(
-    store: SqlStore, record: AssetRecord, times: Mapping[str, datetime], now: datetime
+    store: SqlStore,
+    record: AssetRecord,
+    newest: NewestData | None,
+    limit: timedelta,
+    now: datetime,
 ) -> str | None:
-    limit = timedelta(seconds=record.definition["freshness_seconds"])
-    newest = newest_data(_stored_partitions(record.definition), times)
+    """An asset stale, or never materialized (counted from when it was first seen)."""
     watched_as = subject(record.asset_key)
     with store.engine.begin() as connection:
         reference = newest.reaches if newest else outbox.first_seen(connection, watched_as, now)

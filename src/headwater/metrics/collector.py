@@ -23,7 +23,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Connection
 
-from headwater.asset_status import PartitionsByAsset, data_ends
+from headwater.asset_status import NewestByAsset, PartitionsByAsset, data_ends
 from headwater.clock import Clock
 from headwater.errors import StoreError
 from headwater.store.sql import asset_reads
@@ -71,9 +71,6 @@ HEARTBEATS = sa.select(
     sa.func.sum(sa.case((_hb.last_heartbeat >= sa.bindparam("b_since"), 1), else_=0)),
     sa.func.max(_hb.last_heartbeat),
 ).where(_hb.stopped_at.is_(None))
-# the assets' partitions definitions, kept between scrapes (this process's scrapes share
-# it): a scrape reads only the definitions recorded since the last one
-_PARTITIONS = PartitionsByAsset()
 
 
 class StoreCollector(Collector):
@@ -82,6 +79,10 @@ class StoreCollector(Collector):
     def __init__(self, store: SqlStore, clock: Clock) -> None:
         self.store = store
         self.clock = clock
+        # the assets' partitions definitions and newest data, kept between scrapes: a
+        # scrape reads only the definitions and materializations recorded since the last
+        self._partitions = PartitionsByAsset()
+        self._newest = NewestByAsset()
 
     def collect(self) -> Iterable[Metric]:
         started = self.clock.monotonic()
@@ -157,12 +158,11 @@ class StoreCollector(Collector):
             family.add_metric([pipeline_id], 1.0 if is_paused else 0.0)
         yield family
 
-    @staticmethod
-    def _asset_ages(connection: Connection, now: datetime) -> list[tuple[str, float]]:
+    def _asset_ages(self, connection: Connection, now: datetime) -> list[tuple[str, float]]:
         """Each asset's freshness: the registry's assets, and any other materialized (a
         task's outlet), but not those removed from the code."""
-        definitions = _PARTITIONS.read(connection)
-        ends = data_ends(connection, definitions)
+        definitions = self._partitions.read(connection)
+        ends = data_ends(connection, definitions, newest=self._newest.read(connection, now))
         shown = (definitions.keys() | ends.keys()) - asset_reads.removed_keys(connection)
         return [
             # a partition still in progress (end_offset) ends after now: as fresh as can be

@@ -22,6 +22,7 @@ from headwater.assets.partitions.base import (
     PartitionError,
     PartitionsDefinition,
     check_partition_name,
+    window_end,
 )
 from headwater.assets.partitions.multi import MultiPartitions
 from headwater.assets.partitions.named import DynamicPartitions, StaticPartitions
@@ -37,6 +38,7 @@ __all__ = [
     # the contract
     "PartitionsDefinition",
     "PartitionError",
+    "window_end",
     "DynamicKeys",
     # the kinds
     "TimePartitions",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, ClassVar, Self
 
 from headwater.errors import ConfigError, DefinitionError, HeadwaterError
@@ -229,3 +230,14 @@ class PartitionsDefinition(ABC):
 
     def __hash__(self) -> int:
         return hash(self._identity())
+
+
+@lru_cache(maxsize=4096)  # assets of one definition share their newest partition, mostly
+def window_end(partitions: PartitionsDefinition, key: str) -> datetime | None:
+    """The end of the window of partition ``key``; None when it covers no time, or is not
+    a key of ``partitions`` (one of an earlier definition)."""
+    try:
+        window = partitions.time_window(key)
+    except HeadwaterError:
+        return None
+    return None if window is None else window[1]

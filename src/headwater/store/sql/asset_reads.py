@@ -117,6 +117,31 @@ def newest_data(connection: Connection, keys: Sequence[str] | None) -> dict[str,
     }
 
 
+def newest_data_after(
+    connection: Connection, after_id: int, settled_before: datetime
+) -> tuple[dict[str, NewestData], int | None]:
+    """Per asset, its newest successful data among the materializations whose id is past
+    ``after_id`` (all with 0); and the id of the newest row recorded before
+    ``settled_before`` (rows of lower ids were given theirs before it, so they are
+    committed by now; the rows after it may still be joined by rows of lower ids)."""
+    query = _newest_query(None)
+    if after_id:  # the new rows only, through the primary key (0: the grouping index)
+        query = query.where(_m.id > after_id)
+    newest = {
+        key: NewestData(
+            asset_key=key, materialized_at=_aware(at), greatest_partition=partition or None
+        )
+        for key, at, partition in connection.execute(query)
+    }
+    settled = connection.execute(
+        sa.select(_m.id)
+        .where(_m.created_at < settled_before)
+        .order_by(_m.created_at.desc())
+        .limit(1)
+    ).scalar()
+    return newest, settled
+
+
 def materialized_counts(connection: Connection, keys: Sequence[str]) -> dict[str, int]:
     """Per asset of ``keys``, how many partitions it materialized successfully, ever."""
     if not keys:

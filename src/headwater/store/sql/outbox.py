@@ -312,6 +312,12 @@ def resolve_conditions(
     ).rowcount
 
 
+def open_subjects(connection: Connection, event: str) -> set[str]:
+    """What the open ``event`` conditions are recorded for (their ``pipeline_id``)."""
+    query = sa.select(_c.pipeline_id).where(_c.event == event, _c.resolved_at.is_(None))
+    return {subject for subject in connection.execute(query).scalars() if subject is not None}
+
+
 def first_seen(connection: Connection, pipeline_id: str, now: datetime) -> datetime:
     """When watchers first saw ``pipeline_id`` (recorded now if never)."""
     key = f"seen|{pipeline_id}"
