@@ -8,8 +8,7 @@ leave it to a scheduler (``--detach``), as for a backfill of a pipeline's interv
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,7 +23,7 @@ from headwater.assets.selection import select
 from headwater.cli.console import console, print_json, show_engine_warnings
 from headwater.cli.interrupts import exit_now_if_tries_still_run, interruptible
 from headwater.cli.materialize import load_catalog
-from headwater.cli.output import STATE_STYLES, id_column, progress_bar, text_column
+from headwater.cli.output import STATE_STYLES, backfill_progress_bar, id_column, text_column
 from headwater.engine.assets import asset_records
 from headwater.errors import ConfigError
 from headwater.runtime import Runtime
@@ -283,27 +282,6 @@ def _print_detached(record: BackfillRecord, steps: list[PartitionStep], json_out
     )
 
 
-@contextmanager
-def _progress_bar(enabled: bool) -> Iterator[Callable[[AssetBackfillProgress], None] | None]:
-    """Runs done out of runs to make, while stdout is a terminal."""
-    if not enabled or not console.is_terminal:
-        yield None
-        return
-    with progress_bar() as bar:
-        task = bar.add_task("backfill", total=None)
-
-        def update(progress: AssetBackfillProgress) -> None:
-            failed = len(progress.failed)
-            bar.update(
-                task,
-                completed=progress.done,
-                total=progress.total,
-                description=f"{len(progress.active)} running, {failed} failed",
-            )
-
-        yield update
-
-
 def verdict(progress: AssetBackfillProgress) -> str:
     """One line: the backfill's state and why."""
     backfill = progress.backfill
@@ -345,7 +323,7 @@ def _run_in_foreground(
     show_engine_warnings()
     runner: AssetBackfillRunner | None = None
     try:
-        with _progress_bar(enabled=not json_output) as on_progress:
+        with backfill_progress_bar(enabled=not json_output) as on_progress:
             runner = AssetBackfillRunner(
                 runtime,
                 pipeline,

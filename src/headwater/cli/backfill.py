@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,13 @@ from headwater.cli.asset_backfill import (
 from headwater.cli.console import console, print_json, show_engine_warnings
 from headwater.cli.interrupts import exit_now_if_tries_still_run, interruptible
 from headwater.cli.options import parse_params, pipelines_option
-from headwater.cli.output import STATE_STYLES, id_column, progress_bar, text_column, utc_minutes
+from headwater.cli.output import (
+    STATE_STYLES,
+    backfill_progress_bar,
+    id_column,
+    text_column,
+    utc_minutes,
+)
 from headwater.cli.run import executor_option, json_option
 from headwater.cli.runs import cancel_note
 from headwater.errors import ConfigError, PipelineLoadError
@@ -42,7 +46,7 @@ from headwater.scheduling.backfill import (
     record_backfill,
     step_json,
 )
-from headwater.scheduling.backfill_runner import BackfillRunner, ProgressSink
+from headwater.scheduling.backfill_runner import BackfillRunner
 from headwater.store.records import BackfillRecord
 
 
@@ -71,27 +75,6 @@ def _print_plan(pipeline: Pipeline, steps: list[BackfillStep]) -> None:
         highlight=False,
         soft_wrap=True,
     )
-
-
-@contextmanager
-def _progress_bar(enabled: bool) -> Iterator[ProgressSink | None]:
-    """Runs done out of runs to make, while stdout is a terminal."""
-    if not enabled or not console.is_terminal:
-        yield None
-        return
-    with progress_bar() as bar:
-        task = bar.add_task("backfill", total=None)
-
-        def update(progress: BackfillProgress) -> None:
-            failed = len(progress.failed)
-            bar.update(
-                task,
-                completed=progress.done,
-                total=progress.total,
-                description=f"{len(progress.active)} running, {failed} failed",
-            )
-
-        yield update
 
 
 def verdict(progress: BackfillProgress) -> str:
@@ -277,7 +260,7 @@ def _run_in_foreground(
     show_engine_warnings()
     runner: BackfillRunner | None = None
     try:
-        with _progress_bar(enabled=not json_output) as on_progress:
+        with backfill_progress_bar(enabled=not json_output) as on_progress:
             runner = BackfillRunner(
                 runtime,
                 pipeline,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.console import JustifyMethod
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,6 +15,7 @@ from rich.text import Text
 from headwater.cli.console import console
 from headwater.engine.run_loop import Listener
 from headwater.reporting import tries_shown
+from headwater.scheduling.backfill import BackfillProgressOf
 from headwater.store.records import RunRecord, TaskInstanceRecord
 
 FINAL = {"success", "failed", "skipped", "upstream_failed"}
@@ -47,6 +49,29 @@ def id_column(table: Table, header: str) -> None:
 def text_column(table: Table, header: str, *, justify: JustifyMethod = "left") -> None:
     """Add a column whose text wraps when the table is too wide, never replaced by "…"."""
     table.add_column(header, overflow="fold", justify=justify)
+
+
+@contextmanager
+def backfill_progress_bar(
+    enabled: bool,
+) -> Iterator[Callable[[BackfillProgressOf[Any]], None] | None]:
+    """A backfill's runs done out of runs to make, while stdout is a terminal."""
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    with progress_bar() as bar:
+        task = bar.add_task("backfill", total=None)
+
+        def update(progress: BackfillProgressOf[Any]) -> None:
+            failed = len(progress.failed)
+            bar.update(
+                task,
+                completed=progress.done,
+                total=progress.total,
+                description=f"{len(progress.active)} running, {failed} failed",
+            )
+
+        yield update
 
 
 def progress_bar() -> Progress:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from headwater.assets.catalog import AssetCatalog
@@ -25,7 +24,6 @@ from headwater.authoring.pipeline import Pipeline
 from headwater.clock import Clock
 from headwater.engine.ownership import DEFAULT_LEASE
 from headwater.engine.runs import create_run, prepare_rerun
-from headwater.engine.states import RunState
 from headwater.errors import ConfigError, RunExistsError, TransitionRejected
 from headwater.scheduling.asset_backfill import (
     AssetReprocess,
@@ -39,6 +37,7 @@ from headwater.scheduling.backfill import (
     BACKFILL,
     BACKFILL_PRIORITY,
     Action,
+    BackfillProgressOf,
     BackfillState,
     acquire_backfill,
 )
@@ -49,43 +48,12 @@ from headwater.store.sql.store import SqlStore
 
 logger = logging.getLogger("headwater.scheduler")
 
-_ACTIVE = (RunState.QUEUED.value, RunState.RUNNING.value)
 _LAST_MOMENT = datetime.max.replace(tzinfo=UTC)
 _NEW_RUN_ATTEMPTS = 8  # logical dates tried for a partition's new run (see _new_run)
 
 
-@dataclass(slots=True, kw_only=True)
-class AssetBackfillProgress:
-    """Where a backfill of assets stands: its runs, the partitions it skips, those to start."""
-
-    backfill: BackfillRecord
-    runs: list[RunRecord]  # the backfill's runs, in the backfill's order
-    skipped: list[PartitionStep]
-    pending: list[PartitionStep]  # to run or redo, not started yet
-    created: list[RunRecord] = field(default_factory=list)  # started by this pass
-
-    @property
-    def active(self) -> list[RunRecord]:
-        return [run for run in self.runs if run.state in _ACTIVE]
-
-    @property
-    def total(self) -> int:
-        """The runs the backfill makes in all, as far as it knows now."""
-        return len(self.runs) + len(self.pending)
-
-    @property
-    def done(self) -> int:
-        return sum(1 for run in self.runs if run.state not in _ACTIVE)
-
-    @property
-    def failed(self) -> list[RunRecord]:
-        return [run for run in self.runs if run.state == RunState.FAILED.value]
-
-    @property
-    def finished(self) -> bool:
-        """No run active, and none left to start (a cancelled backfill starts none)."""
-        cancelled = self.backfill.state == BackfillState.CANCELLED
-        return not self.active and (cancelled or not self.pending)
+# where a backfill of assets stands: its runs, the partitions it skips, those to start
+AssetBackfillProgress = BackfillProgressOf[PartitionStep]
 
 
 def backfill_runs(store: StateStore, backfill: BackfillRecord) -> list[RunRecord]:

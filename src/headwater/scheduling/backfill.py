@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import islice, takewhile
-from typing import Any
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from headwater.authoring.pipeline import Pipeline
@@ -46,6 +46,7 @@ BACKFILL_PRIORITY = 0  # below the scheduled runs' SCHEDULED_PRIORITY
 DEFAULT_MAX_ACTIVE_RUNS = 2
 MAX_BACKFILL_INTERVALS = 100_000  # one backfill's range; a longer one is refused
 _ACTIVE = (RunState.QUEUED.value, RunState.RUNNING.value)
+Step = TypeVar("Step")
 
 
 class Reprocess(StrEnum):
@@ -294,13 +295,14 @@ def acquire_backfill(
 
 
 @dataclass(slots=True, kw_only=True)
-class BackfillProgress:
-    """Where a backfill stands: its runs, the intervals it skips, those still to start."""
+class BackfillProgressOf(Generic[Step]):
+    """Where a backfill stands: its runs, the steps it skips, those still to start (a
+    step is an interval, ``BackfillStep``, or a partition of assets)."""
 
     backfill: BackfillRecord
     runs: list[RunRecord]  # the backfill's runs, in the backfill's order
-    skipped: list[BackfillStep]
-    pending: list[BackfillStep]  # to run or redo, not started yet
+    skipped: list[Step]
+    pending: list[Step]  # to run or redo, not started yet
     created: list[RunRecord] = field(default_factory=list)  # started by this pass
 
     @property
@@ -325,6 +327,9 @@ class BackfillProgress:
         """No run active, and none left to start (a cancelled backfill starts none)."""
         cancelled = self.backfill.state == BackfillState.CANCELLED
         return not self.active and (cancelled or not self.pending)
+
+
+BackfillProgress = BackfillProgressOf[BackfillStep]
 
 
 def backfill_progress(
