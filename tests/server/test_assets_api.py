@@ -8,16 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import hypothesis
 import pytest
-import schemathesis
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import status_code_conformance
 
 from headwater.config import Settings
 from headwater.store.records import AssetRecord
 from headwater.store.sql.assets import list_assets
 from tests.server.asset_seed import DAYS, EMPTY_DAY, PARTITIONS, AssetApi, asset_server
+from tests.server.generated import check_generated_requests, operations_of
 
 PROBLEM = "application/problem+json"
 
@@ -389,28 +386,6 @@ EXAMPLES = 6  # per operation: the whole run stays within seconds
 
 def test_generated_requests_get_no_server_error_and_documented_statuses(api: AssetApi) -> None:
     headers = {"Authorization": f"Bearer {api.tokens['ada']}"}
-    schema = schemathesis.openapi.from_url(f"{api.live.url}/api/v1/openapi.json", headers=headers)
-    operations = [
-        result.ok()
-        for result in schema.get_all_operations()
-        if result.ok().path.startswith("/api/v1/assets")
-    ]
+    operations = operations_of(api.live.url, headers, prefix="/api/v1/assets")
     assert len(operations) == 5
-    for operation in operations:
-
-        @hypothesis.given(case=operation.as_strategy())
-        @hypothesis.settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(hypothesis.HealthCheck),
-        )
-        def check(case: schemathesis.Case) -> None:
-            case.call_and_validate(
-                headers=headers,
-                checks=[not_a_server_error, status_code_conformance],
-                timeout=30,
-            )
-
-        check()
+    check_generated_requests(operations, headers, examples=EXAMPLES, timeout=30)

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from headwater.store.records import AssetRecord, CheckResultRecord, MaterializationRecord
-from headwater.store.sql.assets import MATERIALIZED, _asset, _materialization
+from headwater.store.sql.assets import MATERIALIZED, _asset, _check_result, _materialization
 from headwater.store.sql.schema import asset_check_results, asset_materializations, assets
 
 _a = assets.c
@@ -220,22 +220,7 @@ def latest_checks(connection: Connection, keys: Sequence[str]) -> list[CheckResu
     query = (
         asset_check_results.select().where(_c.id.in_(newest)).order_by(_c.asset_key, _c.check_name)
     )
-    return [check_result(row) for row in connection.execute(query)]
-
-
-def check_result(row: Any) -> CheckResultRecord:
-    return CheckResultRecord(
-        id=row.id,
-        materialization_id=row.materialization_id,
-        asset_key=row.asset_key,
-        partition_key=row.partition_key or None,
-        check_name=row.check_name,
-        passed=row.passed,
-        blocking=row.blocking,
-        description=row.description,
-        metadata=json.loads(row.metadata),
-        created_at=row.created_at,
-    )
+    return [_check_result(row) for row in connection.execute(query)]
 
 
 def _aware(moment: datetime) -> datetime:

@@ -340,18 +340,19 @@ def check_results(
     if materialization_ids is not None:
         query = query.where(_c.materialization_id.in_(list(materialization_ids)))
     query = query.order_by(_c.id.desc()).limit(limit)
-    return [
-        CheckResultRecord(
-            id=row.id,
-            materialization_id=row.materialization_id,
-            asset_key=row.asset_key,
-            partition_key=row.partition_key or None,
-            check_name=row.check_name,
-            passed=row.passed,
-            blocking=row.blocking,
-            description=row.description,
-            metadata=json.loads(row.metadata),
-            created_at=row.created_at,
-        )
-        for row in connection.execute(query)
-    ]
+    return [_check_result(row) for row in connection.execute(query)]
+
+
+def _check_result(row: Any) -> CheckResultRecord:
+    return CheckResultRecord(
+        id=row.id,
+        materialization_id=row.materialization_id,
+        asset_key=row.asset_key,
+        partition_key=row.partition_key or None,
+        check_name=row.check_name,
+        passed=row.passed,
+        blocking=row.blocking,
+        description=row.description,
+        metadata=json.loads(row.metadata),
+        created_at=row.created_at,
+    )
