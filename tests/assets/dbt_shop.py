@@ -39,6 +39,16 @@ def uid(resource_type: str, name: str) -> str:
     return f"{resource_type}.dbt_shop.{name}"
 
 
+# the example project's models, seeds and snapshot
+RAW_ORDERS = uid("seed", "raw_orders")
+RAW_CUSTOMERS = uid("seed", "raw_customers")
+STG_ORDERS = uid("model", "stg_orders")
+STG_CUSTOMERS = uid("model", "stg_customers")
+CUSTOMER_ORDERS = uid("model", "customer_orders")
+DAILY_REVENUE = uid("model", "daily_revenue")
+SNAPSHOT = uid("snapshot", "customers_snapshot")
+
+
 def copy_parsed(shop: Shop, destination: Path) -> Path:
     """A copy of the parsed project, its manifest still fresh there."""
     shutil.copytree(shop.directory, destination, ignore=shutil.ignore_patterns("*.lock"))

@@ -24,15 +24,18 @@ from headwater.assets.dbt import (
     select_arguments,
 )
 from headwater.errors import ConfigError, ExecutorError, TaskTimeoutError
-from tests.assets.dbt_shop import Shop, copy_parsed, dbt_shop_fixture, uid  # noqa: F401
-
-RAW_ORDERS = uid("seed", "raw_orders")
-RAW_CUSTOMERS = uid("seed", "raw_customers")
-STG_ORDERS = uid("model", "stg_orders")
-STG_CUSTOMERS = uid("model", "stg_customers")
-CUSTOMER_ORDERS = uid("model", "customer_orders")
-DAILY_REVENUE = uid("model", "daily_revenue")
-SNAPSHOT = uid("snapshot", "customers_snapshot")
+from tests.assets.dbt_shop import (  # noqa: F401 (dbt_shop_fixture: a fixture)
+    CUSTOMER_ORDERS,
+    DAILY_REVENUE,
+    RAW_CUSTOMERS,
+    RAW_ORDERS,
+    SNAPSHOT,
+    STG_CUSTOMERS,
+    STG_ORDERS,
+    Shop,
+    copy_parsed,
+    dbt_shop_fixture,
+)
 
 
 @pytest.fixture
