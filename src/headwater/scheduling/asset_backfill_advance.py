@@ -40,6 +40,7 @@ from headwater.scheduling.backfill import (
     BackfillProgressOf,
     BackfillState,
     acquire_backfill,
+    advance_with,
 )
 from headwater.scheduling.registry import PipelineRegistry
 from headwater.store.base import StateStore
@@ -109,22 +110,14 @@ def advance_asset_backfill(
     leased to it at once (it drives them itself); without, they are left queued for
     whichever scheduler claims them.
     """
-    progress = asset_backfill_progress(store, pipeline, backfill, now=clock.now())
-    room = backfill.max_active_runs - len(progress.active)
-    created = []
-    for step in progress.pending[: max(room, 0)]:
-        run = _start(store, pipeline, backfill, step, clock, run_owner, lease)
-        if run is not None:
-            created.append(run)
-    if created:
-        progress = asset_backfill_progress(store, pipeline, backfill, now=clock.now())
-        progress.created = created
-    elif progress.finished:
-        state = BackfillState.FAILED if progress.failed else BackfillState.SUCCESS
-        if store.finish_backfill(backfill.backfill_id, state.value, clock.now()):
-            logger.info("backfill %s of %s: %s", backfill.backfill_id, pipeline.pipeline_id, state)
-        progress.backfill = store.get_backfill(backfill.backfill_id)
-    return progress
+    return advance_with(
+        store,
+        backfill,
+        pipeline.pipeline_id,
+        clock,
+        lambda: asset_backfill_progress(store, pipeline, backfill, now=clock.now()),
+        lambda step: _start(store, pipeline, backfill, step, clock, run_owner, lease),
+    )
 
 
 def _start(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -376,20 +376,36 @@ def advance_backfill(
     leased to it at once (it drives them itself); without, they are left queued for
     whichever scheduler claims them.
     """
-    progress = backfill_progress(store, pipeline, backfill)
+    return advance_with(
+        store,
+        backfill,
+        pipeline.pipeline_id,
+        clock,
+        lambda: backfill_progress(store, pipeline, backfill),
+        lambda step: _start(store, pipeline, backfill, step, clock, run_owner, lease),
+    )
+
+
+def advance_with(
+    store: StateStore,
+    backfill: BackfillRecord,
+    pipeline_id: str,
+    clock: Clock,
+    progress_of: Callable[[], BackfillProgressOf[Step]],
+    start: Callable[[Step], RunRecord | None],
+) -> BackfillProgressOf[Step]:
+    """One pass of a backfill of intervals or of partitions: ``start`` the next pending
+    steps while fewer than the limit are active, and end the backfill when it is done."""
+    progress = progress_of()
     room = backfill.max_active_runs - len(progress.active)
-    created = []
-    for step in progress.pending[: max(room, 0)]:
-        run = _start(store, pipeline, backfill, step, clock, run_owner, lease)
-        if run is not None:
-            created.append(run)
+    created = [run for step in progress.pending[: max(room, 0)] if (run := start(step)) is not None]
     if created:
-        progress = backfill_progress(store, pipeline, backfill)
+        progress = progress_of()
         progress.created = created
     elif progress.finished:
         state = BackfillState.FAILED if progress.failed else BackfillState.SUCCESS
         if store.finish_backfill(backfill.backfill_id, state.value, clock.now()):
-            logger.info("backfill %s of %s: %s", backfill.backfill_id, pipeline.pipeline_id, state)
+            logger.info("backfill %s of %s: %s", backfill.backfill_id, pipeline_id, state)
         progress.backfill = store.get_backfill(backfill.backfill_id)
     return progress
 
