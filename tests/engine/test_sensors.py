@@ -491,9 +491,10 @@ def test_a_run_keeps_its_lease_while_a_poke_mode_sensor_holds_its_try(
     leased: list[bool] = []
     run_ids: list[str] = []
 
-    # 16 pokes 0.1 s apart span more than two leases of 0.6 s (short enough to need
-    # renewing, long enough for a busy machine to renew on time)
-    @sensor(poke_interval=0.1, timeout=10)
+    # 16 pokes 0.25 s apart span more than two leases of 1.5 s (short enough to need
+    # renewing, long enough for a busy machine to renew on time: every 0.5 s, a second
+    # late at most)
+    @sensor(poke_interval=0.25, timeout=20)
     def wait() -> bool:
         lease = runtime.store.get_run(run_ids[0]).lease_expires_at
         leased.append(lease is not None and lease > runtime.clock.now())
@@ -513,7 +514,7 @@ def test_a_run_keeps_its_lease_while_a_poke_mode_sensor_holds_its_try(
             result_store=runtime.result_store,
             logs_dir=runtime.settings.logs_dir,
             owner=runtime.owner,
-            lease=timedelta(seconds=0.6),
+            lease=timedelta(seconds=1.5),
         )
         assert host.add(held, run)
         host.start()
