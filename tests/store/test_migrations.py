@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,3 +86,27 @@ def test_a_sqlite_migration_leaves_foreign_keys_as_it_found_them() -> None:
             assert connection.execute(sa.text("PRAGMA foreign_keys")).scalar() == 0
     finally:
         engine.dispose()
+
+
+def test_opening_a_fresh_sqlite_file_waits_for_another_process_turning_it_to_wal(
+    tmp_path: Path,
+) -> None:
+    # Two processes opening a new file at once both ask for WAL; the one that finds the
+    # other switching it (holding its write lock, journal still a rollback one) gets
+    # "database is locked" at once, past any busy timeout. It must wait its turn.
+    settings = Settings.for_home(tmp_path)
+    path = Path(sa.make_url(settings.database_url).database or "")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    releaser = threading.Timer(0.5, other.execute, ["COMMIT"])
+    releaser.start()
+    try:
+        engine = create_engine(settings)
+        with engine.connect() as connection:
+            mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+        engine.dispose()
+    finally:
+        releaser.join()
+        other.close()
+    assert mode == "wal"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -59,6 +61,8 @@ from headwater.store.sql.database_errors import database_error, translate_errors
 from headwater.store.sql.migrate import ensure_schema
 from headwater.store.sql.schema import events, pipelines, runs, task_instances, task_tries
 
+_SQLITE_BUSY_SECONDS = 30  # how long a connection waits for another's lock
+
 _CHANGE_ORDER: dict[type, int] = {
     AddInstances: 0,
     ResetMapped: 0,
@@ -85,7 +89,9 @@ def create_engine(settings: Settings) -> Engine:
     if database and database != ":memory:":
         make_private_dir(Path(database).parent)
         create_private_file(Path(database))
-    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = sa.create_engine(
+        url, connect_args={"timeout": _SQLITE_BUSY_SECONDS, "check_same_thread": False}
+    )
     synchronous = settings.sqlite_synchronous
 
     @sa.event.listens_for(engine, "connect")
@@ -94,13 +100,36 @@ def create_engine(settings: Settings) -> Engine:
         # NORMAL a commit survives a killed process (not a power cut) at a tenth of
         # the cost of FULL. See docs/store.md.
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _turn_to_wal(cursor)
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_SECONDS * 1000}")
         cursor.close()
 
     return engine
+
+
+def _turn_to_wal(cursor: Any) -> None:
+    """Put the database in WAL mode, waiting while another connection does the same.
+
+    A new file is in SQLite's rollback mode until one connection turns it to WAL. Each
+    connection opening it asks for WAL under a read lock and then writes the file's
+    header; one that finds another writing it meanwhile gets "database is locked" at
+    once, without its busy timeout (SQLite refuses to wait there, as two readers both
+    waiting to write would wait for ever). Asking again once the other is done finds the
+    file in WAL mode already, which writes nothing.
+    """
+    deadline = time.monotonic() + _SQLITE_BUSY_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _run_from_row(row: Any) -> RunRecord:
