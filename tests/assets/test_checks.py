@@ -536,6 +536,16 @@ def test_coerce_result_keeps_a_check_result_under_the_check_s_name() -> None:
     }
 
 
+def test_a_blocking_check_may_report_a_failure_that_blocks_nothing() -> None:
+    # e.g. a dbt test that could not run: not a pass, no reason to refuse the value
+    returned = CheckResult(check_name="t", passed=False, blocking=False, description="not run")
+
+    assert not coerce_result("t", True, returned).blocking
+    # and a non-blocking check never blocks
+    returned = CheckResult(check_name="t", passed=False, blocking=True, description="bad")
+    assert not coerce_result("t", False, returned).blocking
+
+
 @pytest.mark.parametrize(
     ("returned", "what"),
     [

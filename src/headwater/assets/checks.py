@@ -174,14 +174,16 @@ class Check:
 def coerce_result(name: str, blocking: bool, returned: Any) -> CheckResult:
     """The CheckResult for what a check function returned.
 
-    Reads True/False, None (passed), a CheckResult (its name and blocking are replaced by
-    ``name`` and ``blocking``), a ``(passed, description)`` tuple, and a dict with
+    Reads True/False, None (passed), a CheckResult (named ``name``; blocking only when
+    both it and ``blocking`` are: a blocking check may report a failure that must not
+    stop anything, such as a test it could not run), a ``(passed, description)`` tuple,
+    and a dict with
     ``passed`` and optionally ``description`` and ``metadata``. numpy and pyarrow booleans
     count as bools. Anything else gives a failed result that says what to return.
     """
     returned = _scalar(returned)
     if isinstance(returned, CheckResult):
-        return replace(returned, check_name=name, blocking=blocking)
+        return replace(returned, check_name=name, blocking=blocking and returned.blocking)
     passed: Any = None
     description: Any = None
     metadata: Any = {}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from headwater.assets.checks import Check, CheckContext
+from headwater.assets.checks import Check, CheckContext, CheckResult
 from headwater.assets.dbt.manifest import DbtNode, DbtProject, read_manifest, select_arguments
 from headwater.assets.dbt.runner import DbtBuildResult, dbt_build, ensure_manifest
 from headwater.assets.definition import Asset
@@ -69,7 +69,7 @@ def _build(
     def materialize(ctx: Context) -> DbtBuildResult:
         # a test that also reads another node runs with this one when that node is
         # upstream of it (built before it, in any run), not otherwise: its check then
-        # passes as "not run"
+        # warns that it was not run
         result = dbt_build(
             project_dir,
             profiles_dir,
@@ -96,17 +96,24 @@ def _build(
 
 
 def _test_check(test_id: str, name: str, blocking: bool, others: Sequence[str]) -> Check:
-    def verdict(value: Any, context: CheckContext) -> tuple[bool, str]:
+    def verdict(value: Any, context: CheckContext) -> tuple[bool, str] | CheckResult:
         if not isinstance(value, DbtBuildResult):
             return False, "the dbt build gave no results"
         result = value.results.get(test_id)
         if result is None:
             # with --indirect-selection buildable, dbt leaves out only the tests that also
             # read a node neither built nor upstream (a relationships test)
+            # not a pass, and no reason to refuse the node: a warning
             reads = ", ".join(others) or "another node"
-            return True, (
-                f"dbt test {name} not run: it also reads {reads}, which is not upstream of "
-                "this node (a dbt build of both runs it)"
+            return CheckResult(
+                check_name=name,
+                passed=False,
+                blocking=False,
+                description=(
+                    f"dbt test {name} not run: it also reads {reads}, which is not upstream "
+                    "of this node (a dbt build of both runs it)"
+                ),
+                metadata={"dbt_status": "not run"},
             )
         failures = f" ({result.failures} failing rows)" if result.failures else ""
         return result.status in PASSED, f"dbt test {name}: {result.status}{failures}"
