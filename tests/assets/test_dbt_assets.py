@@ -85,3 +85,32 @@ def test_materializing_runs_dbt_and_records_each_node_and_test(
     others = [c for c in checks if c is not relationships]
     assert others
     assert all(check.passed for check in others)
+
+
+def test_a_run_of_the_whole_project_starts_dbt_once_or_twice(
+    folder: Path, runtime: Runtime
+) -> None:
+    # seven nodes, one task each, but dbt starts once or twice: the first task to run
+    # builds every node of the run that waits only for dbt nodes, and the others find
+    # their results (the two seeds start at once: the second may decide first, and
+    # build itself and what follows it only)
+    _, catalog = load_folder(folder)
+    keys = select(catalog.graph, "*")
+    pipeline = materialize_pipeline(catalog.graph, keys, source_file=str(folder))
+    record = runtime.create_run(pipeline)
+    run = runtime.engine(pipeline).drive(record.run_id)
+    assert run.state == "success", runtime.store.get_tries(record.run_id)
+    nodes = [key for key in keys if key[0] == "shop"]
+    with runtime.store.asset_connection() as connection:
+        made = {"/".join(key): queries.materializations(connection, "/".join(key)) for key in nodes}
+        checks = queries.check_results(connection, "shop/stg_orders")
+        assert queries.materializations(connection, "revenue_report")
+    assert all(len(m) == 1 for m in made.values()), made
+    builders = {m[0].metadata.get("dbt_built_by") for m in made.values()} - {None}
+    assert len(builders) in (1, 2), made
+    assert sum(m[0].metadata.get("dbt_built_by") is None for m in made.values()) == len(builders)
+    assert builders <= {"shop.raw_orders", "shop.raw_customers"}
+    # built together with stg_customers, the relationships test of stg_orders ran
+    (relationships,) = [c for c in checks if c.check_name.startswith("relationships_")]
+    assert relationships.passed, relationships.description
+    assert "not run" not in relationships.description

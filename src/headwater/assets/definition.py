@@ -99,6 +99,10 @@ def _tags(value: object, where: str) -> tuple[str, ...]:
 class Asset:
     """A declared asset: its key, the function that computes it and how it is kept."""
 
+    # its tries are told which asset tasks of their run have not started
+    # (AssetTryInfo.waiting): dbt's assets build those they can in one dbt build
+    sees_run = False
+
     def __init__(self, fn: Callable[..., Any], **options: Any) -> None:
         unknown = sorted(set(options) - ASSET_OPTION_NAMES)
         self.fn = fn

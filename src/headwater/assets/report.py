@@ -77,9 +77,17 @@ class AssetTryInfo:
             materialization (of the previous partition, for a partitioned asset), for
             checks that compare with it.
         dynamic: the current keys of the dynamic partitions the step reads.
+        waiting: for an asset that ``sees_run`` only (dbt's, which build what they can
+            of their run at once): the run's asset tasks that have not started, by task
+            id: the number their next try will have, and the upstream tasks they still
+            wait for (not succeeded yet).
+        guarded: with ``waiting``: the run's asset tasks whose value a blocking
+            ``@asset_check`` may refuse.
     """
 
     base_url: str
     now: datetime | None = None  # the engine clock's time when the try started
     previous: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     dynamic: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    waiting: Mapping[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
+    guarded: frozenset[str] = frozenset()

@@ -141,6 +141,7 @@ class AssetStep:
         self.user_checks = user_checks
         self._fn = fn
         self._check_fns: dict[str, Callable[..., Any]] = {}
+        self.sees_run = False  # see Asset.sees_run
 
     @classmethod
     def of(
@@ -177,6 +178,7 @@ class AssetStep:
             fn=item.fn,
         )
         step._check_fns = {check.name: check.fn for check in user_checks}
+        step.sees_run = item.sees_run
         return step
 
     def __getstate__(self) -> dict[str, Any]:

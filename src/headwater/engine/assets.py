@@ -9,7 +9,7 @@ data was refused, and running the same code again does not make it right.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +21,8 @@ from headwater.assets.partitions import DynamicPartitions, PartitionsDefinition
 from headwater.assets.report import AssetTryInfo, Materialized, StepReport
 from headwater.assets.step import AssetStep
 from headwater.assets.values import value_metadata
+from headwater.engine.run_state import RunView
+from headwater.engine.states import TaskState
 from headwater.executors.base import TryRequest
 from headwater.graph.plan import PlanNode
 from headwater.store.base import StateStore
@@ -91,6 +93,29 @@ class AssetLedger:
                 if found is not None:
                     previous[step.name] = found
         return AssetTryInfo(base_url=self.base_url, now=now, previous=previous, dynamic=dynamic)
+
+
+def run_view_of_assets(info: AssetTryInfo, view: RunView) -> AssetTryInfo:
+    """``info`` told which asset tasks of the run have not started, and which are guarded
+    by a blocking check of their own (``AssetTryInfo.waiting`` and ``guarded``)."""
+    nodes = view.plan.nodes
+    waiting = {}
+    guarded = set()
+    for node in nodes:
+        if not isinstance(node.fn, AssetStep):
+            continue
+        if any(check.blocking for check in node.fn.user_checks):
+            guarded.add(node.task_id)
+        instance = view.instances.get((node.index, -1))
+        if instance is None or instance.state not in (TaskState.NONE, TaskState.QUEUED):
+            continue
+        waits = tuple(
+            nodes[up].task_id
+            for up in node.upstream
+            if view.nodes[up].final is not TaskState.SUCCESS
+        )
+        waiting[node.task_id] = (instance.try_number + 1, waits)
+    return replace(info, waiting=waiting, guarded=frozenset(guarded))
 
 
 def report_changes(

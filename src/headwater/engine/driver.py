@@ -24,7 +24,7 @@ from headwater.authoring.context import Context, RunContext
 from headwater.authoring.retry import compute_retry_delay
 from headwater.authoring.sensor_policy import next_poke_at, timeout_message
 from headwater.clock import Clock
-from headwater.engine.assets import AssetLedger, refusal, report_changes
+from headwater.engine.assets import AssetLedger, refusal, report_changes, run_view_of_assets
 from headwater.engine.callbacks import call_safely
 from headwater.engine.results import ResultStore
 from headwater.engine.run_state import Instance, InstanceKey, RunView, label
@@ -493,6 +493,8 @@ class RunDriver:
         asset_info = None
         if isinstance(node.fn, AssetStep) and self.shared.assets is not None:
             asset_info = self.shared.assets.try_info(node.fn, self.run.partition_key, now)
+            if node.fn.sees_run:
+                asset_info = run_view_of_assets(asset_info, self.view)
         request = TryRequest(
             key=(self.run.run_id, index, map_index, try_number),
             pipeline=self.pipeline_ref,

@@ -2,8 +2,9 @@
 
 One asset per node, with dbt's lineage as dependencies; each test attached to a node is a
 check of that asset (severity ``error``: blocking; ``warn``: a warning). Materializing an
-asset runs ``dbt build --select`` for that node, which builds it and runs its tests, and
-records the node's result (rows affected, time) and each test's. dbt writes to the
+asset runs ``dbt build --select`` for that node (and for what of its run can be built
+with it: see ``batches``), which builds it and runs its tests, and records the node's
+result (rows affected, time) and each test's. dbt writes to the
 warehouse itself: the asset's IO manager stores nothing, and an asset that reads a dbt
 model names it in ``deps=[...]`` and reads the table with SQL.
 """
@@ -17,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from headwater.assets.checks import Check, CheckContext, CheckResult
+from headwater.assets.dbt.batches import batch, run_builds
 from headwater.assets.dbt.manifest import DbtNode, DbtProject, read_manifest, select_arguments
 from headwater.assets.dbt.runner import DbtBuildResult, dbt_build, ensure_manifest
 from headwater.assets.definition import Asset
 from headwater.assets.io.base import InputContext, IOManager, IOManagerError, OutputContext
+from headwater.assets.keys import task_id_of
+from headwater.assets.report import AssetTryInfo
 from headwater.authoring.context import Context
 from headwater.errors import ExecutorError
 
@@ -36,7 +40,8 @@ class DbtRelation(IOManager):
     def handle_output(self, context: OutputContext, value: Any) -> dict[str, Any]:
         metadata: dict[str, Any] = {"relation": self.relation}
         if isinstance(value, DbtBuildResult):
-            metadata["dbt_command"] = " ".join(value.command[-4:])
+            command = value.command
+            metadata["dbt_command"] = " ".join(["dbt build", *command[command.index("--select") :]])
         return metadata
 
     def load_input(self, context: InputContext) -> Any:
@@ -63,22 +68,37 @@ def _build(
     target: str | None,
     node: DbtNode,
     project: DbtProject,
+    task_of: Mapping[str, str],
 ) -> Callable[..., DbtBuildResult]:
-    selection = select_arguments(project, [node.unique_id])
-
     def materialize(ctx: Context) -> DbtBuildResult:
-        # a test that also reads another node runs with this one when that node is
-        # upstream of it (built before it, in any run), not otherwise: its check then
-        # warns that it was not run
-        result = dbt_build(
-            project_dir,
-            profiles_dir,
-            selection,
-            target=target,
-            log=ctx.log.info,
-            indirect_selection="buildable",
-            one_at_a_time=project.single_writer,
-        )
+        info = ctx.asset_info
+        waiting = info.waiting if isinstance(info, AssetTryInfo) else {}
+        guarded = info.guarded if isinstance(info, AssetTryInfo) else frozenset()
+        with run_builds(project_dir, ctx.run_id, ctx.log.info) as builds:
+            found = builds.built(node.unique_id, ctx.try_number)
+            if found is not None:
+                result, builder = found
+                ctx.log.info(
+                    "built by the dbt build of task %s of this run: %s",
+                    builder,
+                    " ".join(result.command[result.command.index("--select") :]),
+                )
+                ctx.add_metadata(dbt_built_by=builder)
+            else:
+                others = batch(project, node.unique_id, task_of, waiting, guarded, builds)
+                # a test that also reads another node runs with this one when that node
+                # is upstream of it or in the same build, not otherwise: its check then
+                # warns that it was not run
+                result = dbt_build(
+                    project_dir,
+                    profiles_dir,
+                    select_arguments(project, [node.unique_id, *others]),
+                    target=target,
+                    log=ctx.log.info,
+                    indirect_selection="buildable",
+                    one_at_a_time=project.single_writer,
+                )
+                builds.record(result, ctx.task_id, {node.unique_id: ctx.try_number, **others})
         own = result.results.get(node.unique_id)
         if own is None or own.status not in PASSED:
             message = own.message if own is not None else "no result (skipped?)"
@@ -147,30 +167,31 @@ def dbt_assets(
         ensure_manifest(project, profiles, target=target), key_prefix=tuple(key_prefix)
     )
     found = []
+    task_of = {unique_id: task_id_of(n.asset_key) for unique_id, n in manifest.nodes.items()}
     for node in manifest.nodes.values():
-        fn = _build(project, profiles, target, node, manifest)
+        fn = _build(project, profiles, target, node, manifest, task_of)
         fn.__module__ = module_name
-        found.append(
-            Asset(
-                fn,
-                key=list(node.asset_key),
-                deps=[manifest.nodes[d].asset_key for d in _upstream(node, manifest.nodes)],
-                group=node.group or group,
-                tags=list(node.tags),
-                io_manager=DbtRelation(node.relation_name),
-                checks=[
-                    _test_check(
-                        t.unique_id,
-                        t.name,
-                        t.blocking,
-                        [manifest.nodes[o].name for o in t.reads if o != node.unique_id],
-                    )
-                    for t in node.tests
-                ],
-                metadata={"dbt": node.unique_id, "materialized": node.materialized or ""},
-                **options,
-            )
+        item = Asset(
+            fn,
+            key=list(node.asset_key),
+            deps=[manifest.nodes[d].asset_key for d in _upstream(node, manifest.nodes)],
+            group=node.group or group,
+            tags=list(node.tags),
+            io_manager=DbtRelation(node.relation_name),
+            checks=[
+                _test_check(
+                    t.unique_id,
+                    t.name,
+                    t.blocking,
+                    [manifest.nodes[o].name for o in t.reads if o != node.unique_id],
+                )
+                for t in node.tests
+            ],
+            metadata={"dbt": node.unique_id, "materialized": node.materialized or ""},
+            **options,
         )
+        item.sees_run = True  # builds what it can of its run at once (see batches.py)
+        found.append(item)
     return found
 
 
