@@ -7,7 +7,8 @@ takes its own copy (``copy_parsed``), which keeps the parse: dbt's partial parsi
 from it. The profile is found in the project directory (``profiles_dir=None``), so that the
 parse stays fresh in a copy.
 
-Test modules import the ``dbt_shop`` fixture (``dbt_shop_fixture``) from here.
+Test modules import the ``dbt_shop`` fixture (``dbt_shop_fixture``) and the ``shop_project``
+fixture (``shop_project_fixture``, its manifest read with the key prefix ``shop``) from here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from headwater.assets.dbt import ensure_manifest
+from headwater.assets.dbt import DbtProject, ensure_manifest, read_manifest
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "dbt_shop"
 
@@ -72,3 +73,8 @@ def dbt_shop_fixture(tmp_path_factory: pytest.TempPathFactory) -> Shop:
     base = tmp_path_factory.getbasetemp()
     # a worker's base is inside the run's, which all the workers of the run share
     return parsed_example(base.parent if "PYTEST_XDIST_WORKER" in os.environ else base)
+
+
+@pytest.fixture(name="shop_project")
+def shop_project_fixture(dbt_shop: Shop) -> DbtProject:
+    return read_manifest(dbt_shop.manifest, key_prefix=("shop",))

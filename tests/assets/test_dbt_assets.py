@@ -45,6 +45,17 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
     runtime.close()
 
 
+def materialize(folder: Path, runtime: Runtime, selection: str) -> list[tuple[str, ...]]:
+    """Materialize the selected assets of ``folder`` in one run; their keys."""
+    _, catalog = load_folder(folder)
+    keys = select(catalog.graph, selection)
+    pipeline = materialize_pipeline(catalog.graph, keys, source_file=str(folder))
+    record = runtime.create_run(pipeline)
+    run = runtime.engine(pipeline).drive(record.run_id)
+    assert run.state == "success", runtime.store.get_tries(record.run_id)
+    return list(keys)
+
+
 def test_the_nodes_are_assets_with_dbt_lineage_and_tests_as_checks(folder: Path) -> None:
     _, catalog = load_folder(folder)
     assert catalog.errors == {}
@@ -61,14 +72,9 @@ def test_the_nodes_are_assets_with_dbt_lineage_and_tests_as_checks(folder: Path)
 def test_materializing_runs_dbt_and_records_each_node_and_test(
     folder: Path, runtime: Runtime
 ) -> None:
-    _, catalog = load_folder(folder)
-    # three dbt builds (dbt takes seconds), the two seeds at once: DuckDB has one writer,
-    # so builds of a DuckDB project wait for each other instead of failing on its lock
-    keys = select(catalog.graph, "+shop/stg_orders shop/raw_customers")
-    pipeline = materialize_pipeline(catalog.graph, keys, source_file=str(folder))
-    record = runtime.create_run(pipeline)
-    run = runtime.engine(pipeline).drive(record.run_id)
-    assert run.state == "success", runtime.store.get_tries(record.run_id)
+    # the two seeds start at once: one dbt build, or two when both decide at once, which
+    # take turns (DuckDB has one writer) instead of failing on its lock
+    materialize(folder, runtime, "+shop/stg_orders shop/raw_customers")
     with runtime.store.asset_connection() as connection:
         (made,) = queries.materializations(connection, "shop/raw_orders")
         assert len(queries.materializations(connection, "shop/raw_customers")) == 1
@@ -94,12 +100,7 @@ def test_a_run_of_the_whole_project_starts_dbt_once_or_twice(
     # builds every node of the run that waits only for dbt nodes, and the others find
     # their results (the two seeds start at once: the second may decide first, and
     # build itself and what follows it only)
-    _, catalog = load_folder(folder)
-    keys = select(catalog.graph, "*")
-    pipeline = materialize_pipeline(catalog.graph, keys, source_file=str(folder))
-    record = runtime.create_run(pipeline)
-    run = runtime.engine(pipeline).drive(record.run_id)
-    assert run.state == "success", runtime.store.get_tries(record.run_id)
+    keys = materialize(folder, runtime, "*")
     nodes = [key for key in keys if key[0] == "shop"]
     with runtime.store.asset_connection() as connection:
         made = {"/".join(key): queries.materializations(connection, "/".join(key)) for key in nodes}

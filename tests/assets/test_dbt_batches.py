@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from headwater.assets.dbt import DbtProject, read_manifest
+from headwater.assets.dbt import DbtProject
 from headwater.assets.dbt.batches import RunBuilds, batch, run_builds
 from headwater.assets.dbt.runner import DbtBuildResult, DbtNodeResult
 from headwater.assets.keys import task_id_of
-from tests.assets.dbt_shop import (  # noqa: F401 (dbt_shop_fixture: a fixture)
+from tests.assets.dbt_shop import (  # noqa: F401 (the two fixtures)
     CUSTOMER_ORDERS,
     DAILY_REVENUE,
     RAW_CUSTOMERS,
@@ -19,14 +19,14 @@ from tests.assets.dbt_shop import (  # noqa: F401 (dbt_shop_fixture: a fixture)
     SNAPSHOT,
     STG_CUSTOMERS,
     STG_ORDERS,
-    Shop,
     dbt_shop_fixture,
+    shop_project_fixture,
 )
 
 
 @pytest.fixture
-def project(dbt_shop: Shop) -> DbtProject:
-    return read_manifest(dbt_shop.manifest, key_prefix=("shop",))
+def project(shop_project: DbtProject) -> DbtProject:
+    return shop_project
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 
 from headwater.assets.dbt import DbtProject, build_steps, read_manifest, select_arguments
 from headwater.errors import ConfigError
-from tests.assets.dbt_shop import (  # noqa: F401 (dbt_shop_fixture: a fixture)
+from tests.assets.dbt_shop import (  # noqa: F401 (the two fixtures)
     CUSTOMER_ORDERS,
     DAILY_REVENUE,
     RAW_CUSTOMERS,
@@ -24,13 +24,9 @@ from tests.assets.dbt_shop import (  # noqa: F401 (dbt_shop_fixture: a fixture)
     STG_ORDERS,
     Shop,
     dbt_shop_fixture,
+    shop_project_fixture,
     uid,
 )
-
-
-@pytest.fixture
-def shop_project(dbt_shop: Shop) -> DbtProject:
-    return read_manifest(dbt_shop.manifest, key_prefix=("shop",))
 
 
 def edited_manifest(shop: Shop, tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:

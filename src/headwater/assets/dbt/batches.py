@@ -25,7 +25,6 @@ work is not shared.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -37,13 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from headwater.assets.dbt.manifest import DbtProject
-from headwater.assets.dbt.runner import TARGET_DIR, DbtBuildResult, DbtNodeResult
-from headwater.clock import SystemClock
+from headwater.assets.dbt.runner import TARGET_DIR, DbtBuildResult, DbtNodeResult, polled_lock
 
 BATCHES_DIR = "headwater-batches"
 _KEPT_SECONDS = 7 * 24 * 3600  # a run's file is removed a week after it was last written
-_POLL_SECONDS = 0.1
-_CLOCK = SystemClock()
 
 
 class RunBuilds:
@@ -104,29 +100,13 @@ class RunBuilds:
 def run_builds(
     project_dir: Path, run_id: str, log: Callable[[str], None] | None
 ) -> Iterator[RunBuilds]:
-    """The builds of ``run_id``, held by this task alone until the block ends.
-
-    The lock is taken in short steps, never in one blocking call, so that a thread
-    executor's timeout can stop the wait.
-    """
+    """The builds of ``run_id``, held by this task alone until the block ends."""
     folder = project_dir / TARGET_DIR / BATCHES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     name = hashlib.sha256(run_id.encode()).hexdigest()[:32]
-    with open(folder / f"{name}.lock", "a+b") as lock:
-        told = False
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not told and log is not None:
-                    log("waiting for the dbt build another task of this run is running")
-                    told = True
-                _CLOCK.sleep(_POLL_SECONDS)
-        try:
-            yield RunBuilds(folder / f"{name}.json")
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    waiting = "waiting for the dbt build another task of this run is running"
+    with polled_lock(folder / f"{name}.lock", waiting, log):
+        yield RunBuilds(folder / f"{name}.json")
     _prune(folder)
 
 

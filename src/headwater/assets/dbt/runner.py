@@ -324,13 +324,35 @@ def _parse_lock(target_dir: Path, *, exclusive: bool) -> Iterator[None]:
 def _build_turn(
     project_dir: Path, log: Callable[[str], None] | None, timeout: float | None
 ) -> Iterator[None]:
-    """Held while a build runs, by one build of the project at a time (on this machine).
+    """Held while a build runs, by one build of the project at a time (on this machine)."""
+    timed_out = TaskTimeoutError(
+        f"dbt build of project {str(project_dir)!r} waited for another build of the project "
+        f"longer than its timeout of {timeout} s"
+    )
+    waiting = (
+        "waiting for another dbt build of this project to end (its database file has one "
+        "writer at a time)"
+    )
+    with polled_lock(project_dir / TARGET_DIR / _BUILD_LOCK, waiting, log, timeout, timed_out):
+        yield
+
+
+@contextlib.contextmanager
+def polled_lock(
+    path: Path,
+    waiting: str,
+    log: Callable[[str], None] | None,
+    timeout: float | None = None,
+    timed_out: Exception | None = None,
+) -> Iterator[None]:
+    """An exclusive lock on the file ``path``, held until the block ends.
 
     Taken in short steps, never in one blocking call (as ``run_dbt`` waits), so that a
-    thread executor's timeout can stop the wait.
+    thread executor's timeout can stop the wait. ``waiting`` is logged once if it must
+    wait; past ``timeout`` seconds, ``timed_out`` is raised.
     """
     deadline = None if timeout is None else _CLOCK.monotonic() + timeout
-    with open(project_dir / TARGET_DIR / _BUILD_LOCK, "a+b") as lock:
+    with open(path, "a+b") as lock:
         told = False
         while True:
             try:
@@ -338,16 +360,10 @@ def _build_turn(
                 break
             except BlockingIOError:
                 if not told and log is not None:
-                    log(
-                        "waiting for another dbt build of this project to end (its database "
-                        "file has one writer at a time)"
-                    )
+                    log(waiting)
                     told = True
                 if deadline is not None and _CLOCK.monotonic() > deadline:
-                    raise TaskTimeoutError(
-                        f"dbt build of project {str(project_dir)!r} waited for another build "
-                        f"of the project longer than its timeout of {timeout} s"
-                    ) from None
+                    raise (timed_out or TimeoutError(waiting)) from None
                 _CLOCK.sleep(_TURN_POLL_SECONDS)
         try:
             yield
