@@ -7,7 +7,8 @@ times, several times each:
 - the freshness gauges of every asset (``StoreCollector``'s asset part of a ``/metrics``
   scrape): the first scrape of a process, then the next ones, each after 100 new
   materializations, as a scheduler writes them between two scrapes;
-- the watchers' round of asset freshness (``watch_asset_freshness``), which alerts;
+- the watchers' round of asset freshness (``watch_asset_freshness``), which alerts: the
+  first of a process, then the next ones, each after 100 new materializations;
 - the first page of ``GET /api/v1/assets`` (the store queries of the list).
 
 SQLite in a temporary folder by default; ``--database-url`` for PostgreSQL (an empty
@@ -27,6 +28,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from headwater.alerts.asset_freshness import watch_asset_freshness
+from headwater.asset_status import NewestByAsset
 from headwater.assets.partitions import DailyPartitions
 from headwater.clock import SystemClock
 from headwater.config import Settings
@@ -166,8 +168,19 @@ def main() -> None:
                 timed(lambda: asset_gauges(collector), args.repeats, lambda r: more(store, r)),
             )
             report(
-                "asset freshness watchers' round",
+                "asset freshness watchers' first round",
                 timed(lambda: watch_asset_freshness(store, CLOCK.now()), args.repeats, bool),
+            )
+            newest = NewestByAsset()  # kept between rounds, as the alert service keeps it
+            watch_asset_freshness(store, CLOCK.now(), newest)
+            report(
+                f"asset freshness watchers' next rounds ({NEW_BETWEEN_SCRAPES} new "
+                "materializations each)",
+                timed(
+                    lambda: watch_asset_freshness(store, CLOCK.now(), newest),
+                    args.repeats,
+                    lambda r: more(store, args.repeats + r),
+                ),
             )
             report("API list, first page", timed(lambda: api_list(store), args.repeats, bool))
         finally:

@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "asset_status": {"assets", "store"},
     "idempotency": {"assets", "authoring", "runtime", "schedules"},
     "accounts": {"store"},
-    "alerts": {"assets", "authoring", "schedules", "store"},
+    "alerts": {"asset_status", "assets", "authoring", "schedules", "store"},
     "config_file": {"alerts", "authoring"},
     "runtime": {"authoring", "engine", "executors", "loader", "reporting", "schedules", "store"},
     "scheduling": {

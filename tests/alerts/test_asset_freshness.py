@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from headwater.alerts.config import AlertsConfig, parse_alerts
 from headwater.alerts.message import build_message
 from headwater.alerts.sender import AlertSender
 from headwater.alerts.watchers import watch_all
+from headwater.asset_status import NewestByAsset
 from headwater.assets.graph import AssetGraph
 from headwater.engine.assets import asset_records
 from headwater.runtime import Runtime
@@ -85,8 +87,18 @@ def stale_events(runtime: Runtime, asset_key: str | None = None) -> list[dict[st
     return [facts for facts in found if asset_key in (None, facts["asset_key"])]
 
 
+# each store's newest data kept between rounds, as the alert service keeps it
+_NEWEST: weakref.WeakKeyDictionary[SqlStore, NewestByAsset] = weakref.WeakKeyDictionary()
+
+
 def watch(runtime: Runtime) -> list[str]:
-    return watch_all(runtime.store, {}, runtime.clock.now(), scheduler_down_after=timedelta(1))
+    return watch_all(
+        runtime.store,
+        {},
+        runtime.clock.now(),
+        scheduler_down_after=timedelta(1),
+        newest_by_asset=_NEWEST.setdefault(runtime.store, NewestByAsset()),
+    )
 
 
 def alerts_config(url: str, rules: list[dict[str, Any]] | None = None) -> AlertsConfig:
@@ -132,7 +144,7 @@ def test_a_missing_day_makes_a_daily_asset_stale_once_until_it_is_fresh_again(
     assert event["age_seconds"] == 26 * 3600 + 60
     assert event["details"] == [
         "Freshness: newest partition 2026-01-04, whose window ended 2026-01-05T00:00:00+00:00, "
-        "1 day 2 hours ago (allowed: 1 day 2 hours); materialized 2026-01-05T06:00:00+00:00"
+        "1 day 2 hours ago (allowed: 1 day 2 hours); last materialized 2026-01-05T06:00:00+00:00"
     ]
     # And materializing an older day again does not make it fresh, nor alert again
     record(runtime, "orders_raw", "2026-01-03")

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from headwater.asset_status import NewestByAsset, data_end
 from headwater.assets.freshness import format_duration
 from headwater.assets.partitions import PartitionsDefinition, window_end
 from headwater.errors import HeadwaterError
 from headwater.store.records import AssetRecord
+from headwater.store.sql import asset_reads, materialized, outbox
 from headwater.store.sql import assets as asset_queries
-from headwater.store.sql import materialized, outbox
 from headwater.store.sql.store import SqlStore
 
 STALE = "stale"
@@ -67,11 +68,15 @@ def newest_data(
     return NewestData(reaches=moment, partition=partition or None, materialized_at=moment)
 
 
-def watch_asset_freshness(store: SqlStore, now: datetime) -> list[str]:
+def watch_asset_freshness(
+    store: SqlStore, now: datetime, newest_by_asset: NewestByAsset | None = None
+) -> list[str]:
     """``stale`` once per asset while its newest data is older than its ``freshness``.
 
-    An asset removed from the code is not watched, and its open condition is closed (so
-    that, defined again, it alerts again when stale)."""
+    ``newest_by_asset`` keeps each asset's newest data between rounds (as the metrics
+    collector's does, so that the alert and the freshness gauge judge alike); without
+    it, one grouped read. An asset removed from the code is not watched, and its open
+    condition is closed (so that, defined again, it alerts again when stale)."""
     with store.engine.begin() as connection:
         asset_queries.resolve_conditions_of_removed(connection, STALE, subject(""), now)
     with store.engine.connect() as connection:
@@ -80,12 +85,20 @@ def watch_asset_freshness(store: SqlStore, now: datetime) -> list[str]:
             for record in asset_queries.list_assets(connection)
             if record.definition.get("freshness_seconds")
         ]
-        times = materialized.success_times(connection, [r.asset_key for r in watched])
+        latest = (newest_by_asset or NewestByAsset()).read(connection, now)
+        # partitions with a time dimension beside others: their newest key in text order
+        # is not the newest in time, so each of their partitions' times is read
+        partitions = {r.asset_key: _stored_partitions(r.definition) for r in watched}
+        split = [key for key, p in partitions.items() if getattr(p, "split", None) is not None]
+        times = materialized.success_times(connection, split)
         stale_now = outbox.open_subjects(connection, STALE)
     opened = []
     for record in watched:
-        found = times.get(record.asset_key, {})
-        newest = newest_data(_stored_partitions(record.definition), found)
+        key = record.asset_key
+        if key in times:
+            newest = newest_data(partitions[key], times[key])
+        else:
+            newest = _from_newest(latest.get(key), partitions[key])
         limit = timedelta(seconds=record.definition["freshness_seconds"])
         watched_as = subject(record.asset_key)
         if newest is not None and now - newest.reaches <= limit:
@@ -96,10 +109,25 @@ def watch_asset_freshness(store: SqlStore, now: datetime) -> list[str]:
             continue
         if newest is not None and watched_as in stale_now:
             continue  # stale, and alerted already
-        key = _watch(store, record, newest, limit, now)
-        if key is not None:
-            opened.append(key)
+        event_key = _watch(store, record, newest, limit, now)
+        if event_key is not None:
+            opened.append(event_key)
     return opened
+
+
+def _from_newest(
+    data: asset_reads.NewestData | None, partitions: PartitionsDefinition | None
+) -> NewestData | None:
+    """NewestData from an asset's newest data as the store groups it (see ``data_end``)."""
+    if data is None:
+        return None
+    reaches = data_end(data, partitions)
+    timed = data.greatest_partition is not None and reaches != data.materialized_at
+    return NewestData(
+        reaches=reaches,
+        partition=data.greatest_partition if timed else None,
+        materialized_at=data.materialized_at,
+    )
 
 
 def _stored_partitions(definition: Mapping[str, Any]) -> PartitionsDefinition | None:
@@ -183,8 +211,8 @@ def describe(
     if newest.partition is not None and newest.reaches != newest.materialized_at:
         return (
             f"Freshness: newest partition {newest.partition}, whose window ended "
-            f"{reference.isoformat()}, {format_duration(age)} ago {allowed}; materialized "
-            f"{materialized_at}"
+            f"{reference.isoformat()}, {format_duration(age)} ago {allowed}; last "
+            f"materialized {materialized_at}"
         )
     what = f"partition {newest.partition}" if newest.partition else "materialization"
     return f"Freshness: newest {what} at {materialized_at}, {format_duration(age)} ago {allowed}"

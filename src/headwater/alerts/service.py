@@ -15,6 +15,7 @@ from datetime import timedelta
 from headwater.alerts.config import AlertsConfig
 from headwater.alerts.sender import AlertSender
 from headwater.alerts.watchers import watch_all
+from headwater.asset_status import NewestByAsset
 from headwater.authoring.pipeline import Pipeline
 from headwater.clock import Clock
 from headwater.store.sql import outbox
@@ -51,6 +52,8 @@ class AlertService:
         self.watch_interval = watch_interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # each asset's newest data, kept between rounds: a round reads what was recorded since
+        self._newest = NewestByAsset()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="headwater-alerts", daemon=True)
@@ -86,6 +89,7 @@ class AlertService:
             self.definitions(),
             self.clock.now(),
             scheduler_down_after=self.config.scheduler_down_after,
+            newest_by_asset=self._newest,
         )
 
     @staticmethod

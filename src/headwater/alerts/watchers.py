@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from headwater.alerts.asset_freshness import watch_asset_freshness
+from headwater.asset_status import NewestByAsset
 from headwater.authoring.pipeline import Pipeline
 from headwater.errors import HeadwaterError
 from headwater.schedules.timetables import DataInterval, Timetable, timetable_for
@@ -88,8 +89,12 @@ def watch_all(
     now: datetime,
     *,
     scheduler_down_after: timedelta,
+    newest_by_asset: NewestByAsset | None = None,
 ) -> list[str]:
-    """Every watcher once; returns the keys of the conditions opened."""
+    """Every watcher once; returns the keys of the conditions opened.
+
+    ``newest_by_asset``: each asset's newest data, kept between the rounds of a process.
+    """
     opened: list[str] = []
     for record in store.list_pipelines():
         pipeline = watched(record, definitions.get(record.pipeline_id))
@@ -97,7 +102,7 @@ def watch_all(
             opened += watch_deadline(store, pipeline, now)
         if pipeline.freshness is not None:
             opened += watch_freshness(store, pipeline, now)
-    opened += watch_asset_freshness(store, now)
+    opened += watch_asset_freshness(store, now, newest_by_asset)
     opened += watch_scheduler(store, now, scheduler_down_after)
     return opened
 
