@@ -5,7 +5,8 @@ changes of each step and the requests of the tries to start; the host commits th
 changes, hands the tries to the executor and brings back their outcomes. When a try
 ends, only its node's downstream tasks are evaluated: the work per task is proportional
 to its edges, never to the size of the graph. Those decisions (trigger rules, settling,
-mapping) are in ``propagation.py``; this module keeps the tries' lifecycle.
+mapping) are in ``propagation.py``, what sensors' pokes lead to in ``pokes.py``; this
+module keeps the tries' lifecycle.
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ from headwater.assets.report import StepReport
 from headwater.assets.step import AssetStep
 from headwater.authoring.context import Context, RunContext
 from headwater.authoring.retry import compute_retry_delay
-from headwater.authoring.sensor_policy import next_poke_at, timeout_message
 from headwater.clock import Clock
 from headwater.engine.assets import AssetLedger, refusal, report_changes, run_view_of_assets
 from headwater.engine.callbacks import call_safely
-from headwater.engine.propagation import Propagation
+from headwater.engine.pokes import SensorPokes
 from headwater.engine.results import ResultStore
-from headwater.engine.run_state import Instance, InstanceKey, RunView, label
+from headwater.engine.run_state import Flight, Instance, InstanceKey, RunView, label
 from headwater.engine.states import (
     CANCELLED,
     RunState,
@@ -40,16 +40,13 @@ from headwater.engine.states import (
 from headwater.errors import BranchError, HeadwaterError, TransitionRejected
 from headwater.executors.base import TryOutcome, TryRequest
 from headwater.executors.try_log import TryLog, append_to_log, try_logger
-from headwater.graph.options import SensorMode
 from headwater.graph.plan import PipelineRef, PlanNode, Ref
 from headwater.store.records import (
     AddInstances,
     Batch,
-    FinishTry,
     Lease,
     RunRecord,
     RunUpdate,
-    SetState,
     StartTry,
     TaskInstanceRecord,
 )
@@ -70,15 +67,6 @@ def chosen_ids(choice: Any) -> Any:
     return getattr(choice, "task_id", choice)
 
 
-@dataclass(slots=True)
-class Flight:
-    """A try handed to the executor: its driver's instance, log and deadline."""
-
-    instance: Instance
-    log_path: str
-    deadline: float | None = None
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DriverContext:
     """What every driver of a host shares."""
@@ -92,7 +80,7 @@ class DriverContext:
     assets: AssetLedger | None = None  # what asset tries are given (None: no store)
 
 
-class RunDriver(Propagation):
+class RunDriver(SensorPokes):
     """One run while it is driven: its view, its pending changes and its retries.
 
     The host's contract with a driver, in the order of a step: ``load`` once; then
@@ -282,31 +270,6 @@ class RunDriver(Propagation):
                 max_tries=options.retries + 1,
             )
 
-    def _record_end(
-        self,
-        instance: Instance,
-        try_state: TaskState,
-        state: TaskState,
-        ended_at: datetime,
-        duration: float,
-        **extra: Any,
-    ) -> None:
-        """Queue the end of ``instance``'s current try: its row ends ``try_state``, the
-        instance moves to ``state`` (``extra``: the other fields of FinishTry)."""
-        self.pending.changes.append(
-            FinishTry(
-                run_id=self.run.run_id,
-                task_id=self.plan.nodes[instance.node].task_id,
-                map_index=instance.map_index,
-                try_number=instance.try_number,
-                try_state=try_state.value,
-                instance_state=state.value,
-                ended_at=ended_at,
-                duration=duration,
-                **extra,
-            )
-        )
-
     @staticmethod
     def _move(instance: Instance, state: TaskState) -> None:
         """Change an instance's state, as the transition table in ``states.py`` allows.
@@ -408,17 +371,7 @@ class RunDriver(Propagation):
         for instance in self.view.instances.values():
             if instance.state not in _NOT_STARTED:
                 continue
-            self.pending.changes.append(
-                SetState(
-                    run_id=self.run.run_id,
-                    task_id=self.plan.nodes[instance.node].task_id,
-                    map_index=instance.map_index,
-                    expected=instance.state.value,
-                    state=TaskState.SKIPPED.value,
-                    error=CANCELLED + note,
-                    ended_at=now,
-                )
-            )
+            self._queue_state(instance, TaskState.SKIPPED, CANCELLED + note, now)
             self._move(instance, TaskState.SKIPPED)
             instance.released = True
             self._notify(instance, TaskState.SKIPPED)
@@ -431,15 +384,7 @@ class RunDriver(Propagation):
         # a rescheduled sensor keeps its state: its next start is a poke of the same try
         if instance.state in (TaskState.QUEUED, TaskState.UP_FOR_RESCHEDULE):
             return
-        self.pending.changes.append(
-            SetState(
-                run_id=self.run.run_id,
-                task_id=self.plan.nodes[key[0]].task_id,
-                map_index=key[1],
-                expected=instance.state.value,
-                state=TaskState.QUEUED.value,
-            )
-        )
+        self._queue_state(instance, TaskState.QUEUED)
         self._move(instance, TaskState.QUEUED)
         self._notify(instance, TaskState.QUEUED)
 
@@ -686,10 +631,6 @@ class RunDriver(Propagation):
 
     # sensors
 
-    def _reschedules(self, index: int) -> bool:
-        sensor = self.plan.nodes[index].sensor
-        return sensor is not None and sensor.mode is SensorMode.RESCHEDULE
-
     def _duration(self, instance: Instance, started_at: datetime, ended_at: datetime) -> float:
         """A try's duration; a reschedule-mode sensor's try spans from its first poke.
 
@@ -702,78 +643,7 @@ class RunDriver(Propagation):
             started_at = min(instance.started_at, ended_at)
         return (ended_at - started_at).total_seconds()
 
-    def _not_met(self, flight: Flight) -> None:
-        """A reschedule-mode sensor's poke found its condition unmet: wait, or time out.
-
-        The try does not end: the instance becomes ``up_for_reschedule`` until its next
-        poke, without holding an executor or pool slot meanwhile.
-        """
-        instance = flight.instance
-        node = self.plan.nodes[instance.node]
-        assert node.sensor is not None  # only sensors report not_met
-        now = self.clock.now()
-        first_poke = instance.started_at or now
-        due = next_poke_at(node.sensor, first_poke, now)
-        if due is None:
-            error = "SensorTimeoutError: " + timeout_message(node.task_id, node.sensor, first_poke)
-            append_to_log(flight.log_path, error + "\n")
-            self._sensor_timed_out(flight, first_poke, now, error)
-            return
-        state = TaskState.UP_FOR_RESCHEDULE
-        self._record_end(
-            instance,
-            state,
-            state,
-            now,
-            (now - first_poke).total_seconds(),
-            next_try_at=due,
-        )
-        self._move(instance, state)
-        instance.next_try_at = due
-        self._notify(instance, state)
-        heapq.heappush(self.retries, (due, next(self.sequence), (node.index, instance.map_index)))
-
-    def _sensor_timed_out(
-        self, flight: Flight, started_at: datetime, ended_at: datetime, error: str
-    ) -> None:
-        """A sensor ran out of time: ``failed`` without retry, or ``skipped`` (soft_fail)."""
-        instance = flight.instance
-        node = self.plan.nodes[instance.node]
-        assert node.sensor is not None  # only sensors time out this way
-        state = TaskState.SKIPPED if node.sensor.soft_fail else TaskState.FAILED
-        self._record_end(
-            instance,
-            state,
-            state,
-            ended_at,
-            (ended_at - started_at).total_seconds(),
-            error=error,
-        )
-        self._move(instance, state)
-        self._notify(instance, state)
-        if state is TaskState.FAILED:
-            self._task_callback(node, instance, flight, "on_failure", error=error)
-        self._instance_final(instance)
-
-    def _interrupted_poke(self, key: InstanceKey, instance: Instance, now: datetime) -> None:
-        """A reschedule-mode sensor's poke was running when its driver died: poke again.
-
-        A poke only looks, so it is simply made again, in the same try: the sensor's
-        timeout still counts from its first poke.
-        """
-        self._record_end(
-            instance,
-            TaskState.UP_FOR_RESCHEDULE,
-            TaskState.UP_FOR_RESCHEDULE,
-            now,
-            0.0,
-            next_try_at=now,
-        )
-        self._move(instance, TaskState.UP_FOR_RESCHEDULE)
-        heapq.heappush(self.retries, (now, next(self.sequence), key))
-
     def _fail_without_try(self, key: InstanceKey, error: str) -> None:
-        instance = self.view.instances[key]
         node = self.plan.nodes[key[0]]
         logger.error(
             "task %s of run %s failed before starting: %s",
@@ -781,20 +651,7 @@ class RunDriver(Propagation):
             self.run.run_id,
             error,
         )
-        self.pending.changes.append(
-            SetState(
-                run_id=self.run.run_id,
-                task_id=node.task_id,
-                map_index=key[1],
-                expected=instance.state.value,
-                state=TaskState.FAILED.value,
-                error=error,
-                ended_at=self.clock.now(),
-            )
-        )
-        self._move(instance, TaskState.FAILED)
-        self._notify(instance, TaskState.FAILED)
-        self._instance_final(instance)
+        self._settle_instance(self.view.instances[key], TaskState.FAILED, error)
 
     # callbacks and the end of the run
 

@@ -39,11 +39,11 @@ from headwater.assets.report import StepReport
 from headwater.clock import Clock, FakeClock
 from headwater.engine.admission import Admission, ReadyEntry
 from headwater.engine.assets import AssetLedger, TaskGuard
-from headwater.engine.driver import DriverContext, Flight, Listener, RunDriver, chosen_ids
+from headwater.engine.driver import DriverContext, Listener, RunDriver, chosen_ids
 from headwater.engine.lease_keeper import LeaseKeeper
 from headwater.engine.ownership import DEFAULT_LEASE, new_owner_id
 from headwater.engine.results import ResultStore
-from headwater.engine.run_state import InstanceKey
+from headwater.engine.run_state import Flight, InstanceKey
 from headwater.errors import HeadwaterError, LeaseLost
 from headwater.executors.base import Executor, TryKey, TryOutcome, TryRequest
 from headwater.executors.threads import ThreadExecutor

@@ -9,6 +9,7 @@ into one instance per item. Every decision is a change queued in the driver's
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from headwater.clock import Clock
@@ -17,7 +18,7 @@ from headwater.engine.states import TaskState
 from headwater.engine.trigger_rules import Decision
 from headwater.errors import HeadwaterError
 from headwater.graph.plan import ExecutionPlan, PlanNode
-from headwater.store.records import AddInstances, Batch, RunRecord, SetState
+from headwater.store.records import AddInstances, Batch, FinishTry, RunRecord, SetState
 
 
 class Propagation:
@@ -145,6 +146,19 @@ class Propagation:
 
     def _settle_instance(self, instance: Instance, state: TaskState, error: str | None) -> None:
         instance.released = True
+        self._queue_state(instance, state, error, self.clock.now())
+        self._move(instance, state)
+        self._notify(instance, state)
+        self._instance_final(instance)
+
+    def _queue_state(
+        self,
+        instance: Instance,
+        state: TaskState,
+        error: str | None = None,
+        ended_at: datetime | None = None,
+    ) -> None:
+        """Queue ``instance``'s move to ``state`` without a try (the store's SetState)."""
         self.pending.changes.append(
             SetState(
                 run_id=self.run.run_id,
@@ -153,12 +167,34 @@ class Propagation:
                 expected=instance.state.value,
                 state=state.value,
                 error=error,
-                ended_at=self.clock.now(),
+                ended_at=ended_at,
             )
         )
-        self._move(instance, state)
-        self._notify(instance, state)
-        self._instance_final(instance)
+
+    def _record_end(
+        self,
+        instance: Instance,
+        try_state: TaskState,
+        state: TaskState,
+        ended_at: datetime,
+        duration: float,
+        **extra: Any,
+    ) -> None:
+        """Queue the end of ``instance``'s current try: its row ends ``try_state``, the
+        instance moves to ``state`` (``extra``: the other fields of FinishTry)."""
+        self.pending.changes.append(
+            FinishTry(
+                run_id=self.run.run_id,
+                task_id=self.plan.nodes[instance.node].task_id,
+                map_index=instance.map_index,
+                try_number=instance.try_number,
+                try_state=try_state.value,
+                instance_state=state.value,
+                ended_at=ended_at,
+                duration=duration,
+                **extra,
+            )
+        )
 
     def _expand(self, index: int) -> None:
         """Create one instance per item of a mapped task's list."""

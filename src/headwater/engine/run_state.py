@@ -42,6 +42,15 @@ class Instance:
 
 
 @dataclass(slots=True)
+class Flight:
+    """A try handed to the executor: its driver's instance, log and deadline."""
+
+    instance: Instance
+    log_path: str
+    deadline: float | None = None
+
+
+@dataclass(slots=True)
 class NodeView:
     """Per-node bookkeeping: upstream counts, whether it was released, its final state."""
 
