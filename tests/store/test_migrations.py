@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from headwater.config import Settings
+from headwater.store.sql.engine import create_engine
 from headwater.store.sql.migrate import HEAD_REVISION, current_revision, ensure_schema, upgrade
-from headwater.store.sql.store import create_engine
 
 INSERT_RUN = """
 INSERT INTO runs (run_id, pipeline_id, logical_date, data_interval_start, data_interval_end,

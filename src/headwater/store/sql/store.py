@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import groupby
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +18,6 @@ from headwater.errors import (
     RunExistsError,
     TransitionRejected,
 )
-from headwater.private_files import create_private_file, make_private_dir
 from headwater.store.base import StateStore
 from headwater.store.records import (
     AddInstances,
@@ -58,10 +54,9 @@ from headwater.store.sql import (
     queries,
 )
 from headwater.store.sql.database_errors import database_error, translate_errors, url_error
+from headwater.store.sql.engine import create_engine
 from headwater.store.sql.migrate import ensure_schema
 from headwater.store.sql.schema import events, pipelines, runs, task_instances, task_tries
-
-_SQLITE_BUSY_SECONDS = 30  # how long a connection waits for another's lock
 
 _CHANGE_ORDER: dict[type, int] = {
     AddInstances: 0,
@@ -73,63 +68,6 @@ _CHANGE_ORDER: dict[type, int] = {
     RecordMaterialization: 5,
     AddPartitions: 5,
 }
-
-
-def create_engine(settings: Settings) -> Engine:
-    """An Engine for the configured database; SQLite gets WAL and its synchronous mode.
-
-    A new SQLite database file is made private (0600, its folder 0700) before SQLite
-    opens it: SQLite would create it readable by everyone, and gives its ``-wal`` and
-    ``-shm`` files the database file's mode.
-    """
-    url = sa.make_url(settings.database_url)
-    if url.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
-    database = url.database
-    if database and database != ":memory:":
-        make_private_dir(Path(database).parent)
-        create_private_file(Path(database))
-    engine = sa.create_engine(
-        url, connect_args={"timeout": _SQLITE_BUSY_SECONDS, "check_same_thread": False}
-    )
-    synchronous = settings.sqlite_synchronous
-
-    @sa.event.listens_for(engine, "connect")
-    def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
-        # WAL lets readers (the CLI, the UI) read while a run writes; with synchronous
-        # NORMAL a commit survives a killed process (not a power cut) at a tenth of
-        # the cost of FULL. See docs/store.md.
-        cursor = dbapi_connection.cursor()
-        _turn_to_wal(cursor)
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_SECONDS * 1000}")
-        cursor.close()
-
-    return engine
-
-
-def _turn_to_wal(cursor: Any) -> None:
-    """Put the database in WAL mode, waiting while another connection does the same.
-
-    A new file is in SQLite's rollback mode until one connection turns it to WAL. Each
-    connection opening it asks for WAL under a read lock and then writes the file's
-    header; one that finds another writing it meanwhile gets "database is locked" at
-    once, without its busy timeout (SQLite refuses to wait there, as two readers both
-    waiting to write would wait for ever). Asking again once the other is done finds the
-    file in WAL mode already, which writes nothing.
-    """
-    deadline = time.monotonic() + _SQLITE_BUSY_SECONDS
-    pause = 0.005
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-        time.sleep(pause)
-        pause = min(pause * 2, 0.1)
 
 
 def _run_from_row(row: Any) -> RunRecord:
