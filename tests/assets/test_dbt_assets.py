@@ -115,3 +115,40 @@ def test_a_run_of_the_whole_project_starts_dbt_once_or_twice(
     (relationships,) = [c for c in checks if c.check_name.startswith("relationships_")]
     assert relationships.passed, relationships.description
     assert "not run" not in relationships.description
+
+
+def test_a_node_that_failed_in_another_task_s_build_builds_again_on_its_retry(
+    dbt_shop: Shop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runtime: Runtime
+) -> None:
+    # a model that reads stg_orders and fails: raw_orders's task builds it with the rest
+    project = copy_parsed(dbt_shop, tmp_path / "dbt_shop")
+    (project / "models" / "marts" / "broken.sql").write_text(
+        "select order_id from {{ ref('stg_orders') }} where (select count(*) from no_such) > 0\n"
+    )
+    monkeypatch.setenv("DBT_SHOP_DUCKDB_PATH", str(tmp_path / "shop.duckdb"))
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    (folder / "shop.py").write_text(
+        "from datetime import timedelta\n"
+        "from headwater import dbt_assets\n"
+        f"shop = dbt_assets({str(project)!r}, key_prefix=['shop'], retries=1,\n"
+        "                  retry_delay=timedelta(0))\n"
+    )
+    _, catalog = load_folder(folder)
+    keys = select(catalog.graph, "+shop/broken")
+    pipeline = materialize_pipeline(catalog.graph, keys, source_file=str(folder))
+    record = runtime.create_run(pipeline)
+
+    run = runtime.engine(pipeline).drive(record.run_id)
+
+    assert run.state == "failed"
+    tries = [t for t in runtime.store.get_tries(record.run_id) if t.task_id == "shop.broken"]
+    assert [t.state for t in tries] == ["failed", "failed"]
+    logs = [Path(t.log_path).read_text() for t in tries]
+    # the first try found the result of raw_orders's build; its retry ran dbt itself
+    assert "built by the dbt build of task shop.raw_orders" in logs[0]
+    assert "Running with dbt" not in logs[0]
+    assert "Running with dbt" in logs[1]
+    assert "no_such" in (tries[1].error or "")
+    with runtime.store.asset_connection() as connection:
+        assert len(queries.materializations(connection, "shop/stg_orders")) == 1
