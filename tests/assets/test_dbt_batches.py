@@ -169,8 +169,12 @@ def test_a_damaged_file_is_as_no_build(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
     path.write_text('{"nodes": {"x": {"try": 1, "build": 7}}, "builds": []}')
     assert RunBuilds(path).built("x", 1) is None
-    path.write_text("not json")
-    assert RunBuilds(path).built("x", 1) is None
+    for damaged in ("not json", "[1, 2]", '{"nodes": [], "builds": {}}'):
+        path.write_text(damaged)
+        assert RunBuilds(path).built("x", 1) is None
+        # and a build records over it
+        RunBuilds(path).record(result_of(RAW_ORDERS), "shop.raw_orders", {RAW_ORDERS: 1})
+        assert RunBuilds(path).built(RAW_ORDERS, 1) is not None
 
 
 def test_two_tasks_of_a_run_decide_one_after_the_other(tmp_path: Path) -> None:

@@ -48,11 +48,16 @@ class RunBuilds:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self._document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            document = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            self._document = {}
-        self._document.setdefault("nodes", {})
-        self._document.setdefault("builds", [])
+            document = None
+        if not (
+            isinstance(document, dict)
+            and isinstance(document.get("nodes"), dict)
+            and isinstance(document.get("builds"), list)
+        ):
+            document = {"nodes": {}, "builds": []}  # none yet, or damaged: built again
+        self._document: dict[str, Any] = document
 
     def built(self, unique_id: str, try_number: int) -> tuple[DbtBuildResult, str] | None:
         """The build that made ``unique_id`` for this try, and the task that ran it."""
