@@ -18,12 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from headwater.asset_status import NewestByAsset, data_end
+from headwater.asset_status import NewestByAsset, data_end, stored_partitions
 from headwater.assets.freshness import format_duration
 from headwater.assets.partitions import PartitionsDefinition, window_end
-from headwater.errors import HeadwaterError
 from headwater.store.records import AssetRecord
 from headwater.store.sql import asset_reads, materialized, outbox
 from headwater.store.sql import assets as asset_queries
@@ -88,7 +86,9 @@ def watch_asset_freshness(
         latest = (newest_by_asset or NewestByAsset()).read(connection, now)
         # partitions with a time dimension beside others: their newest key in text order
         # is not the newest in time, so each of their partitions' times is read
-        partitions = {r.asset_key: _stored_partitions(r.definition) for r in watched}
+        partitions = {
+            r.asset_key: stored_partitions(r.definition.get("partitions")) for r in watched
+        }
         split = [key for key, p in partitions.items() if getattr(p, "split", None) is not None]
         times = materialized.success_times(connection, split)
         stale_now = outbox.open_subjects(connection, STALE)
@@ -128,16 +128,6 @@ def _from_newest(
         partition=data.greatest_partition if timed else None,
         materialized_at=data.materialized_at,
     )
-
-
-def _stored_partitions(definition: Mapping[str, Any]) -> PartitionsDefinition | None:
-    stored = definition.get("partitions")
-    if not stored:
-        return None
-    try:
-        return PartitionsDefinition.from_json(stored)
-    except HeadwaterError:  # written by another version: judged by materialization times
-        return None
 
 
 def _watch(

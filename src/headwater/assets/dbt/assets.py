@@ -40,8 +40,7 @@ class DbtRelation(IOManager):
     def handle_output(self, context: OutputContext, value: Any) -> dict[str, Any]:
         metadata: dict[str, Any] = {"relation": self.relation}
         if isinstance(value, DbtBuildResult):
-            command = value.command
-            metadata["dbt_command"] = " ".join(["dbt build", *command[command.index("--select") :]])
+            metadata["dbt_command"] = f"dbt build {value.selection}"
         return metadata
 
     def load_input(self, context: InputContext) -> Any:
@@ -79,9 +78,7 @@ def _build(
             if found is not None:
                 result, builder = found
                 ctx.log.info(
-                    "built by the dbt build of task %s of this run: %s",
-                    builder,
-                    " ".join(result.command[result.command.index("--select") :]),
+                    "built by the dbt build of task %s of this run: %s", builder, result.selection
                 )
                 ctx.add_metadata(dbt_built_by=builder)
             else:

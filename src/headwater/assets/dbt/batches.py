@@ -12,7 +12,7 @@ A node does not join a build:
 - when it waits for a task outside it (a Python asset between two dbt models);
 - when a node of the build it reads is guarded by a blocking ``@asset_check`` (dbt would
   build it before that check could refuse its upstream);
-- when it waits for a node that another build of the run made with a failure.
+- when it waits for a node that another build of the run made with a failure;
 - when it reads a seed of the build through ``source()`` only (dbt does not order them).
 
 The results are recorded in ``target/headwater-batches/<run>.json``, under a lock per run,

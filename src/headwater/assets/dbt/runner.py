@@ -85,6 +85,13 @@ class DbtBuildResult:
     log: str
     command: list[str]
 
+    @property
+    def selection(self) -> str:
+        """What the build chose, for people: the command from ``--select`` on."""
+        command = self.command
+        start = command.index("--select") if "--select" in command else len(command)
+        return " ".join(command[start:])
+
 
 def ensure_manifest(
     project_dir: Path, profiles_dir: Path | None, *, target: str | None = None
